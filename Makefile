@@ -1,0 +1,41 @@
+# Thin wrapper over CMake. `make demo` and `make test` install what is missing first.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build demo test test-asan werror bench clean format
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+demo: build
+	./$(BUILD)/examples/fashion_mlp
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure
+
+# The tests once more under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKEEL_SANITIZE=ON >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure
+
+# Warnings as errors, as CI builds.
+werror: deps
+	@cmake -S . -B build-werror -DKEEL_WERROR=ON >/dev/null
+	@cmake --build build-werror -j $(JOBS)
+
+bench: build
+	bash bench/compare_pytorch.sh mlp
+
+format:
+	clang-format -i include/*.h src/*.h src/*/*.[ch] examples/*.c tests/*.c bench/*.c
+
+clean:
+	rm -rf $(BUILD) build-asan build-werror

@@ -1,0 +1,63 @@
+/* kernels.h: numeric kernels with explicit dimensions. Forward beside backward; every fast
+ * kernel has a naive reference beside it that the tests compare against. */
+#ifndef KEEL_KERNELS_H
+#define KEEL_KERNELS_H
+
+#include "../core.h"
+
+/* C (M x N) = alpha * op(A) (M x K) * op(B) (K x N) + beta * C, row-major; ta/tb transpose.
+ * lda/ldb/ldc are row strides of A, B, C as stored. */
+void keel_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+               int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* The same, with three loops in double; the tests' reference. */
+void keel_gemm_ref(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                   int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
+/* ---- activations */
+typedef enum keel_act_kind {
+    KEEL_ACT_LINEAR,
+    KEEL_ACT_RELU,
+    KEEL_ACT_RELU6,
+    KEEL_ACT_SIGMOID,
+    KEEL_ACT_HARD_SIGMOID,
+    KEEL_ACT_TANH,
+    KEEL_ACT_SOFTMAX,
+    KEEL_ACT_LOG_SOFTMAX,
+    KEEL_ACT_ELU,
+    KEEL_ACT_SELU,
+    KEEL_ACT_GELU,
+    KEEL_ACT_SWISH,
+    KEEL_ACT_HARD_SWISH,
+    KEEL_ACT_MISH,
+    KEEL_ACT_LEAKY_RELU,
+    KEEL_ACT_SOFTPLUS,
+    KEEL_ACT_SOFTSIGN,
+    KEEL_ACT_EXPONENTIAL,
+    KEEL_ACT_COUNT
+} keel_act_kind;
+
+typedef struct keel_act {
+    keel_act_kind kind;
+    float alpha; /* elu alpha, leaky_relu negative_slope, gelu approximate flag */
+} keel_act;
+
+/* Parses "relu", "leaky_relu(negative_slope=0.1)", "elu(alpha=0.5)", "gelu(approximate=1)";
+ * NULL means linear. */
+keel_status keel_act_parse(const char *s, keel_act *out, const char *what);
+const char *keel_act_name(keel_act_kind k);
+/* Whether the backward pass needs the activation's input (else its output is enough). */
+bool keel_act_needs_input(keel_act_kind k);
+/* y[rows, cols] = f(x); softmax and log_softmax act along cols. x and y may alias. */
+void keel_act_forward(keel_act a, const float *x, float *y, int64_t rows, int64_t cols);
+/* dx = dy * f'(x), as a vector-Jacobian product for softmax. x may be NULL unless
+ * keel_act_needs_input; dx may alias dy. */
+void keel_act_backward(keel_act a, const float *x, const float *y, const float *dy, float *dx,
+                       int64_t rows, int64_t cols);
+
+/* ---- small vector helpers */
+/* y[r, :] += b for each of the rows. */
+void keel_add_bias(float *y, const float *b, int64_t rows, int64_t cols);
+/* db (+)= sum over rows of dy. */
+void keel_sum_rows(const float *dy, float *db, int64_t rows, int64_t cols, bool accumulate);
+
+#endif

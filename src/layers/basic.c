@@ -1,0 +1,250 @@
+/* basic.c: the layers without weights that only move or gate values: Input, Activation,
+ * Dropout, Flatten, Reshape. */
+#include "layers.h"
+
+#include <stdio.h>
+
+bool keel_cfg_str(const char **dst, const char *src) {
+    *dst = NULL;
+    if (!src) return true;
+    *dst = keel_strdup(src);
+    return *dst != NULL;
+}
+
+void keel_cfg_str_free(const char *s) { keel_free((void *)s); }
+
+/* ---------------------------------------------------------------- Input */
+
+static keel_node *input_build(keel_layer *l, keel_graph *g, keel_node *in) {
+    (void)l, (void)g;
+    return in; /* the model made the input node from this layer's shape */
+}
+
+static const keel_layer_kind input_kind = {.type = "InputLayer", .prefix = "input", .build = input_build};
+
+keel_layer *keel_input_(keel_input_opts o) {
+    int r = keel_dims_rank(o.shape);
+    if (r == 0) {
+        keel_error(KEEL_ERR_ARG, "input: shape is empty (give the per-sample shape, e.g. .shape = {784})");
+        return NULL;
+    }
+    for (int i = r; i < KEEL_MAX_RANK; i++)
+        if (o.shape[i] != 0) {
+            keel_error(KEEL_ERR_ARG, "input: shape has a zero dimension at axis %d", r);
+            return NULL;
+        }
+    for (int i = 0; i < r; i++)
+        if (o.shape[i] < 0) {
+            keel_error(KEEL_ERR_ARG, "input: dimension %d is negative (%lld)", i, (long long)o.shape[i]);
+            return NULL;
+        }
+    return keel_layer_new(&input_kind, o.name, NULL, 0, o.shape);
+}
+
+static keel_status input_infer(keel_node *nd) {
+    (void)nd;
+    return KEEL_OK;
+}
+const keel_op keel_op_input = {.name = "input", .infer = input_infer};
+
+/* ---------------------------------------------------------------- Activation */
+
+static keel_status same_infer(keel_node *nd) {
+    nd->rank = nd->in[0]->rank;
+    memcpy(nd->dims, nd->in[0]->dims, sizeof nd->dims);
+    return KEEL_OK;
+}
+
+static void activation_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
+    (void)ctx;
+    int64_t cols = nd->dims[nd->rank - 1], rows = n * nd->size / cols;
+    if (nd->keep_pre) memcpy(nd->pre, nd->in[0]->val, (size_t)(n * nd->size) * sizeof(float));
+    keel_act_forward(nd->act, nd->in[0]->val, nd->val, rows, cols);
+}
+
+/* d(in) (+)= act'(in) * d(out); the gradient buffer is turned into d(in) in place first */
+static void activation_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
+    (void)ctx;
+    keel_node *in = nd->in[0];
+    if (!in->needs_grad) return;
+    int64_t cols = nd->dims[nd->rank - 1], rows = n * nd->size / cols, total = n * nd->size;
+    if (!nd->loss_fused) keel_act_backward(nd->act, nd->pre, nd->val, nd->grad, nd->grad, rows, cols);
+    if (in->consumers > 1)
+        for (int64_t i = 0; i < total; i++) in->grad[i] += nd->grad[i];
+    else
+        memcpy(in->grad, nd->grad, (size_t)total * sizeof(float));
+}
+
+const keel_op keel_op_activation = {.name = "activation",
+                                    .infer = same_infer,
+                                    .forward = activation_forward,
+                                    .backward = activation_backward};
+
+typedef struct activation_cfg {
+    keel_act act;
+} activation_cfg;
+
+static keel_node *activation_build(keel_layer *l, keel_graph *g, keel_node *in) {
+    keel_node *nd = keel_graph_add(g, &keel_op_activation, l, &in, 1);
+    if (!nd) return NULL;
+    nd->act = ((activation_cfg *)l->cfg)->act;
+    nd->keep_pre = keel_act_needs_input(nd->act.kind);
+    return nd;
+}
+
+static const keel_layer_kind activation_kind = {
+    .type = "Activation", .prefix = "activation", .build = activation_build};
+
+keel_layer *keel_activation_(keel_activation_opts o) {
+    activation_cfg c;
+    if (!o.activation) {
+        keel_error(KEEL_ERR_ARG, "%s: activation is NULL (give a name such as \"relu\")",
+                   o.name ? o.name : "activation");
+        return NULL;
+    }
+    if (keel_act_parse(o.activation, &c.act, o.name ? o.name : "activation") != KEEL_OK) return NULL;
+    return keel_layer_new(&activation_kind, o.name, &c, sizeof c,
+                          keel_dims_rank(o.input_shape) ? o.input_shape : NULL);
+}
+
+/* ---------------------------------------------------------------- Dropout */
+
+typedef struct dropout_cfg {
+    float rate;
+    uint64_t seed;
+} dropout_cfg;
+
+static int64_t dropout_scratch(const keel_node *nd) { return nd->size; }
+
+/* mask[i] = 1/keep with probability keep, else 0; drawn from (seed, layer, step, i) so a mask
+ * does not depend on the thread count */
+static void dropout_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
+    const dropout_cfg *c = nd->layer->cfg;
+    const float *x = nd->in[0]->val;
+    float *y = nd->val, *mask = nd->scratch;
+    int64_t total = n * nd->size;
+    if (!ctx->training || c->rate == 0) {
+        memcpy(y, x, (size_t)total * sizeof *y);
+        if (ctx->training) /* backward still reads the mask */
+            for (int64_t i = 0; i < total; i++) mask[i] = 1.0f;
+        return;
+    }
+    float keep = 1.0f - c->rate, scale = keep > 0 ? 1.0f / keep : 0.0f;
+    uint64_t seed = c->seed ? c->seed : ctx->seed, stream = keel_mix64((uint64_t)nd->id + 1) ^ ctx->step;
+    for (int64_t i = 0; i < total; i++) {
+        mask[i] = keel_rand_uniform(seed, stream, (uint64_t)i) < keep ? scale : 0.0f;
+        y[i] = x[i] * mask[i];
+    }
+}
+
+static void dropout_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
+    (void)ctx;
+    keel_node *in = nd->in[0];
+    if (!in->needs_grad) return;
+    int64_t total = n * nd->size;
+    const float *mask = nd->scratch, *dy = nd->grad;
+    if (in->consumers > 1)
+        for (int64_t i = 0; i < total; i++) in->grad[i] += dy[i] * mask[i];
+    else
+        for (int64_t i = 0; i < total; i++) in->grad[i] = dy[i] * mask[i];
+}
+
+const keel_op keel_op_dropout = {.name = "dropout",
+                                 .infer = same_infer,
+                                 .scratch = dropout_scratch,
+                                 .forward = dropout_forward,
+                                 .backward = dropout_backward};
+
+static keel_node *dropout_build(keel_layer *l, keel_graph *g, keel_node *in) {
+    return keel_graph_add(g, &keel_op_dropout, l, &in, 1);
+}
+
+static const keel_layer_kind dropout_kind = {.type = "Dropout", .prefix = "dropout", .build = dropout_build};
+
+keel_layer *keel_dropout_(keel_dropout_opts o) {
+    if (!(o.rate >= 0 && o.rate <= 1)) {
+        keel_error(KEEL_ERR_ARG, "%s: rate must be in [0, 1], got %g", o.name ? o.name : "dropout", o.rate);
+        return NULL;
+    }
+    dropout_cfg c = {.rate = o.rate, .seed = o.seed};
+    return keel_layer_new(&dropout_kind, o.name, &c, sizeof c, NULL);
+}
+
+/* ---------------------------------------------------------------- Flatten, Reshape */
+
+typedef struct reshape_cfg {
+    int rank; /* 0: flatten */
+    int64_t dims[KEEL_MAX_RANK];
+} reshape_cfg;
+
+static keel_status reshape_infer(keel_node *nd) {
+    const reshape_cfg *c = nd->layer->cfg;
+    const keel_node *in = nd->in[0];
+    if (c->rank == 0) {
+        nd->rank = 1;
+        nd->dims[0] = in->size;
+        return KEEL_OK;
+    }
+    int64_t known = 1;
+    int unknown = -1;
+    for (int i = 0; i < c->rank; i++) {
+        if (c->dims[i] == -1) unknown = i;
+        else known *= c->dims[i];
+    }
+    nd->rank = c->rank;
+    memcpy(nd->dims, c->dims, sizeof nd->dims);
+    char a[128], b[128];
+    if (unknown >= 0) {
+        if (known == 0 || in->size % known != 0)
+            KEEL_FAIL(KEEL_ERR_SHAPE, "%s: cannot reshape input %s (%lld values per sample) to %s",
+                      nd->layer->name, keel_dims_str(in->rank, in->dims, true, a, sizeof a),
+                      (long long)in->size, keel_dims_str(c->rank, c->dims, true, b, sizeof b));
+        nd->dims[unknown] = in->size / known;
+    } else if (known != in->size) {
+        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: cannot reshape input %s (%lld values per sample) to %s (%lld values)",
+                  nd->layer->name, keel_dims_str(in->rank, in->dims, true, a, sizeof a),
+                  (long long)in->size, keel_dims_str(c->rank, c->dims, true, b, sizeof b), (long long)known);
+    }
+    return KEEL_OK;
+}
+
+const keel_op keel_op_reshape = {.name = "reshape", .infer = reshape_infer, .alias_input = true};
+
+static keel_node *reshape_build(keel_layer *l, keel_graph *g, keel_node *in) {
+    return keel_graph_add(g, &keel_op_reshape, l, &in, 1);
+}
+
+static const keel_layer_kind flatten_kind = {.type = "Flatten", .prefix = "flatten", .build = reshape_build};
+static const keel_layer_kind reshape_kind = {.type = "Reshape", .prefix = "reshape", .build = reshape_build};
+
+keel_layer *keel_flatten_(keel_flatten_opts o) {
+    reshape_cfg c = {0};
+    return keel_layer_new(&flatten_kind, o.name, &c, sizeof c,
+                          keel_dims_rank(o.input_shape) ? o.input_shape : NULL);
+}
+
+keel_layer *keel_reshape_(keel_reshape_opts o) {
+    reshape_cfg c = {0};
+    c.rank = keel_dims_rank(o.target_shape);
+    const char *what = o.name ? o.name : "reshape";
+    if (c.rank == 0) {
+        keel_error(KEEL_ERR_ARG, "%s: target_shape is empty", what);
+        return NULL;
+    }
+    int unknown = 0;
+    for (int i = 0; i < c.rank; i++) {
+        if (o.target_shape[i] == -1) unknown++;
+        else if (o.target_shape[i] < 0) {
+            keel_error(KEEL_ERR_ARG, "%s: target_shape[%d] is %lld (only one -1 is allowed)", what, i,
+                       (long long)o.target_shape[i]);
+            return NULL;
+        }
+    }
+    if (unknown > 1) {
+        keel_error(KEEL_ERR_ARG, "%s: target_shape can have only one -1, has %d", what, unknown);
+        return NULL;
+    }
+    memcpy(c.dims, o.target_shape, sizeof c.dims);
+    return keel_layer_new(&reshape_kind, o.name, &c, sizeof c,
+                          keel_dims_rank(o.input_shape) ? o.input_shape : NULL);
+}

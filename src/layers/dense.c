@@ -1,0 +1,116 @@
+/* dense.c: Dense(units): y = activation(x @ kernel + bias), with kernel (in, units) and bias
+ * (units). The GEMM, bias and activation are one op; for input of rank > 1 the last axis is
+ * contracted, as Keras does. */
+#include "layers.h"
+
+#include <stdio.h>
+
+typedef struct dense_cfg {
+    keel_dense_opts o;
+    keel_act act;
+} dense_cfg;
+
+static keel_status dense_infer(keel_node *nd) {
+    const keel_node *in = nd->in[0];
+    dense_cfg *c = nd->layer->cfg;
+    nd->rank = in->rank;
+    memcpy(nd->dims, in->dims, sizeof nd->dims);
+    nd->dims[nd->rank - 1] = c->o.units;
+    return KEEL_OK;
+}
+
+/* x (rows, K) where rows = n * (in size / K); y (rows, U) */
+static void dense_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
+    (void)ctx;
+    const keel_node *in = nd->in[0];
+    const keel_layer *l = nd->layer;
+    int64_t K = l->params[0].dims[0], U = l->params[0].dims[1], rows = n * (in->size / K);
+    float *z = nd->val;
+    keel_gemm(false, false, rows, U, K, 1.0f, in->val, K, l->params[0].w, U, 0.0f, z, U);
+    if (l->n_params > 1) keel_add_bias(z, l->params[1].w, rows, U);
+    if (nd->keep_pre) {
+        memcpy(nd->pre, z, (size_t)(rows * U) * sizeof *z);
+        keel_act_forward(nd->act, nd->pre, nd->val, rows, U);
+    } else {
+        keel_act_forward(nd->act, z, z, rows, U);
+    }
+}
+
+static void dense_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
+    (void)ctx;
+    keel_node *in = nd->in[0];
+    keel_layer *l = nd->layer;
+    int64_t K = l->params[0].dims[0], U = l->params[0].dims[1], rows = n * (in->size / K);
+    float *dz = nd->grad; /* dL/dy becomes dL/dz in place */
+    if (!nd->loss_fused) keel_act_backward(nd->act, nd->pre, nd->val, dz, dz, rows, U);
+    keel_param *W = &l->params[0];
+    if (W->trainable) /* dW = X^T dZ */
+        keel_gemm(true, false, K, U, rows, 1.0f, in->val, K, dz, U, 0.0f, W->g, U);
+    if (l->n_params > 1 && l->params[1].trainable) /* db = sum_rows dZ */
+        keel_sum_rows(dz, l->params[1].g, rows, U, false);
+    if (in->needs_grad) /* dX (+)= dZ W^T */
+        keel_gemm(false, true, rows, K, U, 1.0f, dz, U, W->w, U, in->consumers > 1 ? 1.0f : 0.0f,
+                  in->grad, K);
+}
+
+const keel_op keel_op_dense = {
+    .name = "dense", .infer = dense_infer, .forward = dense_forward, .backward = dense_backward};
+
+static keel_node *dense_build(keel_layer *l, keel_graph *g, keel_node *in) {
+    dense_cfg *c = l->cfg;
+    int64_t K = in->dims[in->rank - 1];
+    keel_layer_param(l, "kernel", 2, (int64_t[]){K, c->o.units},
+                     c->o.kernel_initializer ? c->o.kernel_initializer : "glorot_uniform",
+                     c->o.kernel_regularizer);
+    if (c->o.use_bias)
+        keel_layer_param(l, "bias", 1, (int64_t[]){c->o.units},
+                         c->o.bias_initializer ? c->o.bias_initializer : "zeros", c->o.bias_regularizer);
+    keel_node *nd = keel_graph_add(g, &keel_op_dense, l, &in, 1);
+    if (!nd) return NULL;
+    nd->act = c->act;
+    nd->keep_pre = keel_act_needs_input(c->act.kind);
+    return nd;
+}
+
+static void dense_free(keel_layer *l) {
+    dense_cfg *c = l->cfg;
+    if (!c) return;
+    keel_cfg_str_free(c->o.activation);
+    keel_cfg_str_free(c->o.kernel_initializer);
+    keel_cfg_str_free(c->o.bias_initializer);
+    keel_cfg_str_free(c->o.kernel_regularizer);
+    keel_cfg_str_free(c->o.bias_regularizer);
+}
+
+static const keel_layer_kind dense_kind = {
+    .type = "Dense", .prefix = "dense", .build = dense_build, .free_cfg = dense_free};
+
+keel_layer *keel_dense_(keel_dense_opts o) {
+    char what[96];
+    snprintf(what, sizeof what, "%s", o.name ? o.name : "dense");
+    if (o.units <= 0) {
+        keel_error(KEEL_ERR_ARG, "%s: units must be positive, got %lld", what, (long long)o.units);
+        return NULL;
+    }
+    dense_cfg c = {.o = o};
+    if (keel_act_parse(o.activation, &c.act, what) != KEEL_OK) return NULL;
+    int64_t dims[KEEL_MAX_RANK] = {0};
+    if (o.input_dim > 0) dims[0] = o.input_dim;
+    else memcpy(dims, o.input_shape, sizeof dims);
+    /* strings are copied so the caller's may be temporary */
+    c.o.activation = c.o.kernel_initializer = c.o.bias_initializer = NULL;
+    c.o.kernel_regularizer = c.o.bias_regularizer = NULL;
+    keel_layer *l = keel_layer_new(&dense_kind, o.name, &c, sizeof c, dims[0] ? dims : NULL);
+    if (!l) return NULL;
+    dense_cfg *lc = l->cfg;
+    if (!keel_cfg_str(&lc->o.activation, o.activation) ||
+        !keel_cfg_str(&lc->o.kernel_initializer, o.kernel_initializer) ||
+        !keel_cfg_str(&lc->o.bias_initializer, o.bias_initializer) ||
+        !keel_cfg_str(&lc->o.kernel_regularizer, o.kernel_regularizer) ||
+        !keel_cfg_str(&lc->o.bias_regularizer, o.bias_regularizer)) {
+        keel_layer_free(l);
+        return NULL;
+    }
+    lc->o.name = NULL;
+    return l;
+}

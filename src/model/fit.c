@@ -1,0 +1,390 @@
+/* fit.c: fit, evaluate, predict and the *_on_batch calls. One training step gathers a batch
+ * into buffers laid out at the first call, runs the graph forward, the loss, the graph
+ * backward, the regularizers and the optimizer, and allocates nothing. */
+#include "model.h"
+
+#include <stdio.h>
+
+int64_t keel_target_size(const keel_model *m) {
+    const keel_node *out = m->output;
+    if (keel_loss_sparse(&m->loss)) return out->size / out->dims[out->rank - 1];
+    return out->size;
+}
+
+keel_status keel_model_reserve(keel_model *m, int64_t n) {
+    keel_status st = keel_graph_plan(&m->g, n);
+    if (st) return st;
+    int64_t need = n * keel_target_size(m);
+    if (need > m->ybuf_cap) {
+        float *b = keel_alloc((size_t)need * sizeof(float));
+        if (!b) return KEEL_ERR_NOMEM;
+        keel_free(m->ybuf);
+        m->ybuf = b, m->ybuf_cap = need;
+    }
+    return KEEL_OK;
+}
+
+static const char *first_layer_name(const keel_model *m) {
+    for (int i = 0; i < m->n_layers; i++)
+        if (strcmp(m->layers[i]->kind->type, "InputLayer")) return m->layers[i]->name;
+    return m->layers[0]->name;
+}
+
+keel_status keel_check_data(keel_model *m, const char *fn, const keel_tensor *x, const keel_tensor *y) {
+    keel_status st = keel_model_check(m, fn);
+    if (st) return st;
+    if (!m->compiled)
+        KEEL_FAIL(KEEL_ERR_STATE, "%s: you must call keel_compile() before using %s", fn, m->name);
+    if (!x) KEEL_FAIL(KEEL_ERR_ARG, "%s: x is NULL", fn);
+    const keel_node *in = m->input, *out = m->output;
+    char a[160], b[160];
+    bool ok = x->rank == in->rank + 1;
+    for (int i = 0; ok && i < in->rank; i++) ok = x->dims[i + 1] == in->dims[i];
+    if (!ok) {
+        const char *hint = "";
+        if (x->rank > in->rank + 1 && x->size / (x->dims[0] ? x->dims[0] : 1) == in->size)
+            hint = " (add keel_flatten() before it, or reshape x)";
+        else if (x->rank == in->rank && x->rank >= 1)
+            hint = " (x needs a leading batch axis)";
+        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: x has shape %s but %s expects input of shape %s%s", fn,
+                  keel_tensor_shape_str(x, a, sizeof a), first_layer_name(m),
+                  keel_dims_str(in->rank, in->dims, true, b, sizeof b), hint);
+    }
+    if (x->dims[0] == 0) KEEL_FAIL(KEEL_ERR_ARG, "%s: x has no samples", fn);
+    if (!y) return KEEL_OK;
+    if (y->dims[0] != x->dims[0])
+        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: x has %lld samples but y has %lld", fn, (long long)x->dims[0],
+                  (long long)y->dims[0]);
+    int64_t per = y->size / y->dims[0], want = keel_target_size(m), C = out->dims[out->rank - 1];
+    keel_dims_str(out->rank, out->dims, true, b, sizeof b);
+    if (per != want) {
+        const char *hint = "";
+        if (m->loss.kind == KEEL_LOSS_CCE && per * C == want)
+            hint = " (y holds class indices: use sparse_categorical_crossentropy, or one-hot encode y)";
+        else if (keel_loss_sparse(&m->loss) && per == out->size)
+            hint = " (y is one-hot: use categorical_crossentropy)";
+        else if (out->rank > 1 && per != want)
+            hint = " (did you forget a Flatten before the Dense layers?)";
+        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: y has shape %s but the model outputs %s for loss %s%s", fn,
+                  keel_tensor_shape_str(y, a, sizeof a), b, keel_loss_name(m->loss.kind), hint);
+    }
+    bool sparse = keel_loss_sparse(&m->loss) || (per * C == out->size && C > 1 && per != out->size);
+    if (keel_loss_sparse(&m->loss)) {
+        for (int64_t i = 0; i < y->size; i++) {
+            float v = y->data[i];
+            if (!(v >= 0 && v < (float)C) || v != floorf(v))
+                KEEL_FAIL(KEEL_ERR_ARG, "%s: y[%lld] = %g is not a class index in [0, %lld)", fn, (long long)i,
+                          (double)v, (long long)C);
+        }
+    }
+    for (int i = 0; i < m->n_metrics; i++) keel_metric_resolve(&m->metrics[i], C, sparse);
+    return KEEL_OK;
+}
+
+/* copies rows idx[0..n) (or start..start+n when idx is NULL) of x and y into the buffers */
+static void gather(keel_model *m, const keel_tensor *x, const keel_tensor *y, const int64_t *idx, int64_t start,
+                   int64_t n) {
+    int64_t xs = m->input->size, ys = y ? y->size / y->dims[0] : 0;
+    float *xd = m->input->val;
+    if (!idx) {
+        memcpy(xd, x->data + start * xs, (size_t)(n * xs) * sizeof(float));
+        if (y) memcpy(m->ybuf, y->data + start * ys, (size_t)(n * ys) * sizeof(float));
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        memcpy(xd + i * xs, x->data + idx[start + i] * xs, (size_t)xs * sizeof(float));
+        if (y) memcpy(m->ybuf + i * ys, y->data + idx[start + i] * ys, (size_t)ys * sizeof(float));
+    }
+}
+
+/* loss and metric sums of one batch after the forward pass; values[0] is the mean loss */
+static void batch_metrics(keel_model *m, int64_t n, double loss, double *sums) {
+    sums[0] += loss * (double)n;
+    for (int i = 0; i < m->n_metrics; i++) keel_metric_update(&m->metrics[i], m->output, m->ybuf, n, &sums[i + 1]);
+}
+
+/* One training step on the gathered batch; KEEL_ERR_NAN (weights untouched) if the loss is
+ * not finite. */
+static keel_status train_step(keel_model *m, int64_t n, double *sums, double *loss_out) {
+    m->ctx.training = true;
+    m->ctx.seed = m->seed;
+    keel_graph_forward(&m->g, n, &m->ctx);
+    double loss = keel_loss_compute(&m->loss, m->output, m->ybuf, n, m->output->needs_grad);
+    loss += keel_reg_apply(m->params, m->n_params, false);
+    *loss_out = loss;
+    if (!isfinite(loss)) return KEEL_ERR_NAN;
+    batch_metrics(m, n, loss, sums);
+    if (m->output->needs_grad) {
+        keel_graph_backward(&m->g, n, &m->ctx);
+        keel_reg_apply(m->params, m->n_params, true);
+        keel_optimizer_step(&m->opt, m->params, m->n_params);
+    }
+    m->ctx.step++;
+    return KEEL_OK;
+}
+
+static double test_batch(keel_model *m, int64_t n, double *sums) {
+    m->ctx.training = false;
+    keel_graph_forward(&m->g, n, &m->ctx);
+    double loss = keel_loss_compute(&m->loss, m->output, m->ybuf, n, false);
+    batch_metrics(m, n, loss, sums);
+    return loss;
+}
+
+/* mean loss (plus the regularization penalty) and metrics over rows [start, start + count) */
+static void evaluate_rows(keel_model *m, const keel_tensor *x, const keel_tensor *y, int64_t start,
+                          int64_t count, int64_t bs, double *out, keel_progbar *pb) {
+    double sums[KEEL_MAX_METRICS + 1] = {0};
+    int64_t steps = (count + bs - 1) / bs;
+    for (int64_t s = 0; s < steps; s++) {
+        int64_t n = KEEL_MIN(bs, count - s * bs);
+        gather(m, x, y, NULL, start + s * bs, n);
+        test_batch(m, n, sums);
+        if (pb) {
+            double vals[KEEL_MAX_METRICS + 1];
+            int64_t seen = KEEL_MIN(count, (s + 1) * bs);
+            for (int i = 0; i <= m->n_metrics; i++) vals[i] = sums[i] / (double)seen;
+            vals[0] += keel_reg_apply(m->params, m->n_params, false);
+            keel_logs logs = {m->n_metrics + 1, m->names, vals};
+            keel_progbar_update(pb, s + 1, &logs, s + 1 == steps);
+        }
+    }
+    for (int i = 0; i <= m->n_metrics; i++) out[i] = sums[i] / (double)count;
+    out[0] += keel_reg_apply(m->params, m->n_params, false);
+}
+
+/* ---------------------------------------------------------------- fit */
+
+typedef struct early_state {
+    bool on, max_mode;
+    double best;
+    int wait;
+    float *best_weights;
+} early_state;
+
+static keel_status early_init(keel_model *m, early_state *es, const keel_early_stopping_opts *o) {
+    memset(es, 0, sizeof *es);
+    if (!o) return KEEL_OK;
+    if (!o->monitor) KEEL_FAIL(KEEL_ERR_ARG, "keel_fit: early_stopping.monitor is NULL");
+    const char *mode = o->mode ? o->mode : "auto";
+    size_t len = strlen(o->monitor);
+    if (!strcmp(mode, "max")) es->max_mode = true;
+    else if (!strcmp(mode, "min")) es->max_mode = false;
+    else if (!strcmp(mode, "auto"))
+        /* tf.keras 2: names ending in acc / accuracy / auc are maximized */
+        es->max_mode = (len >= 3 && !strcmp(o->monitor + len - 3, "acc")) ||
+                       (len >= 8 && !strcmp(o->monitor + len - 8, "accuracy")) ||
+                       (len >= 3 && !strcmp(o->monitor + len - 3, "auc"));
+    else KEEL_FAIL(KEEL_ERR_ARG, "keel_fit: early_stopping.mode must be \"auto\", \"min\" or \"max\", got \"%s\"", mode);
+    if (o->patience < 0) KEEL_FAIL(KEEL_ERR_ARG, "keel_fit: early_stopping.patience must be >= 0");
+    es->on = true;
+    es->best = es->max_mode ? -INFINITY : INFINITY;
+    if (o->restore_best_weights) {
+        es->best_weights = keel_alloc((size_t)(m->n_weights ? m->n_weights : 1) * sizeof(float));
+        if (!es->best_weights) return KEEL_ERR_NOMEM;
+    }
+    return KEEL_OK;
+}
+
+/* true when training should stop */
+static bool early_epoch_end(keel_model *m, early_state *es, const keel_early_stopping_opts *o, int epoch,
+                            const keel_logs *logs, bool *restored) {
+    double cur;
+    if (!es->on || !keel_logs_get(logs, o->monitor, &cur)) return false;
+    bool better = es->max_mode ? cur - o->min_delta > es->best : cur + o->min_delta < es->best;
+    if (better) {
+        es->best = cur;
+        es->wait = 0;
+        if (es->best_weights) memcpy(es->best_weights, m->weights, (size_t)m->n_weights * sizeof(float));
+        return false;
+    }
+    es->wait++;
+    if (es->wait >= o->patience && epoch > 0) {
+        if (es->best_weights && es->best != INFINITY && es->best != -INFINITY) {
+            memcpy(m->weights, es->best_weights, (size_t)m->n_weights * sizeof(float));
+            *restored = true;
+        }
+        return true;
+    }
+    return false;
+}
+
+keel_status keel_fit_(keel_model *m, const keel_tensor *x, const keel_tensor *y, keel_fit_opts o) {
+    keel_status st = keel_check_data(m, "keel_fit", x, y);
+    if (!st && !y) st = keel_error(KEEL_ERR_ARG, "keel_fit: y is NULL");
+    if (st) return st;
+    if (o.batch_size <= 0) o.batch_size = 32;
+    if (o.epochs <= 0) o.epochs = 1;
+    if (o.verbose < 0 || o.verbose > 2) KEEL_FAIL(KEEL_ERR_ARG, "keel_fit: verbose must be 0, 1 or 2, got %d", o.verbose);
+    if (!(o.validation_split >= 0 && o.validation_split < 1))
+        KEEL_FAIL(KEEL_ERR_ARG, "keel_fit: validation_split must be in [0, 1), got %g", o.validation_split);
+    if (o.initial_epoch < 0) KEEL_FAIL(KEEL_ERR_ARG, "keel_fit: initial_epoch must be >= 0");
+    FILE *out = o.out ? o.out : stdout;
+    int64_t N = x->dims[0], n_train = N;
+    const keel_tensor *vx = NULL, *vy = NULL;
+    int64_t v_start = 0, v_count = 0;
+    if (o.validation_data.x || o.validation_data.y) {
+        if (!o.validation_data.x || !o.validation_data.y)
+            KEEL_FAIL(KEEL_ERR_ARG, "keel_fit: validation_data needs both x and y");
+        if ((st = keel_check_data(m, "keel_fit: validation_data", o.validation_data.x, o.validation_data.y)))
+            return st;
+        keel_check_data(m, "keel_fit", x, y); /* resolve metrics for the training targets again */
+        vx = o.validation_data.x, vy = o.validation_data.y, v_count = vx->dims[0];
+    } else if (o.validation_split > 0) {
+        /* the last fraction, taken before shuffling (Keras: split_at = floor(N * (1 - split))) */
+        n_train = (int64_t)floor((double)N * (1.0 - o.validation_split));
+        if (n_train == 0 || n_train == N)
+            KEEL_FAIL(KEEL_ERR_ARG, "keel_fit: validation_split %g of %lld samples leaves an empty %s set",
+                      o.validation_split, (long long)N, n_train == 0 ? "training" : "validation");
+        vx = x, vy = y, v_start = n_train, v_count = N - n_train;
+    }
+    early_state es;
+    int64_t *perm = NULL;
+    if ((st = early_init(m, &es, o.early_stopping))) return st;
+    if ((st = keel_model_reserve(m, KEEL_MIN(o.batch_size, N)))) goto done;
+    if (o.shuffle && !(perm = keel_alloc((size_t)n_train * sizeof *perm))) {
+        st = KEEL_ERR_NOMEM;
+        goto done;
+    }
+    keel_history_reset(&m->hist);
+    int nm = m->n_metrics + 1;
+    const char *names[2 * (KEEL_MAX_METRICS + 1)];
+    char val_names[KEEL_MAX_METRICS + 1][56];
+    for (int i = 0; i < nm; i++) {
+        names[i] = m->names[i];
+        snprintf(val_names[i], sizeof val_names[i], "val_%s", m->names[i]);
+        names[nm + i] = val_names[i];
+    }
+    int64_t bs = o.batch_size, steps = (n_train + bs - 1) / bs;
+    bool stop = false;
+    for (int epoch = o.initial_epoch; epoch < o.epochs && !stop; epoch++) {
+        if (o.verbose && o.epochs > 1) fprintf(out, "Epoch %d/%d\n", epoch + 1, o.epochs);
+        keel_progbar pb;
+        keel_progbar_start(&pb, out, o.verbose, steps);
+        if (perm) { /* Fisher-Yates from (seed, epoch): the same order for the same seed */
+            keel_rng r = {.seed = m->seed, .stream = 0x5348554646ull + (uint64_t)epoch};
+            for (int64_t i = 0; i < n_train; i++) perm[i] = i;
+            for (int64_t i = n_train - 1; i > 0; i--) {
+                int64_t j = (int64_t)(keel_rng_uniform(&r) * (double)(i + 1));
+                int64_t t = perm[i];
+                perm[i] = perm[j], perm[j] = t;
+            }
+        }
+        double sums[KEEL_MAX_METRICS + 1] = {0}, vals[2 * (KEEL_MAX_METRICS + 1)];
+        keel_logs logs = {nm, names, vals};
+        for (int64_t s = 0; s < steps && !stop; s++) {
+            int64_t n = KEEL_MIN(bs, n_train - s * bs);
+            gather(m, x, y, perm, s * bs, n);
+            double loss;
+            if (train_step(m, n, sums, &loss) == KEEL_ERR_NAN) {
+                if (o.verbose == 1 && pb.dynamic) fputc('\n', out);
+                st = keel_error(KEEL_ERR_NAN, "keel_fit: loss became %s at epoch %d, batch %lld (of %lld); "
+                                              "training stopped with the weights of the batch before",
+                                isnan(loss) ? "nan" : "inf", epoch + 1, (long long)s + 1, (long long)steps);
+                goto done;
+            }
+            int64_t seen = KEEL_MIN(n_train, (s + 1) * bs);
+            for (int i = 0; i < nm; i++) vals[i] = sums[i] / (double)seen;
+            if (o.callback.on_batch_end && o.callback.on_batch_end(m, epoch, (int)s, &logs, o.callback.user))
+                stop = true;
+            if (s + 1 < steps || !v_count) keel_progbar_update(&pb, s + 1, &logs, s + 1 == steps && !v_count);
+        }
+        if (v_count) {
+            evaluate_rows(m, vx, vy, v_start, v_count, bs, vals + nm, NULL);
+            logs.count = 2 * nm;
+            keel_progbar_update(&pb, steps, &logs, true);
+        }
+        if ((st = keel_history_append(&m->hist, &logs))) goto done;
+        bool restored = false;
+        if (early_epoch_end(m, &es, o.early_stopping, epoch, &logs, &restored)) {
+            stop = true;
+            if (o.verbose) {
+                if (restored) fprintf(out, "Restoring model weights from the end of the best epoch.\n");
+                fprintf(out, "Epoch %d: early stopping\n", epoch + 1);
+            }
+        }
+        if (o.callback.on_epoch_end && o.callback.on_epoch_end(m, epoch, &logs, o.callback.user)) stop = true;
+    }
+done:
+    keel_free(perm);
+    keel_free(es.best_weights);
+    return st;
+}
+
+/* ---------------------------------------------------------------- evaluate / predict */
+
+keel_status keel_evaluate_(keel_model *m, const keel_tensor *x, const keel_tensor *y, double *results, int cap,
+                           keel_evaluate_opts o) {
+    keel_status st = keel_check_data(m, "keel_evaluate", x, y);
+    if (!st && !y) st = keel_error(KEEL_ERR_ARG, "keel_evaluate: y is NULL");
+    if (st) return st;
+    if (o.batch_size <= 0) o.batch_size = 32;
+    int64_t N = x->dims[0], bs = KEEL_MIN(o.batch_size, N);
+    if ((st = keel_model_reserve(m, bs))) return st;
+    double vals[KEEL_MAX_METRICS + 1];
+    keel_progbar pb;
+    if (o.verbose) keel_progbar_start(&pb, o.out ? o.out : stdout, o.verbose, (N + bs - 1) / bs);
+    evaluate_rows(m, x, y, 0, N, bs, vals, o.verbose ? &pb : NULL);
+    if (results)
+        for (int i = 0; i < cap && i <= m->n_metrics; i++) results[i] = vals[i];
+    return KEEL_OK;
+}
+
+static keel_tensor *predict_rows(keel_model *m, const keel_tensor *x, int64_t bs) {
+    int64_t N = x->dims[0];
+    if (keel_model_fail(m, keel_model_reserve(m, KEEL_MIN(bs, N)))) return NULL;
+    int64_t dims[KEEL_MAX_RANK];
+    dims[0] = N;
+    memcpy(dims + 1, m->output->dims, (size_t)m->output->rank * sizeof *dims);
+    keel_tensor *res = keel_tensor_new(m->output->rank + 1, dims);
+    if (!res) return NULL;
+    m->ctx.training = false;
+    int64_t os = m->output->size;
+    for (int64_t s = 0; s * bs < N; s++) {
+        int64_t n = KEEL_MIN(bs, N - s * bs);
+        gather(m, x, NULL, NULL, s * bs, n);
+        keel_graph_forward(&m->g, n, &m->ctx);
+        memcpy(res->data + s * bs * os, m->output->val, (size_t)(n * os) * sizeof(float));
+    }
+    return res;
+}
+
+keel_tensor *keel_predict(keel_model *m, const keel_tensor *x, const keel_predict_opts *opts) {
+    if (keel_check_data(m, "keel_predict", x, NULL)) return NULL;
+    int64_t bs = opts && opts->batch_size > 0 ? opts->batch_size : 32;
+    return predict_rows(m, x, bs);
+}
+
+keel_tensor *keel_predict_on_batch(keel_model *m, const keel_tensor *x) {
+    if (keel_check_data(m, "keel_predict_on_batch", x, NULL)) return NULL;
+    return predict_rows(m, x, x->dims[0]);
+}
+
+static keel_status on_batch(keel_model *m, const char *fn, const keel_tensor *x, const keel_tensor *y, double *results,
+                            int cap, bool train) {
+    keel_status st = keel_check_data(m, fn, x, y);
+    if (!st && !y) st = keel_error(KEEL_ERR_ARG, "%s: y is NULL", fn);
+    if (st) return st;
+    int64_t n = x->dims[0];
+    if ((st = keel_model_reserve(m, n))) return st;
+    gather(m, x, y, NULL, 0, n);
+    double sums[KEEL_MAX_METRICS + 1] = {0}, loss;
+    if (train) {
+        if (train_step(m, n, sums, &loss) == KEEL_ERR_NAN)
+            KEEL_FAIL(KEEL_ERR_NAN, "%s: loss is %s; the weights were not updated", fn, isnan(loss) ? "nan" : "inf");
+    } else {
+        test_batch(m, n, sums);
+        sums[0] += keel_reg_apply(m->params, m->n_params, false) * (double)n;
+    }
+    if (results)
+        for (int i = 0; i < cap && i <= m->n_metrics; i++) results[i] = sums[i] / (double)n;
+    return KEEL_OK;
+}
+
+keel_status keel_train_on_batch(keel_model *m, const keel_tensor *x, const keel_tensor *y, double *results, int cap) {
+    return on_batch(m, "keel_train_on_batch", x, y, results, cap, true);
+}
+
+keel_status keel_test_on_batch(keel_model *m, const keel_tensor *x, const keel_tensor *y, double *results, int cap) {
+    return on_batch(m, "keel_test_on_batch", x, y, results, cap, false);
+}

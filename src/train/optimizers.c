@@ -1,0 +1,178 @@
+/* optimizers.c: SGD, Adam, AdamW, RMSprop and Adagrad with Keras's defaults and update rules
+ * (reference §1.11). The per-step pipeline is Keras's: clip (clipnorm per tensor, else
+ * global_clipnorm, else clipvalue), decoupled weight decay w -= w * wd * lr, then the update.
+ * State slots are flat arrays parallel to the model's flat weights. */
+#include "train.h"
+
+#include <omp.h>
+#include <stdio.h>
+
+static const char *const opt_names[KEEL_OPT_COUNT + 1] = {
+    [KEEL_OPT_SGD] = "sgd",         [KEEL_OPT_ADAM] = "adam",       [KEEL_OPT_ADAMW] = "adamw",
+    [KEEL_OPT_RMSPROP] = "rmsprop", [KEEL_OPT_ADAGRAD] = "adagrad", [KEEL_OPT_COUNT] = NULL};
+
+const char *keel_optimizer_name(keel_opt_kind k) { return opt_names[k]; }
+
+keel_status keel_optimizer_init(keel_optimizer *opt, const char *name, keel_optimizer_opts o, int64_t n) {
+    memset(opt, 0, sizeof *opt);
+    if (!name) KEEL_FAIL(KEEL_ERR_ARG, "keel_compile: optimizer is NULL (e.g. .optimizer = \"adam\")");
+    char low[32];
+    size_t i = 0;
+    for (; name[i] && i + 1 < sizeof low; i++) low[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    low[i] = 0;
+    int kind = -1;
+    for (int k = 0; k < KEEL_OPT_COUNT; k++)
+        if (!strcmp(low, opt_names[k])) kind = k;
+    if (kind < 0) {
+        const char *near = keel_nearest_name(low, opt_names);
+        KEEL_FAIL(KEEL_ERR_ARG, "keel_compile: unknown optimizer \"%s\"%s%s%s", name,
+                  near ? " (did you mean \"" : "", near ? near : "", near ? "\"?)" : "");
+    }
+    opt->kind = (keel_opt_kind)kind;
+    if (o.learning_rate < 0 || o.momentum < 0 || o.epsilon < 0 || o.weight_decay < 0 || o.clipnorm < 0 ||
+        o.clipvalue < 0 || o.global_clipnorm < 0 || o.beta_1 < 0 || o.beta_1 >= 1 || o.beta_2 < 0 || o.beta_2 >= 1)
+        KEEL_FAIL(KEEL_ERR_ARG, "keel_compile: %s: hyper-parameters must be >= 0 (betas < 1)", low);
+    if (o.learning_rate == 0) o.learning_rate = kind == KEEL_OPT_SGD ? 0.01f : 0.001f;
+    if (o.beta_1 == 0) o.beta_1 = 0.9f;
+    if (o.beta_2 == 0) o.beta_2 = 0.999f;
+    if (o.epsilon == 0) o.epsilon = 1e-7f;
+    if (o.rho == 0) o.rho = 0.9f;
+    if (o.initial_accumulator_value == 0) o.initial_accumulator_value = 0.1f;
+    if (o.weight_decay == 0 && kind == KEEL_OPT_ADAMW) o.weight_decay = 0.004f;
+    opt->o = o;
+    opt->n = n;
+    bool s1 = kind != KEEL_OPT_SGD || o.momentum > 0 || (kind == KEEL_OPT_RMSPROP && o.momentum > 0);
+    bool s2 = kind == KEEL_OPT_ADAM || kind == KEEL_OPT_ADAMW || (kind == KEEL_OPT_RMSPROP && o.momentum > 0);
+    bool s3 = ((kind == KEEL_OPT_ADAM || kind == KEEL_OPT_ADAMW) && o.amsgrad) ||
+              (kind == KEEL_OPT_RMSPROP && o.centered);
+    if ((s1 && !(opt->s1 = keel_alloc((size_t)n * sizeof(float)))) ||
+        (s2 && !(opt->s2 = keel_alloc((size_t)n * sizeof(float)))) ||
+        (s3 && !(opt->s3 = keel_alloc((size_t)n * sizeof(float))))) {
+        keel_optimizer_free(opt);
+        return KEEL_ERR_NOMEM;
+    }
+    if (kind == KEEL_OPT_ADAGRAD)
+        for (int64_t k = 0; k < n; k++) opt->s1[k] = o.initial_accumulator_value;
+    return KEEL_OK;
+}
+
+void keel_optimizer_free(keel_optimizer *opt) {
+    keel_free(opt->s1);
+    keel_free(opt->s2);
+    keel_free(opt->s3);
+    opt->s1 = opt->s2 = opt->s3 = NULL;
+}
+
+static double sumsq(const float *g, int64_t n) {
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+    return s;
+}
+
+/* the update of one weight tensor: w, g and slots at offset off */
+static void update(keel_optimizer *opt, float *restrict w, float *restrict g, int64_t off, int64_t n,
+                   float scale_g, float cv) {
+    const keel_optimizer_opts *o = &opt->o;
+    const float lr = o->learning_rate, eps = o->epsilon;
+    float *s1 = opt->s1 ? opt->s1 + off : NULL, *s2 = opt->s2 ? opt->s2 + off : NULL,
+          *s3 = opt->s3 ? opt->s3 + off : NULL;
+    const float wd = o->weight_decay * lr;
+    const bool parallel = n >= 65536;
+    double t = (double)(opt->iterations + 1);
+    switch (opt->kind) {
+    case KEEL_OPT_SGD: {
+        const float m = o->momentum;
+#pragma omp parallel for if (parallel) schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            float gi = g[i] * scale_g;
+            if (cv > 0) gi = gi > cv ? cv : (gi < -cv ? -cv : gi);
+            if (wd > 0) w[i] -= w[i] * wd;
+            if (m > 0) {
+                s1[i] = m * s1[i] - lr * gi;
+                w[i] += o->nesterov ? m * s1[i] - lr * gi : s1[i];
+            } else {
+                w[i] -= lr * gi;
+            }
+        }
+        break;
+    }
+    case KEEL_OPT_ADAM:
+    case KEEL_OPT_ADAMW: {
+        const float b1 = o->beta_1, b2 = o->beta_2;
+        const float alpha = (float)(lr * sqrt(1 - pow(b2, t)) / (1 - pow(b1, t)));
+        const bool ams = o->amsgrad;
+#pragma omp parallel for if (parallel) schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            float gi = g[i] * scale_g;
+            if (cv > 0) gi = gi > cv ? cv : (gi < -cv ? -cv : gi);
+            if (wd > 0) w[i] -= w[i] * wd;
+            s1[i] += (gi - s1[i]) * (1 - b1);
+            s2[i] += (gi * gi - s2[i]) * (1 - b2);
+            float v = s2[i];
+            if (ams) v = s3[i] = s3[i] > v ? s3[i] : v;
+            w[i] -= alpha * s1[i] / (sqrtf(v) + eps);
+        }
+        break;
+    }
+    case KEEL_OPT_RMSPROP: {
+        const float rho = o->rho, mom = o->momentum;
+        const bool centered = o->centered;
+#pragma omp parallel for if (parallel) schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            float gi = g[i] * scale_g;
+            if (cv > 0) gi = gi > cv ? cv : (gi < -cv ? -cv : gi);
+            if (wd > 0) w[i] -= w[i] * wd;
+            s1[i] = rho * s1[i] + (1 - rho) * gi * gi;
+            float denom = s1[i];
+            if (centered) {
+                s3[i] = rho * s3[i] + (1 - rho) * gi;
+                denom -= s3[i] * s3[i];
+            }
+            float inc = lr * gi / sqrtf(denom + eps);
+            if (mom > 0) {
+                s2[i] = mom * s2[i] + inc;
+                w[i] -= s2[i];
+            } else {
+                w[i] -= inc;
+            }
+        }
+        break;
+    }
+    case KEEL_OPT_ADAGRAD:
+#pragma omp parallel for if (parallel) schedule(static)
+        for (int64_t i = 0; i < n; i++) {
+            float gi = g[i] * scale_g;
+            if (cv > 0) gi = gi > cv ? cv : (gi < -cv ? -cv : gi);
+            if (wd > 0) w[i] -= w[i] * wd;
+            s1[i] += gi * gi;
+            w[i] -= lr * gi / sqrtf(s1[i] + eps);
+        }
+        break;
+    case KEEL_OPT_COUNT: KEEL_ASSERT(0);
+    }
+}
+
+void keel_optimizer_step(keel_optimizer *opt, keel_param **params, int n) {
+    const keel_optimizer_opts *o = &opt->o;
+    float global = 1.0f;
+    if (o->clipnorm <= 0 && o->global_clipnorm > 0) {
+        double s = 0;
+        for (int k = 0; k < n; k++)
+            if (params[k]->trainable) s += sumsq(params[k]->g, params[k]->size);
+        double norm = sqrt(s);
+        if (norm > o->global_clipnorm) global = (float)(o->global_clipnorm / norm);
+    }
+    for (int k = 0; k < n; k++) {
+        keel_param *p = params[k];
+        if (!p->trainable) continue;
+        float scale = global;
+        if (o->clipnorm > 0) { /* tf.clip_by_norm: g * clipnorm / max(norm, clipnorm) */
+            double norm = sqrt(sumsq(p->g, p->size));
+            if (norm > o->clipnorm) scale = (float)(o->clipnorm / norm);
+        }
+        /* Keras applies one kind of clipping: clipnorm, else global_clipnorm, else clipvalue */
+        float cv = (o->clipnorm > 0 || o->global_clipnorm > 0) ? 0.0f : o->clipvalue;
+        update(opt, p->w, p->g, p->offset, p->size, scale, cv);
+    }
+    opt->iterations++;
+}
