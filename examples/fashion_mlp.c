@@ -6,7 +6,7 @@
  *   model.fit(x_train / 255, y_train, epochs=5)
  *   model.evaluate(x_test / 255, y_test)
  *
- * usage: fashion_mlp [DIR] [--epochs N]   (DIR holds the four IDX files, gzipped or not;
+ * usage: fashion_mlp [DIR] [--epochs N] [--seed S]   (DIR holds the four IDX files, gzipped or not;
  * default /usr/share/datasets/fashion-mnist, so real MNIST works too) */
 #include <keel.h>
 #include <stdio.h>
@@ -31,8 +31,10 @@ static keel_tensor *load(const char *dir, const char *name, float scale) {
 int main(int argc, char **argv) {
     const char *dir = "/usr/share/datasets/fashion-mnist";
     int epochs = 5;
+    long seed = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--epochs") && i + 1 < argc) epochs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = atol(argv[++i]);
         else dir = argv[i];
     }
     keel_tensor *x_train = load(dir, "train-images-idx3-ubyte", 1.0f / 255);
@@ -45,6 +47,7 @@ int main(int argc, char **argv) {
     }
 
     keel_model *m = keel_sequential(NULL);
+    if (seed) keel_model_set_seed(m, (uint64_t)seed);
     keel_add(m, keel_flatten(.input_shape = {28, 28}));
     keel_add(m, keel_dense(.units = 128, .activation = "relu"));
     keel_add(m, keel_dropout(.rate = 0.2f));

@@ -74,8 +74,8 @@ static void update(keel_optimizer *opt, float *restrict w, float *restrict g, in
                    float scale_g, float cv) {
     const keel_optimizer_opts *o = &opt->o;
     const float lr = o->learning_rate, eps = o->epsilon;
-    float *s1 = opt->s1 ? opt->s1 + off : NULL, *s2 = opt->s2 ? opt->s2 + off : NULL,
-          *s3 = opt->s3 ? opt->s3 + off : NULL;
+    float *restrict s1 = opt->s1 ? opt->s1 + off : NULL, *restrict s2 = opt->s2 ? opt->s2 + off : NULL,
+                   *restrict s3 = opt->s3 ? opt->s3 + off : NULL;
     const float wd = o->weight_decay * lr;
     const bool parallel = n >= 65536;
     double t = (double)(opt->iterations + 1);
@@ -101,6 +101,18 @@ static void update(keel_optimizer *opt, float *restrict w, float *restrict g, in
         const float b1 = o->beta_1, b2 = o->beta_2;
         const float alpha = (float)(lr * sqrt(1 - pow(b2, t)) / (1 - pow(b1, t)));
         const bool ams = o->amsgrad;
+        if (!ams && cv == 0 && wd == 0 && scale_g == 1.0f) {
+            /* the common case, branch-free so that it vectorizes */
+#pragma omp parallel for simd if (parallel) schedule(static)
+            for (int64_t i = 0; i < n; i++) {
+                float gi = g[i];
+                float m = s1[i] + (gi - s1[i]) * (1 - b1);
+                float v = s2[i] + (gi * gi - s2[i]) * (1 - b2);
+                s1[i] = m, s2[i] = v;
+                w[i] -= alpha * m / (sqrtf(v) + eps);
+            }
+            break;
+        }
 #pragma omp parallel for if (parallel) schedule(static)
         for (int64_t i = 0; i < n; i++) {
             float gi = g[i] * scale_g;
