@@ -16,10 +16,12 @@ typedef struct csv_col {
     char **cats; /* sorted distinct values */
 } csv_col;
 
-/* Splits one line in place into fields; returns the count, or -1 on an unterminated quote. */
-static int split(char *line, char delim, char **fields, int cap) {
+/* Splits a copy of `line` (made in `scratch`, at least as long) into fields; returns the
+ * count, or -1 on an unterminated quote. Fields past `cap` are counted, not stored. */
+static int split(const char *line, char *scratch, char delim, char **fields, int cap) {
     int n = 0;
-    char *p = line;
+    strcpy(scratch, line);
+    char *p = scratch;
     for (;;) {
         char *start = p, *w = p;
         if (*p == '"') {
@@ -103,7 +105,7 @@ keel_csv *keel_csv_load_(const char *path, keel_csv_opts o) {
     }
     keel_csv *res = NULL;
     csv_col *cols = NULL;
-    char *text = NULL, **lines = NULL, **fields = NULL;
+    char *text = NULL, **lines = NULL, **fields = NULL, *scratch = NULL;
     int ncols = 0, target = -1;
     int64_t nlines = 0;
     FILE *f = fopen(path, "rb");
@@ -153,13 +155,17 @@ keel_csv *keel_csv_load_(const char *path, keel_csv_opts o) {
             p = e + 1;
         }
     }
+    scratch = keel_alloc((size_t)size + 1);
+    if (!scratch) {
+        keel_free(lineno);
+        goto fail;
+    }
     if (nlines < 2) {
         keel_error(KEEL_ERR_FORMAT, "%s: needs a header row and at least one data row", path);
         keel_free(lineno);
         goto fail;
     }
-    ncols = split(lines[0], delim, NULL, 0);
-    /* split wrote nothing (cap 0) but counted; now really split the header */
+    ncols = split(lines[0], scratch, delim, NULL, 0);
     fields = keel_alloc((size_t)(ncols > 0 ? ncols : 1) * sizeof *fields);
     cols = keel_alloc((size_t)(ncols > 0 ? ncols : 1) * sizeof *cols);
     if (!fields || !cols) {
@@ -171,7 +177,7 @@ keel_csv *keel_csv_load_(const char *path, keel_csv_opts o) {
         keel_free(lineno);
         goto fail;
     }
-    split(lines[0], delim, fields, ncols);
+    split(lines[0], scratch, delim, fields, ncols);
     for (int c = 0; c < ncols; c++) {
         cols[c].name = keel_strdup(fields[c]);
         if (!cols[c].name) {
@@ -193,15 +199,8 @@ keel_csv *keel_csv_load_(const char *path, keel_csv_opts o) {
     }
     /* pass 1: field counts, which columns are categorical, their values */
     int64_t rows = nlines - 1;
-    char **copy = keel_alloc((size_t)rows * sizeof *copy);
-    if (!copy) {
-        keel_free(lineno);
-        goto fail;
-    }
     for (int64_t r = 0; r < rows; r++) {
-        copy[r] = keel_strdup(lines[r + 1]);
-        if (!copy[r]) goto fail_rows;
-        int nf = split(lines[r + 1], delim, fields, ncols);
+        int nf = split(lines[r + 1], scratch, delim, fields, ncols);
         if (nf < 0) {
             keel_error(KEEL_ERR_FORMAT, "%s:%lld: unterminated quote", path, (long long)lineno[r + 1]);
             goto fail_rows;
@@ -228,8 +227,7 @@ keel_csv *keel_csv_load_(const char *path, keel_csv_opts o) {
         }
     }
     for (int64_t r = 0; r < rows; r++) {
-        strcpy(lines[r + 1], copy[r]);
-        split(lines[r + 1], delim, fields, ncols);
+        split(lines[r + 1], scratch, delim, fields, ncols);
         for (int c = 0; c < ncols; c++)
             if (cols[c].categorical && !add_cat(&cols[c], fields[c])) goto fail_rows;
     }
@@ -266,7 +264,7 @@ keel_csv *keel_csv_load_(const char *path, keel_csv_opts o) {
     }
     /* pass 2: values */
     for (int64_t r = 0; r < rows; r++) {
-        split(copy[r], delim, fields, ncols);
+        split(lines[r + 1], scratch, delim, fields, ncols);
         float *xr = res->x->data + r * nfeat;
         int j = 0;
         for (int c = 0; c < ncols; c++) {
@@ -299,19 +297,17 @@ keel_csv *keel_csv_load_(const char *path, keel_csv_opts o) {
             for (int64_t r = 0; r < rows; r++)
                 res->x->data[r * nfeat + j] = (res->x->data[r * nfeat + j] - res->mean[j]) / res->std[j];
     }
-    for (int64_t r = 0; r < rows; r++) keel_free(copy[r]);
-    keel_free(copy);
     keel_free(lineno);
     free_cols(cols, ncols);
     keel_free(fields);
     keel_free(lines);
     keel_free(text);
+    keel_free(scratch);
     return res;
 fail_rows:
-    for (int64_t r = 0; r < rows; r++) keel_free(copy[r]);
-    keel_free(copy);
     keel_free(lineno);
 fail:
+    keel_free(scratch);
     keel_csv_free(res);
     free_cols(cols, ncols);
     keel_free(fields);

@@ -161,7 +161,11 @@ void keel_act_forward(keel_act a, const float *x, float *y, int64_t rows, int64_
         }
         break;
     case KEEL_ACT_MISH:
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] * tanhf(softplusf(x[i]));
+        /* tanh(softplus(x)) = n / (n + 2) with n = e^x (e^x + 2): one exp instead of three */
+        for (int64_t i = 0; i < n; i++) {
+            float v = x[i], e = expf(v < 20 ? v : 20), q = e * (e + 2);
+            y[i] = v < 20 ? v * q / (q + 2) : v;
+        }
         break;
     case KEEL_ACT_LEAKY_RELU:
         for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : al * x[i];
@@ -259,9 +263,15 @@ void keel_act_backward(keel_act a, const float *x, const float *y, const float *
         }
         break;
     case KEEL_ACT_MISH:
+        /* d/dx x t(x), t = q / (q + 2), dt/dx = 2 q' / (q + 2)^2, q' = 2 e^x (e^x + 1) */
         for (int64_t i = 0; i < n; i++) {
-            float v = x[i], sp = softplusf(v), t = tanhf(sp);
-            dx[i] = dy[i] * (t + v * (1 - t * t) * sigmoidf(v));
+            float v = x[i];
+            if (v >= 20) {
+                dx[i] = dy[i];
+                continue;
+            }
+            float e = expf(v), q = e * (e + 2), d = q + 2;
+            dx[i] = dy[i] * (q / d + v * 4 * e * (e + 1) / (d * d));
         }
         break;
     case KEEL_ACT_LEAKY_RELU:

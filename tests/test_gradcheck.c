@@ -1,0 +1,183 @@
+/* test_gradcheck.c: every op's backward pass against central finite differences.
+ *
+ * Each case builds a small model through the public API, then uses the internal graph to
+ * compute the loss and its gradient with respect to every weight. The check is KANN's
+ * directional one plus single coordinates: for a random direction d, (L(w + e d) - L(w - e d))
+ * / 2e must equal g . d. The kernels run in float32; the difference quotient and the dot
+ * products are formed in double. An op placed between two Dense layers is checked through the
+ * first layer's weight gradient, which flows through the op's backward pass. */
+#include <criterion/criterion.h>
+#include <keel.h>
+
+#include "model/model.h"
+
+#define N_BATCH 3
+
+static void fill(float *p, int64_t n, uint64_t seed, float lo, float hi) {
+    for (int64_t i = 0; i < n; i++) p[i] = lo + (hi - lo) * keel_rand_uniform(seed, 7, (uint64_t)i);
+}
+
+/* loss at the current weights; gradient into m->grads when grad */
+static double eval(keel_model *m, bool grad) {
+    m->ctx.training = true;
+    m->ctx.step = 0; /* the same dropout mask every time */
+    m->ctx.seed = m->seed;
+    keel_graph_forward(&m->g, N_BATCH, &m->ctx);
+    double loss = keel_loss_compute(&m->loss, m->output, m->ybuf, N_BATCH, grad);
+    loss += keel_reg_apply(m->params, m->n_params, false);
+    if (grad) {
+        keel_graph_backward(&m->g, N_BATCH, &m->ctx);
+        keel_reg_apply(m->params, m->n_params, true);
+    }
+    return loss;
+}
+
+/* Targets suited to the loss: class indices, one-hot rows, probabilities or values. */
+static void targets(keel_model *m) {
+    int64_t per = keel_target_size(m), C = m->output->dims[m->output->rank - 1];
+    for (int64_t i = 0; i < N_BATCH * per; i++) {
+        float u = keel_rand_uniform(99, 3, (uint64_t)i);
+        switch (m->loss.kind) {
+        case KEEL_LOSS_SPARSE_CCE: m->ybuf[i] = (float)((int64_t)(u * (float)C) % C); break;
+        case KEEL_LOSS_CCE: m->ybuf[i] = 0; break;
+        case KEEL_LOSS_BCE: m->ybuf[i] = u > 0.5f ? 1.0f : 0.0f; break;
+        default: m->ybuf[i] = 2 * u - 1;
+        }
+    }
+    if (m->loss.kind == KEEL_LOSS_CCE)
+        for (int64_t r = 0; r < N_BATCH * per / C; r++) m->ybuf[r * C + (r % C)] = 1.0f;
+}
+
+static void check_model(keel_model *m, const char *what) {
+    cr_assert_eq(keel_model_status(m), KEEL_OK, "%s: %s", what, keel_model_error(m));
+    cr_assert_eq(keel_model_reserve(m, N_BATCH), KEEL_OK);
+    fill(m->input->val, N_BATCH * m->input->size, 11, -1.5f, 1.5f);
+    targets(m);
+    int64_t n = m->n_weights;
+    double *g = malloc((size_t)n * sizeof *g);
+    float *w0 = malloc((size_t)n * sizeof *w0), *d = malloc((size_t)n * sizeof *d);
+    eval(m, true);
+    for (int64_t i = 0; i < n; i++) g[i] = m->grads[i];
+    memcpy(w0, m->weights, (size_t)n * sizeof *w0);
+    fill(d, n, 5, -1, 1);
+    const float eps = 1e-3f;
+    /* directional */
+    for (int64_t i = 0; i < n; i++) m->weights[i] = w0[i] + eps * d[i];
+    double lp = eval(m, false);
+    for (int64_t i = 0; i < n; i++) m->weights[i] = w0[i] - eps * d[i];
+    double lm = eval(m, false);
+    double num = (lp - lm) / (2.0 * (double)eps), ana = 0;
+    for (int64_t i = 0; i < n; i++) ana += g[i] * d[i];
+    cr_expect(fabs(num - ana) <= 1e-2 * fabs(ana) + 2e-4, "%s: directional derivative %.6g (backward) vs %.6g (numeric)",
+              what, ana, num);
+    /* a few single coordinates, the first layer's among them */
+    for (int64_t k = 0; k < 6; k++) {
+        int64_t i = (k * 7919) % n;
+        memcpy(m->weights, w0, (size_t)n * sizeof *w0);
+        m->weights[i] = w0[i] + eps;
+        lp = eval(m, false);
+        m->weights[i] = w0[i] - eps;
+        lm = eval(m, false);
+        num = (lp - lm) / (2.0 * (double)eps);
+        cr_expect(fabs(num - g[i]) <= 1e-2 * fabs(g[i]) + 2e-4, "%s: dL/dw[%lld] %.6g (backward) vs %.6g (numeric)", what,
+                  (long long)i, g[i], num);
+    }
+    memcpy(m->weights, w0, (size_t)n * sizeof *w0);
+    free(g), free(w0), free(d);
+}
+
+/* Dense(5 -> 4, act) -> Dense(3) with mse: act's backward feeds the first kernel's gradient */
+Test(gradcheck, dense_every_activation) {
+    static const char *const acts[] = {"linear", "relu", "relu6", "sigmoid", "hard_sigmoid", "tanh", "softmax",
+                                       "log_softmax", "elu", "elu(alpha=0.5)", "selu", "gelu",
+                                       "gelu(approximate=1)", "swish", "hard_swish", "mish", "leaky_relu",
+                                       "leaky_relu(negative_slope=0.3)", "softplus", "softsign", "exponential"};
+    for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+        keel_model *m = keel_sequential(NULL);
+        keel_add(m, keel_dense(.units = 4, .input_dim = 5, .activation = acts[a]));
+        keel_add(m, keel_dense(.units = 3));
+        keel_compile(m, .optimizer = "sgd", .loss = "mse");
+        /* keep pre-activations away from the kinks of relu-like functions */
+        check_model(m, acts[a]);
+        keel_model_free(m);
+    }
+}
+
+Test(gradcheck, activation_dropout_reshape_layers) {
+    keel_model *m = keel_sequential(NULL);
+    keel_add(m, keel_input(.shape = {2, 3}));
+    keel_add(m, keel_flatten());
+    keel_add(m, keel_dense(.units = 6));
+    keel_add(m, keel_activation(.activation = "tanh"));
+    keel_add(m, keel_dropout(.rate = 0.5f));
+    keel_add(m, keel_reshape(.target_shape = {2, 3}));
+    keel_add(m, keel_dense(.units = 2, .activation = "gelu")); /* contracts the last axis: (2, 2) */
+    keel_add(m, keel_dense(.units = 1));
+    keel_compile(m, .optimizer = "sgd", .loss = "mse");
+    check_model(m, "flatten/activation/dropout/reshape/rank-3 dense");
+    keel_model_free(m);
+}
+
+static void loss_case(const char *loss, const char *act, int units, keel_loss_opts lo, bool unfuse) {
+    keel_model *m = keel_sequential(NULL);
+    keel_add(m, keel_dense(.units = 4, .input_dim = 5, .activation = "tanh"));
+    keel_add(m, keel_dense(.units = units, .activation = act));
+    keel_compile(m, .optimizer = "sgd", .loss = loss, .loss_opts = lo);
+    if (unfuse) { /* the probability formulas, as when the sigmoid / softmax came from elsewhere */
+        m->loss.fused = false;
+        m->output->loss_fused = false;
+    }
+    char what[128];
+    snprintf(what, sizeof what, "%s on %s%s", loss, act, unfuse ? " (unfused)" : m->loss.fused ? " (fused)" : "");
+    check_model(m, what);
+    keel_model_free(m);
+}
+
+Test(gradcheck, every_loss) {
+    keel_loss_opts none = {0};
+    loss_case("mse", "linear", 3, none, false);
+    loss_case("mae", "linear", 3, none, false);
+    loss_case("huber", "linear", 3, none, false);
+    loss_case("huber", "linear", 3, (keel_loss_opts){.delta = 0.3f}, false);
+    loss_case("binary_crossentropy", "sigmoid", 1, none, false);
+    loss_case("binary_crossentropy", "sigmoid", 2, none, true);
+    loss_case("binary_crossentropy", "linear", 2, (keel_loss_opts){.from_logits = 1}, false);
+    loss_case("binary_crossentropy", "sigmoid", 2, (keel_loss_opts){.label_smoothing = 0.1f}, false);
+    loss_case("categorical_crossentropy", "softmax", 4, none, false);
+    loss_case("categorical_crossentropy", "softmax", 4, none, true);
+    loss_case("categorical_crossentropy", "linear", 4, (keel_loss_opts){.from_logits = 1}, false);
+    loss_case("categorical_crossentropy", "softmax", 4, (keel_loss_opts){.label_smoothing = 0.2f}, false);
+    loss_case("sparse_categorical_crossentropy", "softmax", 4, none, false);
+    loss_case("sparse_categorical_crossentropy", "softmax", 4, none, true);
+    loss_case("sparse_categorical_crossentropy", "linear", 4, (keel_loss_opts){.from_logits = 1}, false);
+}
+
+Test(gradcheck, regularizers) {
+    keel_model *m = keel_sequential(NULL);
+    keel_add(m, keel_dense(.units = 4, .input_dim = 5, .activation = "relu", .kernel_regularizer = "l1_l2(l1=0.01, l2=0.02)",
+                           .bias_regularizer = "l2(0.1)", .bias_initializer = "constant(0.3)"));
+    keel_add(m, keel_dense(.units = 2, .kernel_regularizer = "l1(0.05)"));
+    keel_compile(m, .optimizer = "sgd", .loss = "mse");
+    check_model(m, "l1 / l2 / l1_l2 penalties");
+    keel_model_free(m);
+}
+
+/* the GEMM against the three-loop reference, every transpose, odd sizes */
+Test(gradcheck, gemm_matches_reference) {
+    const int64_t sizes[][3] = {{1, 1, 1}, {7, 5, 3}, {33, 17, 65}, {128, 10, 784}, {5, 129, 2}};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int t = 0; t < 4; t++) {
+            int64_t M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
+            bool ta = t & 1, tb = t & 2;
+            float *A = malloc((size_t)(M * K) * 4), *B = malloc((size_t)(K * N) * 4), *C1 = malloc((size_t)(M * N) * 4),
+                  *C2 = malloc((size_t)(M * N) * 4);
+            fill(A, M * K, 1, -1, 1), fill(B, K * N, 2, -1, 1), fill(C1, M * N, 3, -1, 1);
+            memcpy(C2, C1, (size_t)(M * N) * 4);
+            keel_gemm(ta, tb, M, N, K, 0.5f, A, ta ? M : K, B, tb ? K : N, 1.0f, C1, N);
+            keel_gemm_ref(ta, tb, M, N, K, 0.5f, A, ta ? M : K, B, tb ? K : N, 1.0f, C2, N);
+            for (int64_t i = 0; i < M * N; i++)
+                cr_assert(fabsf(C1[i] - C2[i]) <= 1e-4f * (1 + fabsf(C2[i])), "gemm %lldx%lldx%lld t=%d [%lld]: %g vs %g",
+                          (long long)M, (long long)N, (long long)K, t, (long long)i, C1[i], C2[i]);
+            free(A), free(B), free(C1), free(C2);
+        }
+}
