@@ -77,12 +77,10 @@ static void update(keel_optimizer *opt, float *restrict w, float *restrict g, in
     float *restrict s1 = opt->s1 ? opt->s1 + off : NULL, *restrict s2 = opt->s2 ? opt->s2 + off : NULL,
                    *restrict s3 = opt->s3 ? opt->s3 + off : NULL;
     const float wd = o->weight_decay * lr;
-    const bool parallel = n >= 65536;
     double t = (double)(opt->iterations + 1);
     switch (opt->kind) {
     case KEEL_OPT_SGD: {
         const float m = o->momentum;
-#pragma omp parallel for if (parallel) schedule(static)
         for (int64_t i = 0; i < n; i++) {
             float gi = g[i] * scale_g;
             if (cv > 0) gi = gi > cv ? cv : (gi < -cv ? -cv : gi);
@@ -103,7 +101,7 @@ static void update(keel_optimizer *opt, float *restrict w, float *restrict g, in
         const bool ams = o->amsgrad;
         if (!ams && cv == 0 && wd == 0 && scale_g == 1.0f) {
             /* the common case, branch-free so that it vectorizes */
-#pragma omp parallel for simd if (parallel) schedule(static)
+#pragma omp simd
             for (int64_t i = 0; i < n; i++) {
                 float gi = g[i];
                 float m = s1[i] + (gi - s1[i]) * (1 - b1);
@@ -113,7 +111,6 @@ static void update(keel_optimizer *opt, float *restrict w, float *restrict g, in
             }
             break;
         }
-#pragma omp parallel for if (parallel) schedule(static)
         for (int64_t i = 0; i < n; i++) {
             float gi = g[i] * scale_g;
             if (cv > 0) gi = gi > cv ? cv : (gi < -cv ? -cv : gi);
@@ -129,7 +126,6 @@ static void update(keel_optimizer *opt, float *restrict w, float *restrict g, in
     case KEEL_OPT_RMSPROP: {
         const float rho = o->rho, mom = o->momentum;
         const bool centered = o->centered;
-#pragma omp parallel for if (parallel) schedule(static)
         for (int64_t i = 0; i < n; i++) {
             float gi = g[i] * scale_g;
             if (cv > 0) gi = gi > cv ? cv : (gi < -cv ? -cv : gi);
@@ -151,7 +147,6 @@ static void update(keel_optimizer *opt, float *restrict w, float *restrict g, in
         break;
     }
     case KEEL_OPT_ADAGRAD:
-#pragma omp parallel for if (parallel) schedule(static)
         for (int64_t i = 0; i < n; i++) {
             float gi = g[i] * scale_g;
             if (cv > 0) gi = gi > cv ? cv : (gi < -cv ? -cv : gi);
@@ -184,7 +179,18 @@ void keel_optimizer_step(keel_optimizer *opt, keel_param **params, int n) {
         }
         /* Keras applies one kind of clipping: clipnorm, else global_clipnorm, else clipvalue */
         float cv = (o->clipnorm > 0 || o->global_clipnorm > 0) ? 0.0f : o->clipvalue;
-        update(opt, p->w, p->g, p->offset, p->size, scale, cv);
+        if (p->size < 65536) {
+            update(opt, p->w, p->g, p->offset, p->size, scale, cv);
+            continue;
+        }
+        /* large tensors: split into one contiguous range per thread. (An `if` clause on the
+         * parallel region would not do: libgomp allocates a team even for a serial region.) */
+#pragma omp parallel
+        {
+            int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+            int64_t lo = p->size * t / nt, hi = p->size * (t + 1) / nt;
+            update(opt, p->w + lo, p->g + lo, p->offset + lo, hi - lo, scale, cv);
+        }
     }
     opt->iterations++;
 }

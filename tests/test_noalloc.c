@@ -1,0 +1,108 @@
+/* test_noalloc.c: a training step makes no heap allocation. The test binary interposes the
+ * allocator (its malloc family overrides libc's for every library, BLIS and libgomp
+ * included) and counts calls while train_on_batch / fit run after a warm-up. Under
+ * AddressSanitizer, which owns the allocator, the count is not possible and the test skips. */
+#include <criterion/criterion.h>
+#include <keel.h>
+#include <stdatomic.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define KEEL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KEEL_ASAN 1
+#endif
+#endif
+
+#ifndef KEEL_ASAN
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+static atomic_long n_alloc;
+void *malloc(size_t n) {
+    atomic_fetch_add(&n_alloc, 1);
+    return __libc_malloc(n);
+}
+void *calloc(size_t a, size_t b) {
+    atomic_fetch_add(&n_alloc, 1);
+    return __libc_calloc(a, b);
+}
+void *realloc(void *p, size_t n) {
+    atomic_fetch_add(&n_alloc, 1);
+    return __libc_realloc(p, n);
+}
+void *aligned_alloc(size_t a, size_t n) {
+    atomic_fetch_add(&n_alloc, 1);
+    return __libc_memalign(a, n);
+}
+void *memalign(size_t a, size_t n) {
+    atomic_fetch_add(&n_alloc, 1);
+    return __libc_memalign(a, n);
+}
+int posix_memalign(void **p, size_t a, size_t n) {
+    atomic_fetch_add(&n_alloc, 1);
+    *p = __libc_memalign(a, n);
+    return *p ? 0 : 12;
+}
+#endif
+
+static keel_model *mlp(void) {
+    keel_model *m = keel_sequential(NULL);
+    keel_add(m, keel_flatten(.input_shape = {28, 28}));
+    keel_add(m, keel_dense(.units = 128, .activation = "relu"));
+    keel_add(m, keel_dropout(.rate = 0.2f));
+    keel_add(m, keel_dense(.units = 10, .activation = "softmax"));
+    keel_compile(m, .optimizer = "adam", .optimizer_opts = {.clipnorm = 1.0f}, .loss = "sparse_categorical_crossentropy",
+                 .metrics = {"accuracy"});
+    return m;
+}
+
+static void data(keel_tensor **x, keel_tensor **y, int64_t n) {
+    *x = keel_tensor_new(KEEL_SHAPE(n, 28, 28));
+    *y = keel_tensor_new(KEEL_SHAPE(n));
+    for (int64_t i = 0; i < n * 784; i++) keel_tensor_data(*x)[i] = (float)((i * 31) % 255) / 255.0f;
+    for (int64_t i = 0; i < n; i++) keel_tensor_data(*y)[i] = (float)(i % 10);
+}
+
+Test(noalloc, train_on_batch_after_warm_up) {
+#ifdef KEEL_ASAN
+    cr_skip_test("AddressSanitizer owns the allocator");
+#else
+    keel_tensor *x, *y;
+    data(&x, &y, 32);
+    keel_model *m = mlp();
+    double r[2];
+    for (int i = 0; i < 3; i++) cr_assert_eq(keel_train_on_batch(m, x, y, r, 2), KEEL_OK);
+    long before = atomic_load(&n_alloc);
+    for (int i = 0; i < 20; i++) keel_train_on_batch(m, x, y, r, 2);
+    long steps = atomic_load(&n_alloc) - before;
+    cr_expect_eq(steps, 0, "20 training steps made %ld heap allocations", steps);
+    keel_model_free(m);
+    keel_tensor_free(x), keel_tensor_free(y);
+#endif
+}
+
+Test(noalloc, fit_allocations_do_not_grow_with_steps) {
+#ifdef KEEL_ASAN
+    cr_skip_test("AddressSanitizer owns the allocator");
+#else
+    keel_tensor *x, *y;
+    data(&x, &y, 1280);
+    keel_tensor *xs = keel_tensor_slice(x, 0, 640), *ys = keel_tensor_slice(y, 0, 640);
+    keel_model *m = mlp();
+    keel_fit(m, x, y, .epochs = 1, .verbose = 0); /* warm-up */
+    long a0 = atomic_load(&n_alloc);
+    keel_fit(m, xs, ys, .epochs = 1, .verbose = 0);
+    long short_run = atomic_load(&n_alloc) - a0;
+    a0 = atomic_load(&n_alloc);
+    keel_fit(m, x, y, .epochs = 1, .verbose = 0);
+    long long_run = atomic_load(&n_alloc) - a0;
+    /* 20 vs 40 steps: fit's set-up (shuffle order, history) allocates, steps do not */
+    cr_expect_eq(long_run, short_run, "fit allocated %ld times for 20 steps, %ld for 40", short_run, long_run);
+    cr_expect_leq(long_run, 4);
+    keel_tensor_free(xs), keel_tensor_free(ys);
+    keel_model_free(m);
+    keel_tensor_free(x), keel_tensor_free(y);
+#endif
+}
