@@ -14,7 +14,9 @@ It writes four plain-text files that the C test reads, so the tests need no Pyth
                              for L = sum(y * r) (r fixed, random) the gradients dL/dkernel,
                              dL/dbias, dL/dx (tf.GradientTape, eager).
   keras_losses.txt        b. Each loss on fixed y_true / y_pred (4, 3) (sparse: y_true (4,)):
-                             the loss with reduction sum_over_batch_size and d loss / d y_pred.
+                             the loss with reduction sum_over_batch_size and d loss / d y_pred
+                             (the *_edge cases hold probabilities below 1e-7, which tf.keras 2
+                             clips, and whose gradient through the clip is 0).
                              Then the fused cases: Dense(3, softmax) + categorical /
                              sparse_categorical_crossentropy and Dense(1, sigmoid) +
                              binary_crossentropy, where tf.keras 2, inside tf.function (fit,
@@ -101,7 +103,7 @@ def make_dense(out_dir):
     rng = np.random.default_rng(20240501)
     x = f32(rng.normal(0.0, 1.5, size=(4, 5)))
     kernel = f32(rng.normal(0.0, 0.8, size=(5, 3)))
-    bias = f32([0.9, -0.3, 0.1])
+    bias = f32([5.0, -0.3, 0.1])  # pushes z[0, 0] past relu6's 6
     r = f32(rng.normal(0.0, 1.0, size=(4, 3)))
     z = x @ kernel + bias
     w.comment("pre-activations z = x @ kernel + bias span [%.3f, %.3f]" % (z.min(), z.max()))
@@ -180,6 +182,8 @@ def make_losses(out_dir):
         ("cce_logits_soft", L.CategoricalCrossentropy(from_logits=True), soft_true, logits),
         ("scce", L.SparseCategoricalCrossentropy(), sparse_true, cat_prob),
         ("scce_unnorm", L.SparseCategoricalCrossentropy(), sparse_true, cat_prob_unnorm),
+        # tf.keras 2 clips the probabilities before normalizing them here (not after, as for cce)
+        ("scce_edge", L.SparseCategoricalCrossentropy(), f32([0, 1, 2, 1]), cat_prob_edge),
         ("scce_logits", L.SparseCategoricalCrossentropy(from_logits=True), sparse_true, logits),
     ]
     for name, obj, yt, yp in cases:
@@ -220,7 +224,9 @@ def make_losses(out_dir):
 
         gl, (gk, gb) = grads()
         loss_obj = tf.keras.losses.get(loss_name)
-        unfused = float(tf.reduce_mean(loss_obj(ytt, m(xt))).numpy())  # eager: no _keras_logits
+        # a fresh tensor of the same probabilities carries no _keras_logits: the clipped formula
+        probs = tf.constant(m(xt).numpy())
+        unfused = float(tf.reduce_mean(loss_obj(ytt, probs)).numpy())
         # cross-check: one SGD step with lr 1 moves the weights by the gradient
         m.train_on_batch(x, yt)
         k1, b1 = layer.get_weights()

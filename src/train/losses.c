@@ -126,8 +126,22 @@ static double categorical(const keel_loss *l, keel_node *out, const float *y, in
             if (g)
                 for (int64_t c = 0; c < C; c++)
                     g[c] = (float)((exp((double)(z[c]) - lse) * tsum - TARGET(c)) * inv);
+        } else if (sparse) {
+            /* tf.keras 2 sparse: clip the raw probabilities, take logs, then softmax
+             * crossentropy: -log(pc[y] / sum pc); a clipped entry passes no gradient */
+            double s = 0;
+            for (int64_t c = 0; c < C; c++) s += z[c] < EPS ? EPS : (z[c] > 1 - EPS ? 1 - EPS : z[c]);
+            float zy = z[label], py = zy < EPS ? EPS : (zy > 1 - EPS ? 1 - EPS : zy);
+            sum += -log((double)py) + log(s);
+            if (g)
+                for (int64_t c = 0; c < C; c++) {
+                    bool clipped = z[c] < EPS || z[c] > 1 - EPS;
+                    g[c] = clipped ? 0.0f : (float)((1.0 / s - (c == label ? 1.0 / z[c] : 0.0)) * inv);
+                }
         } else {
-            /* probabilities: normalize, clip to [eps, 1-eps], -sum t log p */
+            /* tf.keras 2 categorical: normalize, clip to [eps, 1-eps], -sum t log q. With
+             * q = z / S the gradient is -t_j / z_j + (sum of t over unclipped classes) / S,
+             * the first term only where q_j was not clipped. */
             double s = 0;
             for (int64_t c = 0; c < C; c++) s += z[c];
             if (s <= 0) s = EPS;
@@ -135,12 +149,12 @@ static double categorical(const keel_loss *l, keel_node *out, const float *y, in
             for (int64_t c = 0; c < C; c++) {
                 double q = z[c] / s, qc = q < EPS ? EPS : (q > 1 - EPS ? 1 - EPS : q);
                 sum -= TARGET(c) * log(qc);
-                tsum += TARGET(c);
+                if (qc == q) tsum += TARGET(c);
             }
             if (g)
                 for (int64_t c = 0; c < C; c++) {
                     double q = z[c] / s;
-                    double dq = (q >= EPS && q <= 1 - EPS) ? -TARGET(c) / (z[c]) : 0.0;
+                    double dq = (q >= EPS && q <= 1 - EPS) ? -TARGET(c) / z[c] : 0.0;
                     g[c] = (float)((dq + tsum / s) * inv);
                 }
         }
