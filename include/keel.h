@@ -173,6 +173,87 @@ typedef struct keel_reshape_opts {
 KEEL_API keel_layer *keel_reshape_(keel_reshape_opts o);
 #define keel_reshape(...) keel_reshape_((keel_reshape_opts){__VA_ARGS__})
 
+/* Conv2D(filters, kernel_size, strides=(1, 1), padding="valid", dilation_rate=(1, 1),
+ * activation=None, use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros").
+ * Input (N, H, W, C) channels-last; kernel (KH, KW, C, filters) (HWIO, as Keras stores it); bias
+ * (filters). A pair given as {k} means {k, k}. "same" pads as TensorFlow does: the odd pixel goes
+ * at the bottom / right. Output size: valid floor((in - dilation * (k - 1) - 1) / stride) + 1,
+ * same ceil(in / stride). */
+typedef struct keel_conv2d_opts {
+    int64_t filters;
+    int64_t kernel_size[2];
+    int64_t strides[2];
+    const char *padding;
+    int64_t dilation_rate[2];
+    const char *activation;
+    int use_bias;
+    const char *kernel_initializer;
+    const char *bias_initializer;
+    const char *kernel_regularizer;
+    const char *bias_regularizer;
+    int64_t input_shape[KEEL_MAX_RANK];
+    const char *name;
+} keel_conv2d_opts;
+KEEL_API keel_layer *keel_conv2d_(keel_conv2d_opts o);
+#define keel_conv2d(...) keel_conv2d_((keel_conv2d_opts){.use_bias = 1, .padding = "valid", __VA_ARGS__})
+
+/* MaxPooling2D / AveragePooling2D(pool_size=(2, 2), strides=None (= pool_size),
+ * padding="valid"). With "same", padded cells never win a max and are not counted in an
+ * average. */
+typedef struct keel_pool2d_opts {
+    int64_t pool_size[2];
+    int64_t strides[2];
+    const char *padding;
+    int64_t input_shape[KEEL_MAX_RANK];
+    const char *name;
+} keel_pool2d_opts;
+KEEL_API keel_layer *keel_max_pooling2d_(keel_pool2d_opts o);
+KEEL_API keel_layer *keel_average_pooling2d_(keel_pool2d_opts o);
+#define keel_max_pooling2d(...)                                                                   \
+    keel_max_pooling2d_((keel_pool2d_opts){.pool_size = {2, 2}, .padding = "valid", __VA_ARGS__})
+#define keel_average_pooling2d(...)                                                               \
+    keel_average_pooling2d_((keel_pool2d_opts){.pool_size = {2, 2}, .padding = "valid", __VA_ARGS__})
+
+/* GlobalAveragePooling2D / GlobalMaxPooling2D: (N, H, W, C) -> (N, C). */
+typedef struct keel_global_pool2d_opts {
+    int64_t input_shape[KEEL_MAX_RANK];
+    const char *name;
+} keel_global_pool2d_opts;
+KEEL_API keel_layer *keel_global_average_pooling2d_(keel_global_pool2d_opts o);
+KEEL_API keel_layer *keel_global_max_pooling2d_(keel_global_pool2d_opts o);
+#define keel_global_average_pooling2d(...)                                                        \
+    keel_global_average_pooling2d_((keel_global_pool2d_opts){__VA_ARGS__})
+#define keel_global_max_pooling2d(...) keel_global_max_pooling2d_((keel_global_pool2d_opts){__VA_ARGS__})
+
+/* BatchNormalization(axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True).
+ * Weights in Keras's order: gamma, beta (trainable), moving_mean, moving_variance
+ * (non-trainable). Training normalizes with the batch statistics and updates
+ * moving = moving * momentum + batch * (1 - momentum); inference uses the moving statistics. */
+typedef struct keel_batch_normalization_opts {
+    float momentum;
+    float epsilon;
+    int center;
+    int scale;
+    int64_t input_shape[KEEL_MAX_RANK];
+    const char *name;
+} keel_batch_normalization_opts;
+KEEL_API keel_layer *keel_batch_normalization_(keel_batch_normalization_opts o);
+#define keel_batch_normalization(...)                                                             \
+    keel_batch_normalization_((keel_batch_normalization_opts){                                    \
+        .momentum = 0.99f, .epsilon = 1e-3f, .center = 1, .scale = 1, __VA_ARGS__})
+
+/* ZeroPadding2D(padding=(1, 1)): .padding = {rows, cols} pads both sides of each axis;
+ * .pads = {top, bottom, left, right} when set takes precedence. */
+typedef struct keel_zero_padding2d_opts {
+    int64_t padding[2];
+    int64_t pads[4];
+    int64_t input_shape[KEEL_MAX_RANK];
+    const char *name;
+} keel_zero_padding2d_opts;
+KEEL_API keel_layer *keel_zero_padding2d_(keel_zero_padding2d_opts o);
+#define keel_zero_padding2d(...)                                                                  \
+    keel_zero_padding2d_((keel_zero_padding2d_opts){.padding = {1, 1}, __VA_ARGS__})
+
 /* Frees a layer that was never added to a model. */
 KEEL_API void keel_layer_free(keel_layer *l);
 

@@ -181,3 +181,69 @@ Test(gradcheck, gemm_matches_reference) {
             free(A), free(B), free(C1), free(C2);
         }
 }
+
+/* ---- convolution, pooling, normalization, padding */
+
+static void cnn_case(const char *what, int64_t H, int64_t W, int64_t C, keel_layer *layer, keel_layer *layer2) {
+    keel_model *m = keel_sequential(NULL);
+    keel_add(m, keel_input(.shape = {H, W, C}));
+    keel_add(m, keel_conv2d(.filters = 3, .kernel_size = {2, 2}, .padding = "same", .activation = "tanh"));
+    keel_add(m, layer);
+    if (layer2) keel_add(m, layer2);
+    keel_add(m, keel_flatten());
+    keel_add(m, keel_dense(.units = 2));
+    keel_compile(m, .optimizer = "sgd", .loss = "mse");
+    check_model(m, what);
+    keel_model_free(m);
+}
+
+Test(gradcheck, conv2d_strided_padded_dilated) {
+    cnn_case("conv 3x3 valid", 6, 5, 3, keel_conv2d(.filters = 4, .kernel_size = {3, 3}), NULL);
+    cnn_case("conv 3x3 same stride 2, odd input", 7, 6, 3,
+             keel_conv2d(.filters = 4, .kernel_size = {3}, .strides = {2}, .padding = "same", .activation = "relu"), NULL);
+    cnn_case("conv 2x3 dilation 2", 7, 8, 3, keel_conv2d(.filters = 2, .kernel_size = {2, 3}, .dilation_rate = {2}), NULL);
+    cnn_case("conv 1x1", 4, 5, 3, keel_conv2d(.filters = 5, .kernel_size = {1}), NULL);
+    cnn_case("conv stride (2,1) no bias", 7, 5, 3, keel_conv2d(.filters = 2, .kernel_size = {3}, .strides = {2, 1}, .use_bias = 0),
+             NULL);
+    cnn_case("conv same 5x5 on 3x3", 3, 3, 3, keel_conv2d(.filters = 2, .kernel_size = {5}, .padding = "same"), NULL);
+}
+
+Test(gradcheck, pooling_and_padding) {
+    cnn_case("max pool 2x2 valid odd", 7, 5, 3, keel_max_pooling2d(), NULL);
+    cnn_case("max pool 3x3 stride 2 same", 7, 7, 3, keel_max_pooling2d(.pool_size = {3}, .strides = {2}, .padding = "same"),
+             NULL);
+    cnn_case("avg pool 2x2 valid", 6, 5, 3, keel_average_pooling2d(), NULL);
+    cnn_case("avg pool 3x3 stride 2 same", 7, 6, 3,
+             keel_average_pooling2d(.pool_size = {3}, .strides = {2}, .padding = "same"), NULL);
+    cnn_case("avg pool stride 1", 5, 5, 3, keel_average_pooling2d(.strides = {1}), NULL);
+    cnn_case("zero padding", 4, 5, 3, keel_zero_padding2d(.pads = {1, 0, 2, 3}), keel_max_pooling2d());
+    cnn_case("global average pooling", 5, 4, 3, keel_global_average_pooling2d(), NULL);
+    cnn_case("global max pooling", 5, 4, 3, keel_global_max_pooling2d(), NULL);
+}
+
+Test(gradcheck, batch_normalization) {
+    cnn_case("batch norm 4-D", 4, 3, 2, keel_batch_normalization(), NULL);
+    keel_model *m = keel_sequential(NULL);
+    keel_add(m, keel_dense(.units = 4, .input_dim = 5));
+    keel_add(m, keel_batch_normalization(.momentum = 0.9f));
+    keel_add(m, keel_dense(.units = 2, .activation = "sigmoid"));
+    keel_compile(m, .optimizer = "sgd", .loss = "mse");
+    check_model(m, "batch norm 2-D");
+    keel_model_free(m);
+}
+
+Test(gradcheck, conv_im2col_matches_direct) {
+    keel_conv_geom g = {.H = 9, .W = 7, .C = 3, .OC = 5, .KH = 3, .KW = 2, .SH = 2, .SW = 1, .DH = 1, .DW = 2};
+    keel_conv_out(g.H, g.KH, g.SH, g.DH, true, &g.OH, &g.PT);
+    keel_conv_out(g.W, g.KW, g.SW, g.DW, true, &g.OW, &g.PL);
+    int64_t n = 2, K = g.KH * g.KW * g.C, rows = n * g.OH * g.OW;
+    float *x = malloc((size_t)(n * g.H * g.W * g.C) * 4), *w = malloc((size_t)(K * g.OC) * 4), *b = malloc((size_t)g.OC * 4);
+    float *col = malloc((size_t)(rows * K) * 4), *y1 = calloc((size_t)(rows * g.OC), 4), *y2 = malloc((size_t)(rows * g.OC) * 4);
+    fill(x, n * g.H * g.W * g.C, 1, -1, 1), fill(w, K * g.OC, 2, -1, 1), fill(b, g.OC, 3, -1, 1);
+    keel_im2col(&g, x, col, n);
+    keel_gemm(false, false, rows, g.OC, K, 1, col, K, w, g.OC, 0, y1, g.OC);
+    keel_add_bias(y1, b, rows, g.OC);
+    keel_conv2d_ref(&g, x, w, b, y2, n);
+    for (int64_t i = 0; i < rows * g.OC; i++) cr_assert(fabsf(y1[i] - y2[i]) < 1e-4f, "[%lld] %g vs %g", (long long)i, y1[i], y2[i]);
+    free(x), free(w), free(b), free(col), free(y1), free(y2);
+}

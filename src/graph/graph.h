@@ -112,6 +112,10 @@ keel_param *keel_layer_param(keel_layer *l, const char *name, int rank, const in
 keel_layer *keel_layer_new(const keel_layer_kind *kind, const char *name, const void *cfg,
                            size_t cfg_size, const int64_t *input_dims);
 
+/* Whether BatchNormalization moves its moving variance toward the Bessel-corrected batch
+ * variance (tf.keras 2's fused kernel) or the biased one. */
+extern bool keel_bn_bessel;
+
 /* Op tables shared by several layers. */
 extern const keel_op keel_op_input, keel_op_dense, keel_op_activation, keel_op_dropout,
     keel_op_reshape;

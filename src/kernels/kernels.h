@@ -60,4 +60,20 @@ void keel_add_bias(float *y, const float *b, int64_t rows, int64_t cols);
 /* db (+)= sum over rows of dy. */
 void keel_sum_rows(const float *dy, float *db, int64_t rows, int64_t cols, bool accumulate);
 
+/* ---- convolution and pooling geometry (NHWC); P* are the padding before each axis */
+typedef struct keel_conv_geom {
+    int64_t H, W, C, OH, OW, OC, KH, KW, SH, SW, DH, DW, PT, PL;
+} keel_conv_geom;
+/* Output size and leading padding of one axis ("valid" or TensorFlow's "same");
+ * KEEL_ERR_SHAPE when the output would be empty. */
+keel_status keel_conv_out(int64_t in, int64_t k, int64_t stride, int64_t dilation, bool same,
+                          int64_t *out, int64_t *pad_before);
+/* col (n*OH*OW, KH*KW*C) from x (n, H, W, C); padding reads as zero */
+void keel_im2col(const keel_conv_geom *g, const float *x, float *col, int64_t n);
+/* dx (n, H, W, C) += col2im(col) */
+void keel_col2im(const keel_conv_geom *g, const float *col, float *dx, int64_t n);
+/* y (n, OH, OW, OC) = direct convolution of x with w (KH, KW, C, OC) + b; the tests' reference */
+void keel_conv2d_ref(const keel_conv_geom *g, const float *x, const float *w, const float *b,
+                     float *y, int64_t n);
+
 #endif

@@ -8,5 +8,9 @@
  * false with the error recorded. */
 bool keel_cfg_str(const char **dst, const char *src);
 void keel_cfg_str_free(const char *s);
+/* A (rows, cols) option: {k} means {k, k}, {0, 0} the default. False if not positive. */
+bool keel_pair(int64_t *p, int64_t dflt);
+/* "valid" (or NULL) / "same" into *same; false with the error recorded otherwise. */
+bool keel_padding_same(const char *padding, bool *same, const char *what);
 
 #endif

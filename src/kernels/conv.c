@@ -1,0 +1,88 @@
+/* conv.c: 2-D convolution helpers, channels-last (NHWC), kernels HWIO.
+ *
+ * Convolution is im2col + one GEMM over the whole batch: each output pixel (n, oh, ow) gets a
+ * row of KH*KW*C input values in (kh, kw, c) order, which is exactly the row order of an HWIO
+ * kernel seen as a (KH*KW*C, OC) matrix, so Y (N*OH*OW, OC) = col @ W needs no transposition
+ * and lands in NHWC. The backward pass is the mirror: dW = col^T dY, dcol = dY W^T, then col2im
+ * adds dcol back into dX. A naive direct convolution stays beside it for the tests. */
+#include "kernels.h"
+
+#include <omp.h>
+
+void keel_im2col(const keel_conv_geom *g, const float *x, float *col, int64_t n) {
+    const int64_t K = g->KH * g->KW * g->C, rows = n * g->OH * g->OW;
+#pragma omp parallel for schedule(static) if (rows * K > 65536)
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t ow = r % g->OW, oh = (r / g->OW) % g->OH, b = r / (g->OW * g->OH);
+        float *dst = col + r * K;
+        for (int64_t kh = 0; kh < g->KH; kh++) {
+            int64_t ih = oh * g->SH - g->PT + kh * g->DH;
+            for (int64_t kw = 0; kw < g->KW; kw++) {
+                int64_t iw = ow * g->SW - g->PL + kw * g->DW;
+                float *d = dst + (kh * g->KW + kw) * g->C;
+                if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W) {
+                    memset(d, 0, (size_t)g->C * sizeof *d);
+                } else {
+                    memcpy(d, x + ((b * g->H + ih) * g->W + iw) * g->C, (size_t)g->C * sizeof *d);
+                }
+            }
+        }
+    }
+}
+
+void keel_col2im(const keel_conv_geom *g, const float *col, float *dx, int64_t n) {
+    const int64_t K = g->KH * g->KW * g->C;
+    /* samples are independent: one thread per sample, no write conflicts */
+#pragma omp parallel for schedule(static) if (n * g->OH * g->OW * K > 65536)
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t oh = 0; oh < g->OH; oh++)
+            for (int64_t ow = 0; ow < g->OW; ow++) {
+                const float *src = col + ((b * g->OH + oh) * g->OW + ow) * K;
+                for (int64_t kh = 0; kh < g->KH; kh++) {
+                    int64_t ih = oh * g->SH - g->PT + kh * g->DH;
+                    if (ih < 0 || ih >= g->H) continue;
+                    for (int64_t kw = 0; kw < g->KW; kw++) {
+                        int64_t iw = ow * g->SW - g->PL + kw * g->DW;
+                        if (iw < 0 || iw >= g->W) continue;
+                        float *d = dx + ((b * g->H + ih) * g->W + iw) * g->C;
+                        const float *s = src + (kh * g->KW + kw) * g->C;
+#pragma omp simd
+                        for (int64_t c = 0; c < g->C; c++) d[c] += s[c];
+                    }
+                }
+            }
+}
+
+void keel_conv2d_ref(const keel_conv_geom *g, const float *x, const float *w, const float *b, float *y,
+                     int64_t n) {
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t oh = 0; oh < g->OH; oh++)
+            for (int64_t ow = 0; ow < g->OW; ow++)
+                for (int64_t o = 0; o < g->OC; o++) {
+                    double acc = b ? b[o] : 0.0;
+                    for (int64_t kh = 0; kh < g->KH; kh++)
+                        for (int64_t kw = 0; kw < g->KW; kw++) {
+                            int64_t ih = oh * g->SH - g->PT + kh * g->DH, iw = ow * g->SW - g->PL + kw * g->DW;
+                            if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W) continue;
+                            for (int64_t c = 0; c < g->C; c++)
+                                acc += (double)x[((s * g->H + ih) * g->W + iw) * g->C + c] *
+                                       w[((kh * g->KW + kw) * g->C + c) * g->OC + o];
+                        }
+                    y[((s * g->OH + oh) * g->OW + ow) * g->OC + o] = (float)acc;
+                }
+}
+
+keel_status keel_conv_out(int64_t in, int64_t k, int64_t stride, int64_t dilation, bool same, int64_t *out,
+                          int64_t *pad_before) {
+    int64_t eff = (k - 1) * dilation + 1;
+    if (same) {
+        *out = (in + stride - 1) / stride;
+        int64_t total = (*out - 1) * stride + eff - in;
+        if (total < 0) total = 0;
+        *pad_before = total / 2; /* TensorFlow: the odd pixel goes after */
+    } else {
+        *out = in >= eff ? (in - eff) / stride + 1 : 0;
+        *pad_before = 0;
+    }
+    return *out > 0 ? KEEL_OK : KEEL_ERR_SHAPE;
+}

@@ -1,0 +1,173 @@
+/* conv2d.c: Conv2D, channels-last. One op: im2col + GEMM with bias and activation applied to
+ * the output in place; a 1x1, stride-1, unpadded convolution skips im2col (the input already is
+ * the column matrix). Kernel (KH, KW, C, filters) as Keras stores it. */
+#include "layers.h"
+
+#include <stdio.h>
+
+typedef struct conv_cfg {
+    keel_conv2d_opts o;
+    keel_act act;
+    bool same;
+    keel_conv_geom g; /* set when built */
+} conv_cfg;
+
+static bool pointwise(const keel_conv_geom *g) {
+    return g->KH == 1 && g->KW == 1 && g->SH == 1 && g->SW == 1 && g->PT == 0 && g->PL == 0;
+}
+
+static keel_status conv_infer(keel_node *nd) {
+    conv_cfg *c = nd->layer->cfg;
+    const keel_node *in = nd->in[0];
+    char a[128];
+    if (in->rank != 3)
+        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: Conv2D expects input (batch, height, width, channels), got %s%s", nd->layer->name,
+                  keel_dims_str(in->rank, in->dims, true, a, sizeof a),
+                  in->rank == 2 ? " (add keel_reshape(.target_shape = {H, W, 1}) or give input_shape with channels)" : "");
+    keel_conv_geom *g = &c->g;
+    g->H = in->dims[0], g->W = in->dims[1], g->C = in->dims[2], g->OC = c->o.filters;
+    g->KH = c->o.kernel_size[0], g->KW = c->o.kernel_size[1];
+    g->SH = c->o.strides[0], g->SW = c->o.strides[1];
+    g->DH = c->o.dilation_rate[0], g->DW = c->o.dilation_rate[1];
+    if (keel_conv_out(g->H, g->KH, g->SH, g->DH, c->same, &g->OH, &g->PT) ||
+        keel_conv_out(g->W, g->KW, g->SW, g->DW, c->same, &g->OW, &g->PL))
+        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: a %lldx%lld kernel (dilation %lldx%lld) does not fit input %s with padding \"valid\": "
+                                  "the output would be empty",
+                  nd->layer->name, (long long)g->KH, (long long)g->KW, (long long)g->DH, (long long)g->DW,
+                  keel_dims_str(in->rank, in->dims, true, a, sizeof a));
+    nd->rank = 3;
+    nd->dims[0] = g->OH, nd->dims[1] = g->OW, nd->dims[2] = g->OC;
+    return KEEL_OK;
+}
+
+static int64_t conv_scratch(const keel_node *nd) {
+    const keel_conv_geom *g = &((conv_cfg *)nd->layer->cfg)->g;
+    return pointwise(g) ? 0 : g->OH * g->OW * g->KH * g->KW * g->C;
+}
+
+static void conv_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
+    (void)ctx;
+    const keel_layer *l = nd->layer;
+    const keel_conv_geom *g = &((conv_cfg *)l->cfg)->g;
+    int64_t K = g->KH * g->KW * g->C, rows = n * g->OH * g->OW;
+    const float *col = nd->in[0]->val;
+    if (!pointwise(g)) {
+        keel_im2col(g, nd->in[0]->val, nd->scratch, n);
+        col = nd->scratch;
+    }
+    float *z = nd->val;
+    keel_gemm(false, false, rows, g->OC, K, 1.0f, col, K, l->params[0].w, g->OC, 0.0f, z, g->OC);
+    if (l->n_params > 1) keel_add_bias(z, l->params[1].w, rows, g->OC);
+    if (nd->keep_pre) {
+        memcpy(nd->pre, z, (size_t)(rows * g->OC) * sizeof *z);
+        keel_act_forward(nd->act, nd->pre, nd->val, rows, g->OC);
+    } else {
+        keel_act_forward(nd->act, z, z, rows, g->OC);
+    }
+}
+
+static void conv_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
+    (void)ctx;
+    keel_node *in = nd->in[0];
+    keel_layer *l = nd->layer;
+    const keel_conv_geom *g = &((conv_cfg *)l->cfg)->g;
+    int64_t K = g->KH * g->KW * g->C, rows = n * g->OH * g->OW;
+    float *dz = nd->grad;
+    if (!nd->loss_fused) keel_act_backward(nd->act, nd->pre, nd->val, dz, dz, rows, g->OC);
+    bool pw = pointwise(g);
+    const float *col = pw ? in->val : nd->scratch; /* the forward pass left the columns there */
+    keel_param *W = &l->params[0];
+    if (W->trainable) /* dW = col^T dZ */
+        keel_gemm(true, false, K, g->OC, rows, 1.0f, col, K, dz, g->OC, 0.0f, W->g, g->OC);
+    if (l->n_params > 1 && l->params[1].trainable) keel_sum_rows(dz, l->params[1].g, rows, g->OC, false);
+    if (!in->needs_grad) return;
+    float beta = in->consumers > 1 ? 1.0f : 0.0f;
+    if (pw) { /* dX (+)= dZ W^T directly */
+        keel_gemm(false, true, rows, K, g->OC, 1.0f, dz, g->OC, W->w, g->OC, beta, in->grad, K);
+        return;
+    }
+    /* dcol = dZ W^T into the column buffer (no longer needed), then fold it back */
+    keel_gemm(false, true, rows, K, g->OC, 1.0f, dz, g->OC, W->w, g->OC, 0.0f, nd->scratch, K);
+    if (in->consumers <= 1) memset(in->grad, 0, (size_t)(n * in->size) * sizeof(float));
+    keel_col2im(g, nd->scratch, in->grad, n);
+}
+
+static const keel_op conv_op = {
+    .name = "conv2d", .infer = conv_infer, .scratch = conv_scratch, .forward = conv_forward, .backward = conv_backward};
+
+static keel_node *conv_build(keel_layer *l, keel_graph *g, keel_node *in) {
+    conv_cfg *c = l->cfg;
+    /* the kernel's shape needs the input channels: infer first on a provisional node */
+    int64_t C = in->rank == 3 ? in->dims[2] : 1;
+    keel_layer_param(l, "kernel", 4, (int64_t[]){c->o.kernel_size[0], c->o.kernel_size[1], C, c->o.filters},
+                     c->o.kernel_initializer ? c->o.kernel_initializer : "glorot_uniform", c->o.kernel_regularizer);
+    if (c->o.use_bias)
+        keel_layer_param(l, "bias", 1, (int64_t[]){c->o.filters}, c->o.bias_initializer ? c->o.bias_initializer : "zeros",
+                         c->o.bias_regularizer);
+    keel_node *nd = keel_graph_add(g, &conv_op, l, &in, 1);
+    if (!nd) return NULL;
+    nd->act = c->act;
+    nd->keep_pre = keel_act_needs_input(c->act.kind);
+    return nd;
+}
+
+static void conv_free(keel_layer *l) {
+    conv_cfg *c = l->cfg;
+    if (!c) return;
+    keel_cfg_str_free(c->o.activation);
+    keel_cfg_str_free(c->o.kernel_initializer);
+    keel_cfg_str_free(c->o.bias_initializer);
+    keel_cfg_str_free(c->o.kernel_regularizer);
+    keel_cfg_str_free(c->o.bias_regularizer);
+}
+
+static const keel_layer_kind conv_kind = {.type = "Conv2D", .prefix = "conv2d", .build = conv_build, .free_cfg = conv_free};
+
+/* {k} means {k, k}; {0, 0} means the default */
+bool keel_pair(int64_t *p, int64_t dflt) {
+    if (p[0] == 0 && p[1] == 0) p[0] = p[1] = dflt;
+    else if (p[1] == 0) p[1] = p[0];
+    return p[0] > 0 && p[1] > 0;
+}
+
+bool keel_padding_same(const char *padding, bool *same, const char *what) {
+    if (!padding || !strcmp(padding, "valid")) *same = false;
+    else if (!strcmp(padding, "same")) *same = true;
+    else {
+        keel_error(KEEL_ERR_ARG, "%s: padding must be \"valid\" or \"same\", got \"%s\"", what, padding);
+        return false;
+    }
+    return true;
+}
+
+keel_layer *keel_conv2d_(keel_conv2d_opts o) {
+    const char *what = o.name ? o.name : "conv2d";
+    if (o.filters <= 0) {
+        keel_error(KEEL_ERR_ARG, "%s: filters must be positive, got %lld", what, (long long)o.filters);
+        return NULL;
+    }
+    conv_cfg c = {.o = o};
+    if (!keel_pair(c.o.kernel_size, 0) || !keel_pair(c.o.strides, 1) || !keel_pair(c.o.dilation_rate, 1)) {
+        keel_error(KEEL_ERR_ARG, "%s: kernel_size, strides and dilation_rate must be positive (kernel_size is required)", what);
+        return NULL;
+    }
+    if ((c.o.strides[0] > 1 || c.o.strides[1] > 1) && (c.o.dilation_rate[0] > 1 || c.o.dilation_rate[1] > 1)) {
+        keel_error(KEEL_ERR_ARG, "%s: strides > 1 together with dilation_rate > 1 is not supported (as in Keras)", what);
+        return NULL;
+    }
+    if (!keel_padding_same(o.padding, &c.same, what)) return NULL;
+    if (keel_act_parse(o.activation, &c.act, what) != KEEL_OK) return NULL;
+    c.o.activation = c.o.kernel_initializer = c.o.bias_initializer = c.o.kernel_regularizer = c.o.bias_regularizer = NULL;
+    c.o.name = c.o.padding = NULL;
+    keel_layer *l = keel_layer_new(&conv_kind, o.name, &c, sizeof c, keel_dims_rank(o.input_shape) ? o.input_shape : NULL);
+    if (!l) return NULL;
+    conv_cfg *lc = l->cfg;
+    if (!keel_cfg_str(&lc->o.activation, o.activation) || !keel_cfg_str(&lc->o.kernel_initializer, o.kernel_initializer) ||
+        !keel_cfg_str(&lc->o.bias_initializer, o.bias_initializer) ||
+        !keel_cfg_str(&lc->o.kernel_regularizer, o.kernel_regularizer) ||
+        !keel_cfg_str(&lc->o.bias_regularizer, o.bias_regularizer)) {
+        keel_layer_free(l);
+        return NULL;
+    }
+    return l;
+}

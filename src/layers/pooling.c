@@ -1,0 +1,282 @@
+/* pooling.c: MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D and
+ * ZeroPadding2D, channels-last. Windows are walked with the channel axis innermost, so every
+ * inner loop runs over contiguous channels and vectorizes. Max pooling records the winning
+ * input index per output for the backward pass. */
+#include "layers.h"
+
+#include <stdio.h>
+
+typedef struct pool_cfg {
+    int64_t pool[2], strides[2];
+    bool same, max;
+    bool global;
+    keel_conv_geom g;
+    int64_t pads[4]; /* zero padding: top, bottom, left, right */
+} pool_cfg;
+
+static const char *shape_hint(const keel_node *in) {
+    return in->rank == 2 ? " (the input has no channel axis: reshape to (H, W, 1))" : "";
+}
+
+static keel_status pool_infer(keel_node *nd) {
+    pool_cfg *c = nd->layer->cfg;
+    const keel_node *in = nd->in[0];
+    char a[128];
+    if (in->rank != 3)
+        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: expects input (batch, height, width, channels), got %s%s", nd->layer->name,
+                  keel_dims_str(in->rank, in->dims, true, a, sizeof a), shape_hint(in));
+    keel_conv_geom *g = &c->g;
+    g->H = in->dims[0], g->W = in->dims[1], g->C = g->OC = in->dims[2];
+    if (c->global) {
+        nd->rank = 1;
+        nd->dims[0] = g->C;
+        return KEEL_OK;
+    }
+    g->KH = c->pool[0], g->KW = c->pool[1], g->SH = c->strides[0], g->SW = c->strides[1], g->DH = g->DW = 1;
+    if (keel_conv_out(g->H, g->KH, g->SH, 1, c->same, &g->OH, &g->PT) ||
+        keel_conv_out(g->W, g->KW, g->SW, 1, c->same, &g->OW, &g->PL))
+        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: pool_size %lldx%lld is larger than the input %s (padding \"valid\")", nd->layer->name,
+                  (long long)g->KH, (long long)g->KW, keel_dims_str(in->rank, in->dims, true, a, sizeof a));
+    nd->rank = 3;
+    nd->dims[0] = g->OH, nd->dims[1] = g->OW, nd->dims[2] = g->C;
+    return KEEL_OK;
+}
+
+static int64_t pool_scratch(const keel_node *nd) {
+    const pool_cfg *c = nd->layer->cfg;
+    return c->max ? nd->size : 0; /* argmax per output (int32) */
+}
+
+static void pool_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
+    (void)ctx;
+    const pool_cfg *c = nd->layer->cfg;
+    const keel_conv_geom *g = &c->g;
+    const float *x = nd->in[0]->val;
+    float *y = nd->val;
+    int32_t *arg = (int32_t *)nd->scratch;
+    const int64_t C = g->C;
+#pragma omp parallel for schedule(static) if (n * nd->size > 32768)
+    for (int64_t b = 0; b < n; b++) {
+        const float *xb = x + b * g->H * g->W * C;
+        for (int64_t oh = 0; oh < g->OH; oh++)
+            for (int64_t ow = 0; ow < g->OW; ow++) {
+                float *yo = y + ((b * g->OH + oh) * g->OW + ow) * C;
+                int32_t *ao = c->max ? arg + ((b * g->OH + oh) * g->OW + ow) * C : NULL;
+                int64_t h0 = oh * g->SH - g->PT, w0 = ow * g->SW - g->PL;
+                int64_t h1 = KEEL_MIN(h0 + g->KH, g->H), w1 = KEEL_MIN(w0 + g->KW, g->W);
+                h0 = KEEL_MAX(h0, 0), w0 = KEEL_MAX(w0, 0);
+                /* padded cells are skipped: they never win a max and do not count in an average */
+                if (c->max) {
+                    for (int64_t ch = 0; ch < C; ch++) yo[ch] = -INFINITY, ao[ch] = (int32_t)((h0 * g->W + w0) * C + ch);
+                    for (int64_t ih = h0; ih < h1; ih++)
+                        for (int64_t iw = w0; iw < w1; iw++) {
+                            const float *xi = xb + (ih * g->W + iw) * C;
+                            int32_t base = (int32_t)((ih * g->W + iw) * C);
+                            for (int64_t ch = 0; ch < C; ch++)
+                                if (xi[ch] > yo[ch]) yo[ch] = xi[ch], ao[ch] = base + (int32_t)ch;
+                        }
+                } else {
+                    for (int64_t ch = 0; ch < C; ch++) yo[ch] = 0;
+                    for (int64_t ih = h0; ih < h1; ih++)
+                        for (int64_t iw = w0; iw < w1; iw++) {
+                            const float *xi = xb + (ih * g->W + iw) * C;
+#pragma omp simd
+                            for (int64_t ch = 0; ch < C; ch++) yo[ch] += xi[ch];
+                        }
+                    float inv = 1.0f / (float)((h1 - h0) * (w1 - w0));
+                    for (int64_t ch = 0; ch < C; ch++) yo[ch] *= inv;
+                }
+            }
+    }
+}
+
+static void pool_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
+    (void)ctx;
+    keel_node *in = nd->in[0];
+    if (!in->needs_grad) return;
+    const pool_cfg *c = nd->layer->cfg;
+    const keel_conv_geom *g = &c->g;
+    const float *dy = nd->grad;
+    const int32_t *arg = (const int32_t *)nd->scratch;
+    const int64_t C = g->C, in_size = g->H * g->W * C;
+    if (in->consumers <= 1) memset(in->grad, 0, (size_t)(n * in_size) * sizeof(float));
+#pragma omp parallel for schedule(static) if (n * nd->size > 32768)
+    for (int64_t b = 0; b < n; b++) {
+        float *dx = in->grad + b * in_size;
+        for (int64_t oh = 0; oh < g->OH; oh++)
+            for (int64_t ow = 0; ow < g->OW; ow++) {
+                int64_t o = ((b * g->OH + oh) * g->OW + ow) * C;
+                if (c->max) {
+                    for (int64_t ch = 0; ch < C; ch++) dx[arg[o + ch]] += dy[o + ch];
+                    continue;
+                }
+                int64_t h0 = oh * g->SH - g->PT, w0 = ow * g->SW - g->PL;
+                int64_t h1 = KEEL_MIN(h0 + g->KH, g->H), w1 = KEEL_MIN(w0 + g->KW, g->W);
+                h0 = KEEL_MAX(h0, 0), w0 = KEEL_MAX(w0, 0);
+                float inv = 1.0f / (float)((h1 - h0) * (w1 - w0));
+                for (int64_t ih = h0; ih < h1; ih++)
+                    for (int64_t iw = w0; iw < w1; iw++) {
+                        float *d = dx + (ih * g->W + iw) * C;
+#pragma omp simd
+                        for (int64_t ch = 0; ch < C; ch++) d[ch] += dy[o + ch] * inv;
+                    }
+            }
+    }
+}
+
+static const keel_op pool_op = {
+    .name = "pool2d", .infer = pool_infer, .scratch = pool_scratch, .forward = pool_forward, .backward = pool_backward};
+
+/* global pooling: (H, W, C) -> (C) */
+static void gpool_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
+    (void)ctx;
+    const pool_cfg *c = nd->layer->cfg;
+    const int64_t HW = c->g.H * c->g.W, C = c->g.C;
+    int32_t *arg = (int32_t *)nd->scratch;
+    for (int64_t b = 0; b < n; b++) {
+        const float *x = nd->in[0]->val + b * HW * C;
+        float *y = nd->val + b * C;
+        for (int64_t ch = 0; ch < C; ch++) y[ch] = c->max ? x[ch] : 0, c->max ? (void)(arg[b * C + ch] = (int32_t)ch) : (void)0;
+        for (int64_t p = c->max ? 1 : 0; p < HW; p++)
+            for (int64_t ch = 0; ch < C; ch++) {
+                float v = x[p * C + ch];
+                if (!c->max) y[ch] += v;
+                else if (v > y[ch]) y[ch] = v, arg[b * C + ch] = (int32_t)(p * C + ch);
+            }
+        if (!c->max)
+            for (int64_t ch = 0; ch < C; ch++) y[ch] /= (float)HW;
+    }
+}
+
+static void gpool_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
+    (void)ctx;
+    keel_node *in = nd->in[0];
+    if (!in->needs_grad) return;
+    const pool_cfg *c = nd->layer->cfg;
+    const int64_t HW = c->g.H * c->g.W, C = c->g.C;
+    const int32_t *arg = (const int32_t *)nd->scratch;
+    if (in->consumers <= 1) memset(in->grad, 0, (size_t)(n * HW * C) * sizeof(float));
+    for (int64_t b = 0; b < n; b++) {
+        float *dx = in->grad + b * HW * C;
+        const float *dy = nd->grad + b * C;
+        if (c->max)
+            for (int64_t ch = 0; ch < C; ch++) dx[arg[b * C + ch]] += dy[ch];
+        else
+            for (int64_t p = 0; p < HW; p++)
+                for (int64_t ch = 0; ch < C; ch++) dx[p * C + ch] += dy[ch] / (float)HW;
+    }
+}
+
+static int64_t gpool_scratch(const keel_node *nd) { return ((const pool_cfg *)nd->layer->cfg)->max ? nd->size : 0; }
+
+static const keel_op gpool_op = {.name = "global_pool2d",
+                                 .infer = pool_infer,
+                                 .scratch = gpool_scratch,
+                                 .forward = gpool_forward,
+                                 .backward = gpool_backward};
+
+static keel_node *pool_build(keel_layer *l, keel_graph *g, keel_node *in) {
+    return keel_graph_add(g, ((pool_cfg *)l->cfg)->global ? &gpool_op : &pool_op, l, &in, 1);
+}
+
+static const keel_layer_kind max_kind = {.type = "MaxPooling2D", .prefix = "max_pooling2d", .build = pool_build};
+static const keel_layer_kind avg_kind = {.type = "AveragePooling2D", .prefix = "average_pooling2d", .build = pool_build};
+static const keel_layer_kind gmax_kind = {
+    .type = "GlobalMaxPooling2D", .prefix = "global_max_pooling2d", .build = pool_build};
+static const keel_layer_kind gavg_kind = {
+    .type = "GlobalAveragePooling2D", .prefix = "global_average_pooling2d", .build = pool_build};
+
+static keel_layer *pool_new(keel_pool2d_opts o, bool max) {
+    const char *what = o.name ? o.name : (max ? "max_pooling2d" : "average_pooling2d");
+    pool_cfg c = {.max = max};
+    memcpy(c.pool, o.pool_size, sizeof c.pool);
+    memcpy(c.strides, o.strides, sizeof c.strides);
+    if (!keel_pair(c.pool, 2)) {
+        keel_error(KEEL_ERR_ARG, "%s: pool_size must be positive", what);
+        return NULL;
+    }
+    if (c.strides[0] == 0 && c.strides[1] == 0) memcpy(c.strides, c.pool, sizeof c.strides); /* Keras: None */
+    if (!keel_pair(c.strides, 1)) {
+        keel_error(KEEL_ERR_ARG, "%s: strides must be positive", what);
+        return NULL;
+    }
+    if (!keel_padding_same(o.padding, &c.same, what)) return NULL;
+    return keel_layer_new(max ? &max_kind : &avg_kind, o.name, &c, sizeof c,
+                          keel_dims_rank(o.input_shape) ? o.input_shape : NULL);
+}
+
+keel_layer *keel_max_pooling2d_(keel_pool2d_opts o) { return pool_new(o, true); }
+keel_layer *keel_average_pooling2d_(keel_pool2d_opts o) { return pool_new(o, false); }
+
+static keel_layer *gpool_new(keel_global_pool2d_opts o, bool max) {
+    pool_cfg c = {.max = max, .global = true};
+    return keel_layer_new(max ? &gmax_kind : &gavg_kind, o.name, &c, sizeof c,
+                          keel_dims_rank(o.input_shape) ? o.input_shape : NULL);
+}
+
+keel_layer *keel_global_average_pooling2d_(keel_global_pool2d_opts o) { return gpool_new(o, false); }
+keel_layer *keel_global_max_pooling2d_(keel_global_pool2d_opts o) { return gpool_new(o, true); }
+
+/* ---------------------------------------------------------------- ZeroPadding2D */
+
+static keel_status zpad_infer(keel_node *nd) {
+    pool_cfg *c = nd->layer->cfg;
+    const keel_node *in = nd->in[0];
+    char a[128];
+    if (in->rank != 3)
+        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: expects input (batch, height, width, channels), got %s%s", nd->layer->name,
+                  keel_dims_str(in->rank, in->dims, true, a, sizeof a), shape_hint(in));
+    c->g.H = in->dims[0], c->g.W = in->dims[1], c->g.C = in->dims[2];
+    nd->rank = 3;
+    nd->dims[0] = in->dims[0] + c->pads[0] + c->pads[1];
+    nd->dims[1] = in->dims[1] + c->pads[2] + c->pads[3];
+    nd->dims[2] = in->dims[2];
+    return KEEL_OK;
+}
+
+/* copies between the input and the interior of the padded output; dir 0 in -> out */
+static void zpad_copy(const keel_node *nd, int64_t n, float *in, float *out, bool to_out) {
+    const pool_cfg *c = nd->layer->cfg;
+    const int64_t H = c->g.H, W = c->g.W, C = c->g.C, OW = nd->dims[1];
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t h = 0; h < H; h++) {
+            float *o = out + ((b * nd->dims[0] + h + c->pads[0]) * OW + c->pads[2]) * C;
+            float *i = in + ((b * H + h) * W) * C;
+            if (to_out) memcpy(o, i, (size_t)(W * C) * sizeof(float));
+            else
+                for (int64_t k = 0; k < W * C; k++) i[k] += o[k];
+        }
+}
+
+static void zpad_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
+    (void)ctx;
+    memset(nd->val, 0, (size_t)(n * nd->size) * sizeof(float));
+    zpad_copy(nd, n, nd->in[0]->val, nd->val, true);
+}
+
+static void zpad_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
+    (void)ctx;
+    keel_node *in = nd->in[0];
+    if (!in->needs_grad) return;
+    if (in->consumers <= 1) memset(in->grad, 0, (size_t)(n * in->size) * sizeof(float));
+    zpad_copy(nd, n, in->grad, nd->grad, false);
+}
+
+static const keel_op zpad_op = {.name = "zero_padding2d", .infer = zpad_infer, .forward = zpad_forward, .backward = zpad_backward};
+
+static keel_node *zpad_build(keel_layer *l, keel_graph *g, keel_node *in) { return keel_graph_add(g, &zpad_op, l, &in, 1); }
+
+static const keel_layer_kind zpad_kind = {.type = "ZeroPadding2D", .prefix = "zero_padding2d", .build = zpad_build};
+
+keel_layer *keel_zero_padding2d_(keel_zero_padding2d_opts o) {
+    pool_cfg c = {0};
+    bool explicit4 = o.pads[0] || o.pads[1] || o.pads[2] || o.pads[3];
+    if (explicit4) memcpy(c.pads, o.pads, sizeof c.pads);
+    else c.pads[0] = c.pads[1] = o.padding[0], c.pads[2] = c.pads[3] = o.padding[1];
+    for (int i = 0; i < 4; i++)
+        if (c.pads[i] < 0) {
+            keel_error(KEEL_ERR_ARG, "%s: padding must be >= 0", o.name ? o.name : "zero_padding2d");
+            return NULL;
+        }
+    return keel_layer_new(&zpad_kind, o.name, &c, sizeof c, keel_dims_rank(o.input_shape) ? o.input_shape : NULL);
+}
