@@ -15,7 +15,7 @@ build: deps
 	@cmake --build $(BUILD) -j $(JOBS)
 
 demo: build
-	./$(BUILD)/examples/fashion_mlp
+	./$(BUILD)/examples/fashion_cnn
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure

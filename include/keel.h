@@ -363,6 +363,7 @@ typedef struct keel_fit_opts {
     int verbose;
     float validation_split;
     keel_data validation_data;
+    struct keel_flow *validation_flow; /* validation from an image folder (keel_fit_flow) */
     int shuffle;
     int initial_epoch;
     const keel_early_stopping_opts *early_stopping;
@@ -428,6 +429,94 @@ KEEL_API keel_layer *keel_model_layer(keel_model *m, int index);
 KEEL_API int keel_model_layer_count(const keel_model *m);
 KEEL_API const char *keel_layer_name(const keel_layer *l);
 KEEL_API float *keel_layer_weight(keel_layer *l, int index, int64_t *count);
+
+/* ---------------------------------------------------------------- image folders */
+
+/* ImageDataGenerator(rescale, rotation_range, width_shift_range, height_shift_range,
+ * shear_range, zoom_range, horizontal_flip, vertical_flip, fill_mode="nearest", cval,
+ * validation_split), with Keras's meaning of each value: rotation_range and shear_range in
+ * degrees; a shift below 1 is a fraction of the width / height, 1 or more a number of pixels;
+ * zoom_range z draws each axis's zoom from [1 - z, 1 + z]; fill_mode "nearest", "constant",
+ * "reflect" or "wrap". A plain value, no allocation: keel_image_data_generator(.rescale = 1/255.f). */
+typedef struct keel_image_gen {
+    float rescale;
+    float rotation_range;
+    float width_shift_range, height_shift_range;
+    float shear_range;
+    float zoom_range;
+    int horizontal_flip, vertical_flip;
+    const char *fill_mode;
+    float cval;
+    float validation_split;
+} keel_image_gen;
+#define keel_image_data_generator(...) ((keel_image_gen){.fill_mode = "nearest", __VA_ARGS__})
+
+/* An iterator over a folder of images sorted into class subfolders. */
+typedef struct keel_flow keel_flow;
+
+/* flow_from_directory(directory, target_size=(256, 256), color_mode="rgb",
+ * class_mode="categorical", batch_size=32, shuffle=True, seed=None, subset=None,
+ * interpolation="nearest"). Classes are the subfolders in sorted order; images (png, jpg, jpeg,
+ * bmp, ppm, any case) are found recursively, sorted. class_mode "binary" gives y (n, 1) of 0/1,
+ * "categorical" one-hot (n, K), "sparse" indices (n), "none" no y. subset "training" /
+ * "validation" splits each class by the generator's validation_split (the first fraction of
+ * each class's files is the validation part, as Keras does). Decoding, resizing and
+ * augmentation run on `workers` background threads (default: one per four cores) ahead of the
+ * training step, and keel_fit_flow gives the kernels the cores the workers leave; decoded images are kept in memory when cache is set and they fit in 1 GiB. Prints
+ * "Found N images belonging to K classes." unless verbose is 0. NULL and a message on a
+ * missing or empty folder, a folder with a single class (binary / categorical), bad options. A
+ * file that cannot be decoded makes the batch that needs it fail with a message naming it. */
+typedef struct keel_flow_opts {
+    int64_t target_size[2];
+    const char *color_mode;    /* "rgb", "grayscale", "rgba" */
+    const char *class_mode;    /* "categorical", "binary", "sparse", "none" */
+    int64_t batch_size;
+    int shuffle;
+    uint64_t seed;
+    const char *subset;        /* NULL, "training", "validation" */
+    const char *interpolation; /* "nearest", "bilinear" */
+    int cache;
+    int workers;
+    int verbose;
+    FILE *out;
+} keel_flow_opts;
+KEEL_API keel_flow *keel_flow_from_directory_(const char *directory, const keel_image_gen *gen,
+                                              keel_flow_opts o);
+#define keel_flow_from_directory(dir, gen, ...)                                                   \
+    keel_flow_from_directory_((dir), (gen),                                                       \
+                              (keel_flow_opts){.target_size = {256, 256}, .color_mode = "rgb",    \
+                                               .class_mode = "categorical", .batch_size = 32,     \
+                                               .shuffle = 1, .interpolation = "nearest",          \
+                                               .cache = 1, .verbose = 1, __VA_ARGS__})
+KEEL_API void keel_flow_free(keel_flow *f);
+KEEL_API int64_t keel_flow_samples(const keel_flow *f);
+/* Batches per epoch: ceil(samples / batch_size). */
+KEEL_API int64_t keel_flow_steps(const keel_flow *f);
+KEEL_API int keel_flow_num_classes(const keel_flow *f);
+KEEL_API const char *keel_flow_class_name(const keel_flow *f, int index);
+/* The i-th file (relative to the directory) in the flow's unshuffled order, and its class. */
+KEEL_API const char *keel_flow_filename(const keel_flow *f, int64_t i);
+KEEL_API int keel_flow_class_of(const keel_flow *f, int64_t i);
+/* The next batch, like next(iterator): x (n, H, W, C) and y, borrowed until the next call.
+ * y is NULL for class_mode "none". Batches run through epochs without end. */
+KEEL_API keel_status keel_flow_next(keel_flow *f, const keel_tensor **x, const keel_tensor **y);
+/* Back to the first batch of the first epoch. */
+KEEL_API void keel_flow_reset(keel_flow *f);
+
+/* save_img(path, x, scale=True): writes an image tensor (H, W, C) with C = 1, 3 or 4 as PNG
+ * (or JPEG, by the extension .jpg / .jpeg). With scale, values are mapped from [min, max] to
+ * [0, 255] as Keras's array_to_img does; without, they are clipped to [0, 255]. */
+KEEL_API keel_status keel_save_img(const char *path, const keel_tensor *img, int scale);
+
+/* fit / evaluate / predict on a flow: one epoch is keel_flow_steps batches; the flow's batch
+ * size applies. Validation, if any, comes from .validation_flow. */
+KEEL_API keel_status keel_fit_flow_(keel_model *m, keel_flow *train, keel_fit_opts o);
+#define keel_fit_flow(m, flow, ...)                                                               \
+    keel_fit_flow_((m), (flow), (keel_fit_opts){.epochs = 1, .verbose = 1, .shuffle = 1, __VA_ARGS__})
+KEEL_API keel_status keel_evaluate_flow(keel_model *m, keel_flow *f, double *results, int cap);
+/* Predictions for every image of the flow in its unshuffled order (a flow made with
+ * .shuffle = 0), (samples, outputs...). */
+KEEL_API keel_tensor *keel_predict_flow(keel_model *m, keel_flow *f);
 
 /* ---------------------------------------------------------------- data */
 

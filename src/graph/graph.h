@@ -64,6 +64,7 @@ struct keel_node {
     bool needs_grad;
     int consumers;
     float *val, *grad, *pre, *scratch;
+    double t_fwd, t_bwd; /* seconds, with KEEL_PROFILE set */
 };
 
 /* Layer kinds: a vtable. */
@@ -111,10 +112,6 @@ keel_param *keel_layer_param(keel_layer *l, const char *name, int rank, const in
 /* Allocates a layer of a kind with a copy of cfg (cfg_size bytes). */
 keel_layer *keel_layer_new(const keel_layer_kind *kind, const char *name, const void *cfg,
                            size_t cfg_size, const int64_t *input_dims);
-
-/* Whether BatchNormalization moves its moving variance toward the Bessel-corrected batch
- * variance (tf.keras 2's fused kernel) or the biased one. */
-extern bool keel_bn_bessel;
 
 /* Op tables shared by several layers. */
 extern const keel_op keel_op_input, keel_op_dense, keel_op_activation, keel_op_dropout,

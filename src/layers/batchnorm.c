@@ -31,6 +31,7 @@ static void bn_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     int k = (c->o.scale ? 1 : 0) + (c->o.center ? 1 : 0);
     float *mm = l->params[k].w, *mv = l->params[k + 1].w, *y = nd->val, *xh = nd->scratch;
     const float eps = c->o.epsilon, mom = c->o.momentum;
+    const bool bessel = nd->rank == 3 || nd->rank == 4;
     if (!ctx->training) {
         for (int64_t r = 0; r < rows; r++)
             for (int64_t ch = 0; ch < C; ch++) {
@@ -54,10 +55,11 @@ static void bn_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
         double var = s[C + ch] / (double)rows;
         c->mean[ch] = (float)s[ch];
         c->invstd[ch] = (float)(1.0 / sqrt(var + eps));
-        /* the moving variance follows tf.keras 2 (see the moving_var note in the README) */
+        /* tf.keras 2 runs its fused kernel on 4-D and 5-D input, which moves the moving
+         * variance toward the Bessel-corrected batch variance; other ranks use the biased one */
         double mvar = rows > 1 ? var * (double)rows / (double)(rows - 1) : var;
         mm[ch] = (float)(mm[ch] * mom + s[ch] * (1 - mom));
-        mv[ch] = (float)(mv[ch] * mom + (keel_bn_bessel ? mvar : var) * (1 - mom));
+        mv[ch] = (float)(mv[ch] * mom + (bessel ? mvar : var) * (1 - mom));
     }
     for (int64_t r = 0; r < rows; r++)
         for (int64_t ch = 0; ch < C; ch++) {
@@ -140,4 +142,3 @@ keel_layer *keel_batch_normalization_(keel_batch_normalization_opts o) {
     c.o.name = NULL;
     return keel_layer_new(&bn_kind, o.name, &c, sizeof c, keel_dims_rank(o.input_shape) ? o.input_shape : NULL);
 }
-bool keel_bn_bessel = false;

@@ -3,6 +3,8 @@
  * backward, the regularizers and the optimizer, and allocates nothing. */
 #include "model.h"
 
+#include "../data/flow.h"
+
 #include <stdio.h>
 
 int64_t keel_target_size(const keel_model *m) {
@@ -131,26 +133,48 @@ static double test_batch(keel_model *m, int64_t n, double *sums) {
     return loss;
 }
 
-/* mean loss (plus the regularization penalty) and metrics over rows [start, start + count) */
-static void evaluate_rows(keel_model *m, const keel_tensor *x, const keel_tensor *y, int64_t start,
-                          int64_t count, int64_t bs, double *out, keel_progbar *pb) {
+/* Where batches come from: rows of tensors (in a shuffled order for training), or a flow. */
+typedef struct source {
+    const keel_tensor *x, *y;
+    int64_t start, n;    /* rows [start, start + n) */
+    const int64_t *perm; /* training order of those rows, or NULL */
+    keel_flow *flow;     /* or batches of a flow */
+    int64_t epoch;
+} source;
+
+static int64_t source_steps(const source *s, int64_t bs) {
+    return s->flow ? keel_flow_steps(s->flow) : (s->n + bs - 1) / bs;
+}
+
+/* loads batch `step` into the input and target buffers; its size, or a negative status */
+static int64_t source_batch(keel_model *m, const source *s, int64_t step, int64_t bs, bool want_y) {
+    if (s->flow) return keel_flow_batch(s->flow, s->epoch, step, m->input->val, want_y ? m->ybuf : NULL);
+    int64_t n = KEEL_MIN(bs, s->n - step * bs);
+    if (s->perm) gather(m, s->x, want_y ? s->y : NULL, s->perm, step * bs, n);
+    else gather(m, s->x, want_y ? s->y : NULL, NULL, s->start + step * bs, n);
+    return n;
+}
+
+/* mean loss (plus the regularization penalty) and metrics over a source */
+static keel_status evaluate_source(keel_model *m, const source *src, int64_t bs, double *out, keel_progbar *pb) {
     double sums[KEEL_MAX_METRICS + 1] = {0};
-    int64_t steps = (count + bs - 1) / bs;
+    int64_t steps = source_steps(src, bs), seen = 0;
     for (int64_t s = 0; s < steps; s++) {
-        int64_t n = KEEL_MIN(bs, count - s * bs);
-        gather(m, x, y, NULL, start + s * bs, n);
+        int64_t n = source_batch(m, src, s, bs, true);
+        if (n < 0) return (keel_status)n;
         test_batch(m, n, sums);
+        seen += n;
         if (pb) {
             double vals[KEEL_MAX_METRICS + 1];
-            int64_t seen = KEEL_MIN(count, (s + 1) * bs);
             for (int i = 0; i <= m->n_metrics; i++) vals[i] = sums[i] / (double)seen;
             vals[0] += keel_reg_apply(m->params, m->n_params, false);
             keel_logs logs = {m->n_metrics + 1, m->names, vals};
             keel_progbar_update(pb, s + 1, &logs, s + 1 == steps);
         }
     }
-    for (int i = 0; i <= m->n_metrics; i++) out[i] = sums[i] / (double)count;
+    for (int i = 0; i <= m->n_metrics; i++) out[i] = sums[i] / (double)seen;
     out[0] += keel_reg_apply(m->params, m->n_params, false);
+    return KEEL_OK;
 }
 
 /* ---------------------------------------------------------------- fit */
@@ -209,43 +233,13 @@ static bool early_epoch_end(keel_model *m, early_state *es, const keel_early_sto
     return false;
 }
 
-keel_status keel_fit_(keel_model *m, const keel_tensor *x, const keel_tensor *y, keel_fit_opts o) {
-    keel_status st = keel_check_data(m, "keel_fit", x, y);
-    if (!st && !y) st = keel_error(KEEL_ERR_ARG, "keel_fit: y is NULL");
-    if (st) return st;
-    if (o.batch_size <= 0) o.batch_size = 32;
-    if (o.epochs <= 0) o.epochs = 1;
-    if (o.verbose < 0 || o.verbose > 2) KEEL_FAIL(KEEL_ERR_ARG, "keel_fit: verbose must be 0, 1 or 2, got %d", o.verbose);
-    if (!(o.validation_split >= 0 && o.validation_split < 1))
-        KEEL_FAIL(KEEL_ERR_ARG, "keel_fit: validation_split must be in [0, 1), got %g", o.validation_split);
-    if (o.initial_epoch < 0) KEEL_FAIL(KEEL_ERR_ARG, "keel_fit: initial_epoch must be >= 0");
+/* The epoch loop shared by keel_fit and keel_fit_flow. train->perm (when shuffling tensors)
+ * is filled here each epoch. */
+static keel_status fit_loop(keel_model *m, source *train, source *val, int64_t bs, keel_fit_opts o, const char *fn) {
     FILE *out = o.out ? o.out : stdout;
-    int64_t N = x->dims[0], n_train = N;
-    const keel_tensor *vx = NULL, *vy = NULL;
-    int64_t v_start = 0, v_count = 0;
-    if (o.validation_data.x || o.validation_data.y) {
-        if (!o.validation_data.x || !o.validation_data.y)
-            KEEL_FAIL(KEEL_ERR_ARG, "keel_fit: validation_data needs both x and y");
-        if ((st = keel_check_data(m, "keel_fit: validation_data", o.validation_data.x, o.validation_data.y)))
-            return st;
-        keel_check_data(m, "keel_fit", x, y); /* resolve metrics for the training targets again */
-        vx = o.validation_data.x, vy = o.validation_data.y, v_count = vx->dims[0];
-    } else if (o.validation_split > 0) {
-        /* the last fraction, taken before shuffling (Keras: split_at = floor(N * (1 - split))) */
-        n_train = (int64_t)floor((double)N * (1.0 - o.validation_split));
-        if (n_train == 0 || n_train == N)
-            KEEL_FAIL(KEEL_ERR_ARG, "keel_fit: validation_split %g of %lld samples leaves an empty %s set",
-                      o.validation_split, (long long)N, n_train == 0 ? "training" : "validation");
-        vx = x, vy = y, v_start = n_train, v_count = N - n_train;
-    }
     early_state es;
-    int64_t *perm = NULL;
+    keel_status st;
     if ((st = early_init(m, &es, o.early_stopping))) return st;
-    if ((st = keel_model_reserve(m, KEEL_MIN(o.batch_size, N)))) goto done;
-    if (o.shuffle && !(perm = keel_alloc((size_t)n_train * sizeof *perm))) {
-        st = KEEL_ERR_NOMEM;
-        goto done;
-    }
     keel_history_reset(&m->hist);
     int nm = m->n_metrics + 1;
     const char *names[2 * (KEEL_MAX_METRICS + 1)];
@@ -255,16 +249,18 @@ keel_status keel_fit_(keel_model *m, const keel_tensor *x, const keel_tensor *y,
         snprintf(val_names[i], sizeof val_names[i], "val_%s", m->names[i]);
         names[nm + i] = val_names[i];
     }
-    int64_t bs = o.batch_size, steps = (n_train + bs - 1) / bs;
+    int64_t steps = source_steps(train, bs);
+    int64_t *perm = (int64_t *)train->perm;
     bool stop = false;
     for (int epoch = o.initial_epoch; epoch < o.epochs && !stop; epoch++) {
         if (o.verbose && o.epochs > 1) fprintf(out, "Epoch %d/%d\n", epoch + 1, o.epochs);
         keel_progbar pb;
         keel_progbar_start(&pb, out, o.verbose, steps);
+        train->epoch = epoch;
         if (perm) { /* Fisher-Yates from (seed, epoch): the same order for the same seed */
             keel_rng r = {.seed = m->seed, .stream = 0x5348554646ull + (uint64_t)epoch};
-            for (int64_t i = 0; i < n_train; i++) perm[i] = i;
-            for (int64_t i = n_train - 1; i > 0; i--) {
+            for (int64_t i = 0; i < train->n; i++) perm[i] = train->start + i;
+            for (int64_t i = train->n - 1; i > 0; i--) {
                 int64_t j = (int64_t)(keel_rng_uniform(&r) * (double)(i + 1));
                 int64_t t = perm[i];
                 perm[i] = perm[j], perm[j] = t;
@@ -272,25 +268,31 @@ keel_status keel_fit_(keel_model *m, const keel_tensor *x, const keel_tensor *y,
         }
         double sums[KEEL_MAX_METRICS + 1] = {0}, vals[2 * (KEEL_MAX_METRICS + 1)];
         keel_logs logs = {nm, names, vals};
+        int64_t seen = 0;
         for (int64_t s = 0; s < steps && !stop; s++) {
-            int64_t n = KEEL_MIN(bs, n_train - s * bs);
-            gather(m, x, y, perm, s * bs, n);
+            int64_t n = source_batch(m, train, s, bs, true);
+            if (n < 0) {
+                if (o.verbose == 1 && pb.dynamic) fputc('\n', out);
+                st = (keel_status)n;
+                goto done;
+            }
             double loss;
             if (train_step(m, n, sums, &loss) == KEEL_ERR_NAN) {
                 if (o.verbose == 1 && pb.dynamic) fputc('\n', out);
-                st = keel_error(KEEL_ERR_NAN, "keel_fit: loss became %s at epoch %d, batch %lld (of %lld); "
+                st = keel_error(KEEL_ERR_NAN, "%s: loss became %s at epoch %d, batch %lld (of %lld); "
                                               "training stopped with the weights of the batch before",
-                                isnan(loss) ? "nan" : "inf", epoch + 1, (long long)s + 1, (long long)steps);
+                                fn, isnan(loss) ? "nan" : "inf", epoch + 1, (long long)s + 1, (long long)steps);
                 goto done;
             }
-            int64_t seen = KEEL_MIN(n_train, (s + 1) * bs);
+            seen += n;
             for (int i = 0; i < nm; i++) vals[i] = sums[i] / (double)seen;
             if (o.callback.on_batch_end && o.callback.on_batch_end(m, epoch, (int)s, &logs, o.callback.user))
                 stop = true;
-            if (s + 1 < steps || !v_count) keel_progbar_update(&pb, s + 1, &logs, s + 1 == steps && !v_count);
+            if (s + 1 < steps || !val) keel_progbar_update(&pb, s + 1, &logs, s + 1 == steps && !val);
         }
-        if (v_count) {
-            evaluate_rows(m, vx, vy, v_start, v_count, bs, vals + nm, NULL);
+        if (val) {
+            val->epoch = 0;
+            if ((st = evaluate_source(m, val, bs, vals + nm, NULL))) goto done;
             logs.count = 2 * nm;
             keel_progbar_update(&pb, steps, &logs, true);
         }
@@ -306,8 +308,51 @@ keel_status keel_fit_(keel_model *m, const keel_tensor *x, const keel_tensor *y,
         if (o.callback.on_epoch_end && o.callback.on_epoch_end(m, epoch, &logs, o.callback.user)) stop = true;
     }
 done:
-    keel_free(perm);
     keel_free(es.best_weights);
+    return st;
+}
+
+static keel_status check_fit_opts(keel_fit_opts *o, const char *fn) {
+    if (o->batch_size <= 0) o->batch_size = 32;
+    if (o->epochs <= 0) o->epochs = 1;
+    if (o->verbose < 0 || o->verbose > 2) KEEL_FAIL(KEEL_ERR_ARG, "%s: verbose must be 0, 1 or 2, got %d", fn, o->verbose);
+    if (!(o->validation_split >= 0 && o->validation_split < 1))
+        KEEL_FAIL(KEEL_ERR_ARG, "%s: validation_split must be in [0, 1), got %g", fn, o->validation_split);
+    if (o->initial_epoch < 0) KEEL_FAIL(KEEL_ERR_ARG, "%s: initial_epoch must be >= 0", fn);
+    return KEEL_OK;
+}
+
+keel_status keel_fit_(keel_model *m, const keel_tensor *x, const keel_tensor *y, keel_fit_opts o) {
+    keel_status st = keel_check_data(m, "keel_fit", x, y);
+    if (!st && !y) st = keel_error(KEEL_ERR_ARG, "keel_fit: y is NULL");
+    if (st || (st = check_fit_opts(&o, "keel_fit"))) return st;
+    int64_t N = x->dims[0];
+    source train = {.x = x, .y = y, .n = N}, val = {0};
+    bool has_val = false;
+    if (o.validation_data.x || o.validation_data.y) {
+        if (!o.validation_data.x || !o.validation_data.y)
+            KEEL_FAIL(KEEL_ERR_ARG, "keel_fit: validation_data needs both x and y");
+        if ((st = keel_check_data(m, "keel_fit: validation_data", o.validation_data.x, o.validation_data.y)))
+            return st;
+        keel_check_data(m, "keel_fit", x, y); /* resolve metrics for the training targets again */
+        val = (source){.x = o.validation_data.x, .y = o.validation_data.y, .n = o.validation_data.x->dims[0]};
+        has_val = true;
+    } else if (o.validation_split > 0) {
+        /* the last fraction, taken before shuffling (Keras: split_at = floor(N * (1 - split))) */
+        int64_t n_train = (int64_t)floor((double)N * (1.0 - o.validation_split));
+        if (n_train == 0 || n_train == N)
+            KEEL_FAIL(KEEL_ERR_ARG, "keel_fit: validation_split %g of %lld samples leaves an empty %s set",
+                      o.validation_split, (long long)N, n_train == 0 ? "training" : "validation");
+        train.n = n_train;
+        val = (source){.x = x, .y = y, .start = n_train, .n = N - n_train};
+        has_val = true;
+    }
+    int64_t *perm = NULL;
+    if ((st = keel_model_reserve(m, KEEL_MIN(o.batch_size, N)))) return st;
+    if (o.shuffle && !(perm = keel_alloc((size_t)train.n * sizeof *perm))) return KEEL_ERR_NOMEM;
+    train.perm = perm;
+    st = fit_loop(m, &train, has_val ? &val : NULL, o.batch_size, o, "keel_fit");
+    keel_free(perm);
     return st;
 }
 
@@ -324,7 +369,8 @@ keel_status keel_evaluate_(keel_model *m, const keel_tensor *x, const keel_tenso
     double vals[KEEL_MAX_METRICS + 1];
     keel_progbar pb;
     if (o.verbose) keel_progbar_start(&pb, o.out ? o.out : stdout, o.verbose, (N + bs - 1) / bs);
-    evaluate_rows(m, x, y, 0, N, bs, vals, o.verbose ? &pb : NULL);
+    source src = {.x = x, .y = y, .n = N};
+    if ((st = evaluate_source(m, &src, bs, vals, o.verbose ? &pb : NULL))) return st;
     if (results)
         for (int i = 0; i < cap && i <= m->n_metrics; i++) results[i] = vals[i];
     return KEEL_OK;
@@ -387,4 +433,94 @@ keel_status keel_train_on_batch(keel_model *m, const keel_tensor *x, const keel_
 
 keel_status keel_test_on_batch(keel_model *m, const keel_tensor *x, const keel_tensor *y, double *results, int cap) {
     return on_batch(m, "keel_test_on_batch", x, y, results, cap, false);
+}
+
+/* ---------------------------------------------------------------- flows */
+
+/* The flow's images and labels against the compiled model; resolves "accuracy". */
+static keel_status check_flow(keel_model *m, const char *fn, keel_flow *f, bool need_y) {
+    keel_status st = keel_model_check(m, fn);
+    if (st) return st;
+    if (!m->compiled) KEEL_FAIL(KEEL_ERR_STATE, "%s: you must call keel_compile() before using %s", fn, m->name);
+    if (!f) KEEL_FAIL(KEEL_ERR_ARG, "%s: flow is NULL", fn);
+    int64_t dims[3], ysize;
+    keel_flow_dims(f, dims, &ysize);
+    const keel_node *in = m->input, *out = m->output;
+    char a[128], b[128];
+    if (in->rank != 3 || in->dims[0] != dims[0] || in->dims[1] != dims[1] || in->dims[2] != dims[2])
+        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: the flow gives images of shape %s but %s expects input of shape %s "
+                                  "(match target_size and color_mode to the model)",
+                  fn, keel_dims_str(3, dims, true, a, sizeof a), first_layer_name(m),
+                  keel_dims_str(in->rank, in->dims, true, b, sizeof b));
+    if (!need_y) return KEEL_OK;
+    int64_t want = keel_target_size(m), C = out->dims[out->rank - 1];
+    keel_dims_str(out->rank, out->dims, true, b, sizeof b);
+    if (ysize == 0)
+        KEEL_FAIL(KEEL_ERR_ARG, "%s: the flow has class_mode \"none\" (no labels); use \"binary\", \"categorical\" or \"sparse\"", fn);
+    if (ysize != want)
+        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: the flow gives %lld label value%s per image but the model outputs %s for loss %s "
+                                  "(binary: Dense(1, sigmoid) + binary_crossentropy; categorical: Dense(%d, softmax) + "
+                                  "categorical_crossentropy)",
+                  fn, (long long)ysize, ysize == 1 ? "" : "s", b, keel_loss_name(m->loss.kind), keel_flow_num_classes(f));
+    if (keel_loss_sparse(&m->loss) && keel_flow_num_classes(f) > C)
+        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: the flow has %d classes but the model outputs %s", fn, keel_flow_num_classes(f), b);
+    if (m->loss.kind == KEEL_LOSS_CCE && keel_flow_num_classes(f) != C)
+        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: the flow has %d classes but the model outputs %s", fn, keel_flow_num_classes(f), b);
+    bool sparse = ysize * C == out->size && C > 1 && ysize != out->size;
+    for (int i = 0; i < m->n_metrics; i++) keel_metric_resolve(&m->metrics[i], C, sparse);
+    return KEEL_OK;
+}
+
+keel_status keel_fit_flow_(keel_model *m, keel_flow *train, keel_fit_opts o) {
+    keel_status st = check_flow(m, "keel_fit_flow", train, true);
+    if (st || (st = check_fit_opts(&o, "keel_fit_flow"))) return st;
+    if (o.validation_flow && (st = check_flow(m, "keel_fit_flow: validation_flow", o.validation_flow, true))) return st;
+    if (o.validation_flow) check_flow(m, "keel_fit_flow", train, true);
+    int64_t bs = keel_flow_batch_size(train);
+    int64_t vbs = o.validation_flow ? keel_flow_batch_size(o.validation_flow) : 0;
+    if ((st = keel_model_reserve(m, KEEL_MAX(bs, vbs)))) return st;
+    source src = {.flow = train, .n = keel_flow_samples(train)}, val = {.flow = o.validation_flow};
+    /* The flow's workers need cores too: OpenMP threads that spin-wait beside busy workers on
+     * the same cores slow each other down many times over (measured 10x on 2 cores), so the
+     * kernels get the cores the workers leave. */
+    int threads = keel_get_threads(), compute = KEEL_MAX(1, threads - keel_flow_workers(train));
+    if (compute != threads) keel_set_threads(compute);
+    st = fit_loop(m, &src, o.validation_flow ? &val : NULL, bs, o, "keel_fit_flow");
+    if (compute != threads) keel_set_threads(threads);
+    return st;
+}
+
+keel_status keel_evaluate_flow(keel_model *m, keel_flow *f, double *results, int cap) {
+    keel_status st = check_flow(m, "keel_evaluate_flow", f, true);
+    if (st || (st = keel_model_reserve(m, keel_flow_batch_size(f)))) return st;
+    double vals[KEEL_MAX_METRICS + 1];
+    source src = {.flow = f};
+    if ((st = evaluate_source(m, &src, keel_flow_batch_size(f), vals, NULL))) return st;
+    for (int i = 0; results && i < cap && i <= m->n_metrics; i++) results[i] = vals[i];
+    return KEEL_OK;
+}
+
+keel_tensor *keel_predict_flow(keel_model *m, keel_flow *f) {
+    if (check_flow(m, "keel_predict_flow", f, false)) return NULL;
+    int64_t bs = keel_flow_batch_size(f), N = keel_flow_samples(f);
+    if (keel_model_reserve(m, bs)) return NULL;
+    int64_t dims[KEEL_MAX_RANK];
+    dims[0] = N;
+    memcpy(dims + 1, m->output->dims, (size_t)m->output->rank * sizeof *dims);
+    keel_tensor *res = keel_tensor_new(m->output->rank + 1, dims);
+    if (!res) return NULL;
+    source src = {.flow = f};
+    int64_t os = m->output->size, done = 0;
+    m->ctx.training = false;
+    for (int64_t s = 0; s < keel_flow_steps(f); s++) {
+        int64_t n = source_batch(m, &src, s, bs, false);
+        if (n < 0) {
+            keel_tensor_free(res);
+            return NULL;
+        }
+        keel_graph_forward(&m->g, n, &m->ctx);
+        memcpy(res->data + done * os, m->output->val, (size_t)(n * os) * sizeof(float));
+        done += n;
+    }
+    return res;
 }

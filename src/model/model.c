@@ -17,9 +17,9 @@ keel_model *keel_sequential(const char *name) {
 
 void keel_model_free(keel_model *m) {
     if (!m) return;
+    keel_graph_free(&m->g); /* first: its profile report names the layers */
     for (int i = 0; i < m->n_layers; i++) keel_layer_free(m->layers[i]);
     keel_free(m->layers);
-    keel_graph_free(&m->g);
     keel_free(m->params);
     keel_free(m->weights);
     keel_free(m->grads);
