@@ -106,3 +106,33 @@ Test(noalloc, fit_allocations_do_not_grow_with_steps) {
     keel_tensor_free(x), keel_tensor_free(y);
 #endif
 }
+
+Test(noalloc, cnn_training_step) {
+#ifdef KEEL_ASAN
+    cr_skip_test("AddressSanitizer owns the allocator");
+#else
+    keel_tensor *x = keel_tensor_new(KEEL_SHAPE(32, 28, 28, 1)), *y = keel_tensor_new(KEEL_SHAPE(32));
+    for (int64_t i = 0; i < 32 * 784; i++) keel_tensor_data(x)[i] = (float)((i * 17) % 255) / 255.0f;
+    for (int64_t i = 0; i < 32; i++) keel_tensor_data(y)[i] = (float)(i % 10);
+    keel_model *m = keel_sequential(NULL);
+    keel_add(m, keel_conv2d(.filters = 16, .kernel_size = {3}, .padding = "same", .activation = "relu",
+                            .input_shape = {28, 28, 1}));
+    keel_add(m, keel_batch_normalization());
+    keel_add(m, keel_max_pooling2d());
+    keel_add(m, keel_zero_padding2d());
+    keel_add(m, keel_conv2d(.filters = 8, .kernel_size = {3}, .strides = {2}));
+    keel_add(m, keel_average_pooling2d());
+    keel_add(m, keel_global_max_pooling2d());
+    keel_add(m, keel_dropout(.rate = 0.3f));
+    keel_add(m, keel_dense(.units = 10, .activation = "softmax"));
+    keel_compile(m, .optimizer = "rmsprop", .loss = "sparse_categorical_crossentropy", .metrics = {"accuracy"});
+    double r[2];
+    for (int i = 0; i < 3; i++) cr_assert_eq(keel_train_on_batch(m, x, y, r, 2), KEEL_OK, "%s", keel_last_error());
+    long before = atomic_load(&n_alloc);
+    for (int i = 0; i < 10; i++) keel_train_on_batch(m, x, y, r, 2);
+    long steps = atomic_load(&n_alloc) - before;
+    cr_expect_eq(steps, 0, "10 CNN training steps made %ld heap allocations", steps);
+    keel_model_free(m);
+    keel_tensor_free(x), keel_tensor_free(y);
+#endif
+}

@@ -7,14 +7,19 @@
  * adds dcol back into dX. A naive direct convolution stays beside it for the tests. */
 #include "kernels.h"
 
-#include <omp.h>
+typedef struct conv_job {
+    const keel_conv_geom *g;
+    const float *src;
+    float *dst;
+} conv_job;
 
-void keel_im2col(const keel_conv_geom *g, const float *x, float *col, int64_t n) {
-    const int64_t K = g->KH * g->KW * g->C, rows = n * g->OH * g->OW;
-#pragma omp parallel for schedule(static) if (rows * K > 65536)
-    for (int64_t r = 0; r < rows; r++) {
+static void im2col_rows(void *ctx, int64_t lo, int64_t hi) {
+    const conv_job *j = ctx;
+    const keel_conv_geom *g = j->g;
+    const int64_t K = g->KH * g->KW * g->C;
+    for (int64_t r = lo; r < hi; r++) {
         int64_t ow = r % g->OW, oh = (r / g->OW) % g->OH, b = r / (g->OW * g->OH);
-        float *dst = col + r * K;
+        float *dst = j->dst + r * K;
         for (int64_t kh = 0; kh < g->KH; kh++) {
             int64_t ih = oh * g->SH - g->PT + kh * g->DH;
             for (int64_t kw = 0; kw < g->KW; kw++) {
@@ -23,34 +28,46 @@ void keel_im2col(const keel_conv_geom *g, const float *x, float *col, int64_t n)
                 if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W) {
                     memset(d, 0, (size_t)g->C * sizeof *d);
                 } else {
-                    memcpy(d, x + ((b * g->H + ih) * g->W + iw) * g->C, (size_t)g->C * sizeof *d);
+                    memcpy(d, j->src + ((b * g->H + ih) * g->W + iw) * g->C, (size_t)g->C * sizeof *d);
                 }
             }
         }
     }
 }
 
-void keel_col2im(const keel_conv_geom *g, const float *col, float *dx, int64_t n) {
+void keel_im2col(const keel_conv_geom *g, const float *x, float *col, int64_t n) {
+    conv_job j = {g, x, col};
+    int64_t rows = n * g->OH * g->OW;
+    keel_parallel_for(rows, rows * g->KH * g->KW * g->C, im2col_rows, &j);
+}
+
+/* samples are independent: a range of samples per thread, no write conflicts */
+static void col2im_samples(void *ctx, int64_t lo, int64_t hi) {
+    const conv_job *j = ctx;
+    const keel_conv_geom *g = j->g;
     const int64_t K = g->KH * g->KW * g->C;
-    /* samples are independent: one thread per sample, no write conflicts */
-#pragma omp parallel for schedule(static) if (n * g->OH * g->OW * K > 65536)
-    for (int64_t b = 0; b < n; b++)
+    for (int64_t b = lo; b < hi; b++)
         for (int64_t oh = 0; oh < g->OH; oh++)
             for (int64_t ow = 0; ow < g->OW; ow++) {
-                const float *src = col + ((b * g->OH + oh) * g->OW + ow) * K;
+                const float *src = j->src + ((b * g->OH + oh) * g->OW + ow) * K;
                 for (int64_t kh = 0; kh < g->KH; kh++) {
                     int64_t ih = oh * g->SH - g->PT + kh * g->DH;
                     if (ih < 0 || ih >= g->H) continue;
                     for (int64_t kw = 0; kw < g->KW; kw++) {
                         int64_t iw = ow * g->SW - g->PL + kw * g->DW;
                         if (iw < 0 || iw >= g->W) continue;
-                        float *d = dx + ((b * g->H + ih) * g->W + iw) * g->C;
+                        float *d = j->dst + ((b * g->H + ih) * g->W + iw) * g->C;
                         const float *s = src + (kh * g->KW + kw) * g->C;
 #pragma omp simd
                         for (int64_t c = 0; c < g->C; c++) d[c] += s[c];
                     }
                 }
             }
+}
+
+void keel_col2im(const keel_conv_geom *g, const float *col, float *dx, int64_t n) {
+    conv_job j = {g, col, dx};
+    keel_parallel_for(n, n * g->OH * g->OW * g->KH * g->KW * g->C, col2im_samples, &j);
 }
 
 void keel_conv2d_ref(const keel_conv_geom *g, const float *x, const float *w, const float *b, float *y,

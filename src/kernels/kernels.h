@@ -76,4 +76,9 @@ void keel_col2im(const keel_conv_geom *g, const float *col, float *dx, int64_t n
 void keel_conv2d_ref(const keel_conv_geom *g, const float *x, const float *w, const float *b,
                      float *y, int64_t n);
 
+/* ---- threads: fn(ctx, lo, hi) over [0, n) split into one range per thread when `work`
+ * (roughly the number of values touched) is large, else on the calling thread. */
+typedef void (*keel_range_fn)(void *ctx, int64_t lo, int64_t hi);
+void keel_parallel_for(int64_t n, int64_t work, keel_range_fn fn, void *ctx);
+
 #endif

@@ -47,16 +47,15 @@ static int64_t pool_scratch(const keel_node *nd) {
     return c->max ? nd->size : 0; /* argmax per output (int32) */
 }
 
-static void pool_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
-    (void)ctx;
+static void pool_forward_samples(void *ctx, int64_t lo, int64_t hi) {
+    keel_node *nd = ctx;
     const pool_cfg *c = nd->layer->cfg;
     const keel_conv_geom *g = &c->g;
     const float *x = nd->in[0]->val;
     float *y = nd->val;
     int32_t *arg = (int32_t *)nd->scratch;
     const int64_t C = g->C;
-#pragma omp parallel for schedule(static) if (n * nd->size > 32768)
-    for (int64_t b = 0; b < n; b++) {
+    for (int64_t b = lo; b < hi; b++) {
         const float *xb = x + b * g->H * g->W * C;
         for (int64_t oh = 0; oh < g->OH; oh++)
             for (int64_t ow = 0; ow < g->OW; ow++) {
@@ -90,18 +89,20 @@ static void pool_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     }
 }
 
-static void pool_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
+static void pool_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     (void)ctx;
+    keel_parallel_for(n, n * nd->in[0]->size, pool_forward_samples, nd);
+}
+
+static void pool_backward_samples(void *ctx, int64_t lo, int64_t hi) {
+    keel_node *nd = ctx;
     keel_node *in = nd->in[0];
-    if (!in->needs_grad) return;
     const pool_cfg *c = nd->layer->cfg;
     const keel_conv_geom *g = &c->g;
     const float *dy = nd->grad;
     const int32_t *arg = (const int32_t *)nd->scratch;
     const int64_t C = g->C, in_size = g->H * g->W * C;
-    if (in->consumers <= 1) memset(in->grad, 0, (size_t)(n * in_size) * sizeof(float));
-#pragma omp parallel for schedule(static) if (n * nd->size > 32768)
-    for (int64_t b = 0; b < n; b++) {
+    for (int64_t b = lo; b < hi; b++) {
         float *dx = in->grad + b * in_size;
         for (int64_t oh = 0; oh < g->OH; oh++)
             for (int64_t ow = 0; ow < g->OW; ow++) {
@@ -122,6 +123,14 @@ static void pool_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
                     }
             }
     }
+}
+
+static void pool_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
+    (void)ctx;
+    keel_node *in = nd->in[0];
+    if (!in->needs_grad) return;
+    if (in->consumers <= 1) memset(in->grad, 0, (size_t)(n * in->size) * sizeof(float));
+    keel_parallel_for(n, n * in->size, pool_backward_samples, nd);
 }
 
 static const keel_op pool_op = {

@@ -4,7 +4,6 @@
  * State slots are flat arrays parallel to the model's flat weights. */
 #include "train.h"
 
-#include <omp.h>
 #include <stdio.h>
 
 static const char *const opt_names[KEEL_OPT_COUNT + 1] = {
@@ -159,6 +158,18 @@ static void update(keel_optimizer *opt, float *restrict w, float *restrict g, in
     }
 }
 
+typedef struct update_job {
+    keel_optimizer *opt;
+    keel_param *p;
+    float scale, cv;
+} update_job;
+
+/* large tensors are split into one contiguous range per thread */
+static void update_range(void *ctx, int64_t lo, int64_t hi) {
+    const update_job *j = ctx;
+    update(j->opt, j->p->w + lo, j->p->g + lo, j->p->offset + lo, hi - lo, j->scale, j->cv);
+}
+
 void keel_optimizer_step(keel_optimizer *opt, keel_param **params, int n) {
     const keel_optimizer_opts *o = &opt->o;
     float global = 1.0f;
@@ -179,18 +190,8 @@ void keel_optimizer_step(keel_optimizer *opt, keel_param **params, int n) {
         }
         /* Keras applies one kind of clipping: clipnorm, else global_clipnorm, else clipvalue */
         float cv = (o->clipnorm > 0 || o->global_clipnorm > 0) ? 0.0f : o->clipvalue;
-        if (p->size < 65536) {
-            update(opt, p->w, p->g, p->offset, p->size, scale, cv);
-            continue;
-        }
-        /* large tensors: split into one contiguous range per thread. (An `if` clause on the
-         * parallel region would not do: libgomp allocates a team even for a serial region.) */
-#pragma omp parallel
-        {
-            int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-            int64_t lo = p->size * t / nt, hi = p->size * (t + 1) / nt;
-            update(opt, p->w + lo, p->g + lo, p->offset + lo, hi - lo, scale, cv);
-        }
+        update_job j = {opt, p, scale, cv};
+        keel_parallel_for(p->size, p->size, update_range, &j);
     }
     opt->iterations++;
 }
