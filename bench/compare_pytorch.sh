@@ -5,12 +5,13 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-usage() { echo "usage: $0 {mlp}   (env THREADS, default nproc)" >&2; exit 2; }
+usage() { echo "usage: $0 {mlp|cnn}   (env THREADS, default nproc)" >&2; exit 2; }
 [[ $# -eq 1 ]] || usage
 model=$1
 # One entry per model; the first batch size is the one the summary ratio uses.
 case $model in
   mlp) keel_bin=build/bench/bench_mlp; torch_py=bench/mlp_torch.py; batches=(32 128) ;;
+  cnn) keel_bin=build/bench/bench_cnn; torch_py=bench/cnn_torch.py; batches=(32 128) ;;
   *) usage ;;
 esac
 threads=${THREADS:-$(nproc)}

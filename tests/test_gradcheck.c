@@ -206,6 +206,34 @@ Test(gradcheck, conv2d_strided_padded_dilated) {
     cnn_case("conv stride (2,1) no bias", 7, 5, 3, keel_conv2d(.filters = 2, .kernel_size = {3}, .strides = {2, 1}, .use_bias = 0),
              NULL);
     cnn_case("conv same 5x5 on 3x3", 3, 3, 3, keel_conv2d(.filters = 2, .kernel_size = {5}, .padding = "same"), NULL);
+    /* multiples of 8 filters over few inputs take the direct (no im2col) forward path */
+    /* (ReLU, fused into the direct pass, is checked against the reference below: with 8 filters
+     * the finite differences here would cross its kink) */
+    cnn_case("direct conv 3x3 softplus", 6, 5, 3, keel_conv2d(.filters = 8, .kernel_size = {3}, .activation = "softplus"), NULL);
+    cnn_case("direct conv same stride 2", 7, 6, 3,
+             keel_conv2d(.filters = 16, .kernel_size = {3}, .strides = {2}, .padding = "same", .activation = "tanh"), NULL);
+    cnn_case("direct conv dilated, 40 filters", 7, 8, 3,
+             keel_conv2d(.filters = 40, .kernel_size = {2, 3}, .dilation_rate = {2}, .activation = "gelu"), NULL);
+    cnn_case("direct conv 1x1", 4, 5, 3, keel_conv2d(.filters = 8, .kernel_size = {1}, .use_bias = 0), NULL);
+}
+
+/* the direct forward path against the direct reference convolution */
+Test(gradcheck, direct_conv_matches_reference) {
+    keel_conv_geom g = {.H = 9, .W = 7, .C = 3, .OC = 40, .KH = 3, .KW = 3, .SH = 2, .SW = 1, .DH = 1, .DW = 1};
+    keel_conv_out(g.H, g.KH, g.SH, g.DH, true, &g.OH, &g.PT);
+    keel_conv_out(g.W, g.KW, g.SW, g.DW, true, &g.OW, &g.PL);
+    cr_assert(keel_conv_direct_ok(&g));
+    int64_t n = 3, ys = n * g.OH * g.OW * g.OC;
+    float *x = malloc((size_t)(n * g.H * g.W * g.C) * 4), *w = malloc((size_t)(27 * g.OC) * 4), *b = malloc((size_t)g.OC * 4);
+    float *y1 = malloc((size_t)ys * 4), *y2 = malloc((size_t)ys * 4);
+    fill(x, n * g.H * g.W * g.C, 1, -1, 1), fill(w, 27 * g.OC, 2, -1, 1), fill(b, g.OC, 3, -1, 1);
+    keel_conv_direct_forward(&g, x, w, b, y1, n, true);
+    keel_conv2d_ref(&g, x, w, b, y2, n);
+    for (int64_t i = 0; i < ys; i++) {
+        float want = y2[i] > 0 ? y2[i] : 0;
+        cr_assert(fabsf(y1[i] - want) < 1e-4f, "[%lld] %g vs %g", (long long)i, y1[i], want);
+    }
+    free(x), free(w), free(b), free(y1), free(y2);
 }
 
 Test(gradcheck, pooling_and_padding) {

@@ -89,6 +89,82 @@ void keel_conv2d_ref(const keel_conv_geom *g, const float *x, const float *w, co
                 }
 }
 
+/* ---- direct convolution for few input values per output pixel (KH*KW*C small, e.g. the
+ * first layer of an image model, C = 1 or 3): im2col would copy a handful of floats per
+ * pixel and the GEMM would run with K = 9, so both lose to one pass that keeps the OC outputs
+ * of a pixel in registers. Bias and ReLU are applied in the same pass. The backward pass stays
+ * im2col + GEMM: there the GEMM's K is the number of pixels, which BLIS handles well (measured
+ * 0.6 ms against 1.6 ms for a direct dW on the demo CNN's first layer at batch 32). */
+
+/* 8 floats as one value: one AVX register where there is AVX (two SSE ones elsewhere) */
+typedef float v8 __attribute__((vector_size(32)));
+typedef int v8i __attribute__((vector_size(32)));
+static inline v8 v8_load(const float *p) {
+    v8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void v8_store(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+
+typedef struct direct_job {
+    const keel_conv_geom *g;
+    const float *x, *w, *b;
+    float *y;
+    bool relu;
+} direct_job;
+
+/* y for output pixels of one sample row: 32 outputs at a time in four vector registers (then
+ * 8 at a time), so each input value loaded feeds four FMAs */
+static void direct_forward_samples(void *ctx, int64_t lo, int64_t hi) {
+    const direct_job *j = ctx;
+    const keel_conv_geom *g = j->g;
+    const int64_t OC = g->OC, C = g->C;
+    const v8 zero = {0};
+    for (int64_t b = lo; b < hi; b++)
+        for (int64_t oh = 0; oh < g->OH; oh++)
+            for (int64_t ow = 0; ow < g->OW; ow++) {
+                float *y = j->y + ((b * g->OH + oh) * g->OW + ow) * OC;
+                int64_t ob = 0;
+                for (; ob < OC; ob += 32) {
+                    int nb = OC - ob >= 32 ? 4 : (int)((OC - ob) / 8);
+                    v8 a[4];
+                    for (int q = 0; q < 4; q++) a[q] = j->b && q < nb ? v8_load(j->b + ob + 8 * q) : zero;
+                    for (int64_t kh = 0; kh < g->KH; kh++) {
+                        int64_t ih = oh * g->SH - g->PT + kh * g->DH;
+                        if (ih < 0 || ih >= g->H) continue;
+                        for (int64_t kw = 0; kw < g->KW; kw++) {
+                            int64_t iw = ow * g->SW - g->PL + kw * g->DW;
+                            if (iw < 0 || iw >= g->W) continue;
+                            const float *xp = j->x + ((b * g->H + ih) * g->W + iw) * C;
+                            const float *wp = j->w + (kh * g->KW + kw) * C * OC + ob;
+                            if (nb == 4) {
+                                for (int64_t c = 0; c < C; c++) {
+                                    const float xv = xp[c], *wr = wp + c * OC;
+                                    a[0] += xv * v8_load(wr), a[1] += xv * v8_load(wr + 8);
+                                    a[2] += xv * v8_load(wr + 16), a[3] += xv * v8_load(wr + 24);
+                                }
+                            } else {
+                                for (int64_t c = 0; c < C; c++)
+                                    for (int q = 0; q < nb; q++) a[q] += xp[c] * v8_load(wp + c * OC + 8 * q);
+                            }
+                        }
+                    }
+                    for (int q = 0; q < nb; q++) {
+                        if (j->relu) a[q] = (v8)((v8i)a[q] & (a[q] > 0)); /* the comparison gives all-ones lanes */
+                        v8_store(y + ob + 8 * q, a[q]);
+                    }
+                }
+            }
+}
+
+bool keel_conv_direct_ok(const keel_conv_geom *g) { return g->KH * g->KW * g->C <= 32 && g->OC % 8 == 0; }
+
+void keel_conv_direct_forward(const keel_conv_geom *g, const float *x, const float *w, const float *b, float *y,
+                              int64_t n, bool relu) {
+    direct_job j = {.g = g, .x = x, .w = w, .b = b, .y = y, .relu = relu};
+    keel_parallel_for(n, n * g->OH * g->OW * g->KH * g->KW * g->C * g->OC / 8, direct_forward_samples, &j);
+}
+
 keel_status keel_conv_out(int64_t in, int64_t k, int64_t stride, int64_t dilation, bool same, int64_t *out,
                           int64_t *pad_before) {
     int64_t eff = (k - 1) * dilation + 1;

@@ -72,6 +72,12 @@ keel_status keel_conv_out(int64_t in, int64_t k, int64_t stride, int64_t dilatio
 void keel_im2col(const keel_conv_geom *g, const float *x, float *col, int64_t n);
 /* dx (n, H, W, C) += col2im(col) */
 void keel_col2im(const keel_conv_geom *g, const float *col, float *dx, int64_t n);
+/* The direct forward path: worth it when KH*KW*C <= 32 (im2col would copy a few floats per
+ * pixel) and OC is a multiple of 8. */
+bool keel_conv_direct_ok(const keel_conv_geom *g);
+/* y = x (*) w + b, ReLU applied when relu; one pass, no column buffer */
+void keel_conv_direct_forward(const keel_conv_geom *g, const float *x, const float *w,
+                              const float *b, float *y, int64_t n, bool relu);
 /* y (n, OH, OW, OC) = direct convolution of x with w (KH, KW, C, OC) + b; the tests' reference */
 void keel_conv2d_ref(const keel_conv_geom *g, const float *x, const float *w, const float *b,
                      float *y, int64_t n);

@@ -50,6 +50,19 @@ static void conv_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     const keel_layer *l = nd->layer;
     const keel_conv_geom *g = &((conv_cfg *)l->cfg)->g;
     int64_t K = g->KH * g->KW * g->C, rows = n * g->OH * g->OW;
+    if (keel_conv_direct_ok(g)) {
+        bool relu = nd->act.kind == KEEL_ACT_RELU && !nd->keep_pre;
+        keel_conv_direct_forward(g, nd->in[0]->val, l->params[0].w, l->n_params > 1 ? l->params[1].w : NULL, nd->val,
+                                 n, relu);
+        if (relu) return;
+        if (nd->keep_pre) {
+            memcpy(nd->pre, nd->val, (size_t)(rows * g->OC) * sizeof(float));
+            keel_act_forward(nd->act, nd->pre, nd->val, rows, g->OC);
+        } else {
+            keel_act_forward(nd->act, nd->val, nd->val, rows, g->OC);
+        }
+        return;
+    }
     const float *col = nd->in[0]->val;
     if (!pointwise(g)) {
         keel_im2col(g, nd->in[0]->val, nd->scratch, n);
@@ -75,7 +88,9 @@ static void conv_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     float *dz = nd->grad;
     if (!nd->loss_fused) keel_act_backward(nd->act, nd->pre, nd->val, dz, dz, rows, g->OC);
     bool pw = pointwise(g);
-    const float *col = pw ? in->val : nd->scratch; /* the forward pass left the columns there */
+    /* the im2col forward pass left the columns in scratch; the direct one did not */
+    if (!pw && keel_conv_direct_ok(g) && l->params[0].trainable) keel_im2col(g, in->val, nd->scratch, n);
+    const float *col = pw ? in->val : nd->scratch;
     keel_param *W = &l->params[0];
     if (W->trainable) /* dW = col^T dZ */
         keel_gemm(true, false, K, g->OC, rows, 1.0f, col, K, dz, g->OC, 0.0f, W->g, g->OC);

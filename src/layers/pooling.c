@@ -71,8 +71,13 @@ static void pool_forward_samples(void *ctx, int64_t lo, int64_t hi) {
                         for (int64_t iw = w0; iw < w1; iw++) {
                             const float *xi = xb + (ih * g->W + iw) * C;
                             int32_t base = (int32_t)((ih * g->W + iw) * C);
-                            for (int64_t ch = 0; ch < C; ch++)
-                                if (xi[ch] > yo[ch]) yo[ch] = xi[ch], ao[ch] = base + (int32_t)ch;
+                            /* selects, not branches, so the channel loop vectorizes */
+#pragma omp simd
+                            for (int64_t ch = 0; ch < C; ch++) {
+                                bool gt = xi[ch] > yo[ch];
+                                yo[ch] = gt ? xi[ch] : yo[ch];
+                                ao[ch] = gt ? base + (int32_t)ch : ao[ch];
+                            }
                         }
                 } else {
                     for (int64_t ch = 0; ch < C; ch++) yo[ch] = 0;
