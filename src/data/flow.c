@@ -487,7 +487,7 @@ keel_flow *keel_flow_from_directory_(const char *dir, const keel_image_gen *gen,
     bool ok = true;
     for (int c = 0; ok && c < f->n_classes; c++) {
         ok = walk(dir, f->class_names[c], &per[c], 0);
-        qsort(per[c].e, (size_t)per[c].n, sizeof(entry), cmp_entry);
+        if (per[c].n) qsort(per[c].e, (size_t)per[c].n, sizeof(entry), cmp_entry);
         double lo = 0, hi = 1, vs = f->gen.validation_split;
         if (o.subset && !strcmp(o.subset, "validation")) hi = vs;
         else if (o.subset) lo = vs;
