@@ -47,6 +47,7 @@ int posix_memalign(void **p, size_t a, size_t n) {
 }
 #endif
 
+#ifndef KEEL_ASAN
 static keel_model *mlp(void) {
     keel_model *m = keel_sequential(NULL);
     keel_add(m, keel_flatten(.input_shape = {28, 28}));
@@ -64,6 +65,7 @@ static void data(keel_tensor **x, keel_tensor **y, int64_t n) {
     for (int64_t i = 0; i < n * 784; i++) keel_tensor_data(*x)[i] = (float)((i * 31) % 255) / 255.0f;
     for (int64_t i = 0; i < n; i++) keel_tensor_data(*y)[i] = (float)(i % 10);
 }
+#endif
 
 Test(noalloc, train_on_batch_after_warm_up) {
 #ifdef KEEL_ASAN
