@@ -10,6 +10,9 @@ typedef struct conv_cfg {
     keel_act act;
     bool same;
     keel_conv_geom g; /* set when built */
+    float *partial;   /* per-thread dW / db sums of the direct path */
+    float *db_tmp;    /* db when there is no bias, or it is frozen */
+    int partial_threads;
 } conv_cfg;
 
 static bool pointwise(const keel_conv_geom *g) {
@@ -88,13 +91,17 @@ static void conv_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     float *dz = nd->grad;
     if (!nd->loss_fused) keel_act_backward(nd->act, nd->pre, nd->val, dz, dz, rows, g->OC);
     bool pw = pointwise(g);
-    /* the im2col forward pass left the columns in scratch; the direct one did not */
-    if (!pw && keel_conv_direct_ok(g) && l->params[0].trainable) keel_im2col(g, in->val, nd->scratch, n);
-    const float *col = pw ? in->val : nd->scratch;
     keel_param *W = &l->params[0];
-    if (W->trainable) /* dW = col^T dZ */
-        keel_gemm(true, false, K, g->OC, rows, 1.0f, col, K, dz, g->OC, 0.0f, W->g, g->OC);
-    if (l->n_params > 1 && l->params[1].trainable) keel_sum_rows(dz, l->params[1].g, rows, g->OC, false);
+    conv_cfg *c = l->cfg;
+    if (keel_conv_direct_ok(g) && W->trainable) { /* dW and db in one pass, no columns */
+        bool has_b = l->n_params > 1 && l->params[1].trainable;
+        keel_conv_direct_dw(g, in->val, dz, W->g, has_b ? l->params[1].g : c->db_tmp, c->partial, c->partial_threads, n);
+    } else {
+        const float *col = pw ? in->val : nd->scratch; /* the im2col forward pass left the columns */
+        if (W->trainable) /* dW = col^T dZ */
+            keel_gemm(true, false, K, g->OC, rows, 1.0f, col, K, dz, g->OC, 0.0f, W->g, g->OC);
+        if (l->n_params > 1 && l->params[1].trainable) keel_sum_rows(dz, l->params[1].g, rows, g->OC, false);
+    }
     if (!in->needs_grad) return;
     float beta = in->consumers > 1 ? 1.0f : 0.0f;
     if (pw) { /* dX (+)= dZ W^T directly */
@@ -121,6 +128,12 @@ static keel_node *conv_build(keel_layer *l, keel_graph *g, keel_node *in) {
                          c->o.bias_regularizer);
     keel_node *nd = keel_graph_add(g, &conv_op, l, &in, 1);
     if (!nd) return NULL;
+    /* the direct path's per-thread partial sums, for as many threads as there are now */
+    int64_t KO = c->g.KH * c->g.KW * c->g.C * c->g.OC;
+    c->partial_threads = KEEL_MAX(1, keel_threads());
+    c->partial = keel_alloc((size_t)((c->partial_threads - 1) * (KO + c->g.OC) + 1) * sizeof(float));
+    c->db_tmp = keel_alloc((size_t)c->g.OC * sizeof(float));
+    if (!c->partial || !c->db_tmp) return NULL;
     nd->act = c->act;
     nd->keep_pre = keel_act_needs_input(c->act.kind);
     return nd;
@@ -129,6 +142,8 @@ static keel_node *conv_build(keel_layer *l, keel_graph *g, keel_node *in) {
 static void conv_free(keel_layer *l) {
     conv_cfg *c = l->cfg;
     if (!c) return;
+    keel_free(c->partial);
+    keel_free(c->db_tmp);
     keel_cfg_str_free(c->o.activation);
     keel_cfg_str_free(c->o.kernel_initializer);
     keel_cfg_str_free(c->o.bias_initializer);
