@@ -275,3 +275,34 @@ Test(gradcheck, conv_im2col_matches_direct) {
     for (int64_t i = 0; i < rows * g.OC; i++) cr_assert(fabsf(y1[i] - y2[i]) < 1e-4f, "[%lld] %g vs %g", (long long)i, y1[i], y2[i]);
     free(x), free(w), free(b), free(col), free(y1), free(y2);
 }
+
+/* the direct pass's dW / db, with the ReLU backward folded in, against im2col + reference GEMM */
+Test(gradcheck, direct_dw_matches_im2col_gemm) {
+    keel_conv_geom g = {.H = 9, .W = 8, .C = 2, .OC = 16, .KH = 3, .KW = 3, .SH = 1, .SW = 2, .DH = 1, .DW = 1};
+    keel_conv_out(g.H, g.KH, g.SH, g.DH, true, &g.OH, &g.PT);
+    keel_conv_out(g.W, g.KW, g.SW, g.DW, true, &g.OW, &g.PL);
+    cr_assert(keel_conv_direct_ok(&g));
+    int64_t n = 4, K = g.KH * g.KW * g.C, rows = n * g.OH * g.OW;
+    float *x = malloc((size_t)(n * g.H * g.W * g.C) * 4), *dz = malloc((size_t)(rows * g.OC) * 4);
+    float *y = malloc((size_t)(rows * g.OC) * 4), *col = malloc((size_t)(rows * K) * 4);
+    float *dw1 = malloc((size_t)(K * g.OC) * 4), *dw2 = malloc((size_t)(K * g.OC) * 4), db1[16], db2[16];
+    float *partial = malloc((size_t)(K * g.OC + g.OC) * 4 * 4);
+    fill(x, n * g.H * g.W * g.C, 1, -1, 1), fill(dz, rows * g.OC, 2, -1, 1), fill(y, rows * g.OC, 3, -1, 1);
+    for (int64_t i = 0; i < rows * g.OC; i++) y[i] = y[i] > 0 ? y[i] : 0; /* a ReLU's output */
+    for (int threads = 1; threads <= 2; threads++) {
+        keel_set_threads(threads);
+        keel_conv_direct_dw(&g, x, dz, y, dw1, db1, partial, threads, n);
+        float *masked = malloc((size_t)(rows * g.OC) * 4);
+        for (int64_t i = 0; i < rows * g.OC; i++) masked[i] = y[i] > 0 ? dz[i] : 0;
+        keel_im2col(&g, x, col, n);
+        keel_gemm_ref(true, false, K, g.OC, rows, 1, col, K, masked, g.OC, 0, dw2, g.OC);
+        keel_sum_rows(masked, db2, rows, g.OC, false);
+        for (int64_t i = 0; i < K * g.OC; i++)
+            cr_assert(fabsf(dw1[i] - dw2[i]) < 1e-4f * (1 + fabsf(dw2[i])), "threads %d dw[%lld] %g vs %g", threads,
+                      (long long)i, dw1[i], dw2[i]);
+        for (int64_t i = 0; i < g.OC; i++) cr_assert(fabsf(db1[i] - db2[i]) < 1e-4f * (1 + fabsf(db2[i])), "db[%lld]", (long long)i);
+        free(masked);
+    }
+    keel_set_threads(0);
+    free(x), free(dz), free(y), free(col), free(dw1), free(dw2), free(partial);
+}

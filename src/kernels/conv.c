@@ -157,7 +157,7 @@ static void direct_forward_samples(void *ctx, int64_t lo, int64_t hi) {
             }
 }
 
-bool keel_conv_direct_ok(const keel_conv_geom *g) { return g->KH * g->KW * g->C <= 32 && g->OC % 8 == 0; }
+bool keel_conv_direct_ok(const keel_conv_geom *g) { return g->KH * g->KW * g->C <= 32 && g->OC % 8 == 0 && g->OC <= 256; }
 
 void keel_conv_direct_forward(const keel_conv_geom *g, const float *x, const float *w, const float *b, float *y,
                               int64_t n, bool relu) {
@@ -169,15 +169,24 @@ void keel_conv_direct_forward(const keel_conv_geom *g, const float *x, const flo
  * OC gradients are loaded once and feed every tap's accumulators (KH*KW*C*OC floats, which
  * stay in L1). Threads take ranges of samples into their own partials (dw, db for the first;
  * `partial` for the others, (KO + OC) floats each), added in thread order afterwards. */
-static void direct_dw_part(const keel_conv_geom *g, const float *x, const float *dz, float *dw, float *db,
-                           int64_t lo, int64_t hi) {
+static void direct_dw_part(const keel_conv_geom *g, const float *x, const float *dz, const float *relu_y, float *dw,
+                           float *db, int64_t lo, int64_t hi) {
     const int64_t OC = g->OC, C = g->C, KO = g->KH * g->KW * C * OC;
     memset(dw, 0, (size_t)KO * sizeof *dw);
     memset(db, 0, (size_t)OC * sizeof *db);
     for (int64_t b = lo; b < hi; b++)
         for (int64_t oh = 0; oh < g->OH; oh++)
             for (int64_t ow = 0; ow < g->OW; ow++) {
-                const float *d = dz + ((b * g->OH + oh) * g->OW + ow) * OC;
+                const int64_t at = ((b * g->OH + oh) * g->OW + ow) * OC;
+                const float *d = dz + at;
+                float masked[256];
+                if (relu_y) { /* the ReLU backward, folded in: dz where y > 0 */
+                    for (int64_t ob = 0; ob < OC; ob += 8) {
+                        v8 yv = v8_load(relu_y + at + ob);
+                        v8_store(masked + ob, (v8)((v8i)v8_load(d + ob) & (yv > 0)));
+                    }
+                    d = masked;
+                }
                 for (int64_t ob = 0; ob < OC; ob += 8) v8_store(db + ob, v8_load(db + ob) + v8_load(d + ob));
                 for (int64_t kh = 0; kh < g->KH; kh++) {
                     int64_t ih = oh * g->SH - g->PT + kh * g->DH;
@@ -198,12 +207,12 @@ static void direct_dw_part(const keel_conv_geom *g, const float *x, const float 
             }
 }
 
-void keel_conv_direct_dw(const keel_conv_geom *g, const float *x, const float *dz, float *dw, float *db,
-                         float *partial, int max_threads, int64_t n) {
+void keel_conv_direct_dw(const keel_conv_geom *g, const float *x, const float *dz, const float *relu_y, float *dw,
+                         float *db, float *partial, int max_threads, int64_t n) {
     const int64_t OC = g->OC, KO = g->KH * g->KW * g->C * OC;
     int T = KEEL_MIN(keel_threads(), max_threads);
     if (T <= 1 || n < 2 || n * g->OH * g->OW * KO / 8 < 65536) {
-        direct_dw_part(g, x, dz, dw, db, 0, n);
+        direct_dw_part(g, x, dz, relu_y, dw, db, 0, n);
         return;
     }
 #pragma omp parallel num_threads(T)
@@ -211,7 +220,7 @@ void keel_conv_direct_dw(const keel_conv_geom *g, const float *x, const float *d
         int t = omp_get_thread_num(), nt = omp_get_num_threads();
         float *pw = t == 0 ? dw : partial + (int64_t)(t - 1) * (KO + OC);
         float *pb = t == 0 ? db : pw + KO;
-        direct_dw_part(g, x, dz, pw, pb, n * t / nt, n * (t + 1) / nt);
+        direct_dw_part(g, x, dz, relu_y, pw, pb, n * t / nt, n * (t + 1) / nt);
     }
     for (int t = 1; t < T; t++) {
         const float *pw = partial + (int64_t)(t - 1) * (KO + OC);

@@ -89,13 +89,17 @@ static void conv_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     const keel_conv_geom *g = &((conv_cfg *)l->cfg)->g;
     int64_t K = g->KH * g->KW * g->C, rows = n * g->OH * g->OW;
     float *dz = nd->grad;
-    if (!nd->loss_fused) keel_act_backward(nd->act, nd->pre, nd->val, dz, dz, rows, g->OC);
     bool pw = pointwise(g);
     keel_param *W = &l->params[0];
     conv_cfg *c = l->cfg;
+    /* a first layer with ReLU needs dZ only for dW and db: the direct pass masks it itself */
+    bool fold_relu = keel_conv_direct_ok(g) && W->trainable && !in->needs_grad && !nd->loss_fused &&
+                     nd->act.kind == KEEL_ACT_RELU;
+    if (!nd->loss_fused && !fold_relu) keel_act_backward(nd->act, nd->pre, nd->val, dz, dz, rows, g->OC);
     if (keel_conv_direct_ok(g) && W->trainable) { /* dW and db in one pass, no columns */
         bool has_b = l->n_params > 1 && l->params[1].trainable;
-        keel_conv_direct_dw(g, in->val, dz, W->g, has_b ? l->params[1].g : c->db_tmp, c->partial, c->partial_threads, n);
+        keel_conv_direct_dw(g, in->val, dz, fold_relu ? nd->val : NULL, W->g, has_b ? l->params[1].g : c->db_tmp,
+                            c->partial, c->partial_threads, n);
     } else {
         const float *col = pw ? in->val : nd->scratch; /* the im2col forward pass left the columns */
         if (W->trainable) /* dW = col^T dZ */
