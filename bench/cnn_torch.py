@@ -13,17 +13,27 @@ libgomp reads it once at load time (bench/compare_pytorch.sh does this).
 
 Prints one line per batch size:  pytorch batch=B threads=T samples_per_s=S
 
-Layout / backend (--layout, --mkldnn; defaults are the fastest measured).
-Torch 1.13 (Debian), 2 threads, 2-core AMD EPYC Zen3, one epoch, best of 3:
-                          batch=32   batch=128   samples/s
-  nchw,  mkldnn on           8345       10023
-  nhwc,  mkldnn on          10077       11458   <- default
-  nchw,  mkldnn off          4709        5658   (im2col + OpenBLAS GEMM)
-  nhwc,  mkldnn off          4734        5552
-channels_last routes the conv, its backward and the pooling through oneDNN's
-NHWC kernels without the NCHW<->blocked reorders, and makes the flatten below
-a free view.  With oneDNN off, convolution falls back to the slow im2col
-path and layout hardly matters.
+Choices, all measured with 2 threads on the 2-core AMD EPYC (Zen3) VM,
+torch 1.13.1 (Debian), one epoch; samples/s at batch 32 / 128.  The machine
+was shared, so runs vary +-15%; "clean" = others used <6 CPU-s in the run.
+* glibc malloc (keep_freed_memory below): the largest win, about 2x.
+* --layout / --mkldnn (defaults are the fastest), with the malloc fix:
+    nhwc (channels_last), oneDNN on   clean 3087-3782 / 5014-5560  <- default
+    nchw,                 oneDNN on   only contended runs: 1678-2573 /
+                                      2578-2976, vs 2526-3205 / 3972-5082
+                                      for the default under similar load
+    nhwc,                 oneDNN off  clean 2894 / 4175 (im2col + OpenBLAS)
+    nchw,                 oneDNN off  clean 2835 / 3795
+  Before the malloc fix, clean runs gave the same order at batch 128
+  (2882-2980 vs 2314-2486, 2476-2733, 2434-2685); at batch 32 all four
+  were within noise (1477-2076).  Profile at batch 128, NCHW vs
+  channels_last with oneDNN: max-pool forward 12.2 vs 2.5 ms, conv
+  backward 12.6 vs 7.3 ms per step.
+* Left at defaults (no gain beyond noise): OPENBLAS_NUM_THREADS=1,
+  OPENBLAS_THREAD_TIMEOUT=4, BLIS-openmp as libblas.so.3.
+  OMP_WAIT_POLICY=ACTIVE was 30% slower.
+* --threads 1 was as fast as --threads 2 (3892/5271 clean, but OpenBLAS then
+  still ran 2 threads; now it is capped, see main()).
 """
 import argparse, ctypes, gzip, time
 import numpy as np

@@ -106,10 +106,17 @@ static void pool_backward_samples(void *ctx, int64_t lo, int64_t hi) {
     const keel_conv_geom *g = &c->g;
     const float *dy = nd->grad;
     const int32_t *arg = (const int32_t *)nd->scratch;
-    const int64_t C = g->C, in_size = g->H * g->W * C;
+    const int64_t C = g->C, in_size = g->H * g->W * C, row = g->W * C;
+    /* Rows of windows that neither overlap nor start in padding own their input rows: each
+     * band is zeroed just before it is scattered into (cache-hot), instead of a separate pass
+     * over the whole gradient. */
+    const bool bands = in->consumers <= 1 && g->SH == g->KH && g->PT == 0;
     for (int64_t b = lo; b < hi; b++) {
         float *dx = in->grad + b * in_size;
-        for (int64_t oh = 0; oh < g->OH; oh++)
+        if (bands && g->OH * g->KH < g->H) /* rows no window covers */
+            memset(dx + g->OH * g->KH * row, 0, (size_t)((g->H - g->OH * g->KH) * row) * sizeof(float));
+        for (int64_t oh = 0; oh < g->OH; oh++) {
+            if (bands) memset(dx + oh * g->KH * row, 0, (size_t)(g->KH * row) * sizeof(float));
             for (int64_t ow = 0; ow < g->OW; ow++) {
                 int64_t o = ((b * g->OH + oh) * g->OW + ow) * C;
                 if (c->max) {
@@ -127,6 +134,7 @@ static void pool_backward_samples(void *ctx, int64_t lo, int64_t hi) {
                         for (int64_t ch = 0; ch < C; ch++) d[ch] += dy[o + ch] * inv;
                     }
             }
+        }
     }
 }
 
@@ -134,7 +142,9 @@ static void pool_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     (void)ctx;
     keel_node *in = nd->in[0];
     if (!in->needs_grad) return;
-    if (in->consumers <= 1) memset(in->grad, 0, (size_t)(n * in->size) * sizeof(float));
+    const keel_conv_geom *g = &((const pool_cfg *)nd->layer->cfg)->g;
+    bool bands = in->consumers <= 1 && g->SH == g->KH && g->PT == 0; /* see pool_backward_samples */
+    if (in->consumers <= 1 && !bands) memset(in->grad, 0, (size_t)(n * in->size) * sizeof(float));
     keel_parallel_for(n, n * in->size, pool_backward_samples, nd);
 }
 
