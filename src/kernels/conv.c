@@ -113,37 +113,49 @@ typedef struct direct_job {
     bool relu;
 } direct_job;
 
-/* y for output pixels of one sample row: 32 outputs at a time in four vector registers (then
- * 8 at a time), so each input value loaded feeds four FMAs */
+/* Input offset of tap t = (kh, kw, c) from a window's top-left input value; false when some
+ * window reaches into padding (then each tap is bounds-checked). */
+static bool tap_offsets(const keel_conv_geom *g, int64_t *off) {
+    for (int64_t kh = 0, t = 0; kh < g->KH; kh++)
+        for (int64_t kw = 0; kw < g->KW; kw++)
+            for (int64_t c = 0; c < g->C; c++, t++) off[t] = ((kh * g->DH) * g->W + kw * g->DW) * g->C + c;
+    return g->PT == 0 && g->PL == 0 && (g->OH - 1) * g->SH + (g->KH - 1) * g->DH < g->H &&
+           (g->OW - 1) * g->SW + (g->KW - 1) * g->DW < g->W;
+}
+
+/* y for output pixels: 32 outputs at a time in four vector registers (then 8 at a time), so
+ * each input value loaded feeds four FMAs */
 static void direct_forward_samples(void *ctx, int64_t lo, int64_t hi) {
     const direct_job *j = ctx;
     const keel_conv_geom *g = j->g;
-    const int64_t OC = g->OC, C = g->C;
+    const int64_t OC = g->OC, C = g->C, K = g->KH * g->KW * C;
     const v8 zero = {0};
+    int64_t off[32];
+    const bool inside = tap_offsets(g, off);
     for (int64_t b = lo; b < hi; b++)
         for (int64_t oh = 0; oh < g->OH; oh++)
             for (int64_t ow = 0; ow < g->OW; ow++) {
                 float *y = j->y + ((b * g->OH + oh) * g->OW + ow) * OC;
-                int64_t ob = 0;
-                for (; ob < OC; ob += 32) {
+                const float *x0 = j->x + ((b * g->H + oh * g->SH) * g->W + ow * g->SW) * C;
+                for (int64_t ob = 0; ob < OC; ob += 32) {
                     int nb = OC - ob >= 32 ? 4 : (int)((OC - ob) / 8);
                     v8 a[4];
                     for (int q = 0; q < 4; q++) a[q] = j->b && q < nb ? v8_load(j->b + ob + 8 * q) : zero;
-                    for (int64_t kh = 0; kh < g->KH; kh++) {
-                        int64_t ih = oh * g->SH - g->PT + kh * g->DH;
-                        if (ih < 0 || ih >= g->H) continue;
-                        for (int64_t kw = 0; kw < g->KW; kw++) {
-                            int64_t iw = ow * g->SW - g->PL + kw * g->DW;
-                            if (iw < 0 || iw >= g->W) continue;
-                            const float *xp = j->x + ((b * g->H + ih) * g->W + iw) * C;
-                            const float *wp = j->w + (kh * g->KW + kw) * C * OC + ob;
-                            if (nb == 4) {
-                                for (int64_t c = 0; c < C; c++) {
-                                    const float xv = xp[c], *wr = wp + c * OC;
-                                    a[0] += xv * v8_load(wr), a[1] += xv * v8_load(wr + 8);
-                                    a[2] += xv * v8_load(wr + 16), a[3] += xv * v8_load(wr + 24);
-                                }
-                            } else {
+                    if (inside && nb == 4) { /* the common case: no checks, four accumulators */
+                        for (int64_t t = 0; t < K; t++) {
+                            const float xv = x0[off[t]], *wr = j->w + t * OC + ob;
+                            a[0] += xv * v8_load(wr), a[1] += xv * v8_load(wr + 8);
+                            a[2] += xv * v8_load(wr + 16), a[3] += xv * v8_load(wr + 24);
+                        }
+                    } else {
+                        for (int64_t kh = 0; kh < g->KH; kh++) {
+                            int64_t ih = oh * g->SH - g->PT + kh * g->DH;
+                            if (ih < 0 || ih >= g->H) continue;
+                            for (int64_t kw = 0; kw < g->KW; kw++) {
+                                int64_t iw = ow * g->SW - g->PL + kw * g->DW;
+                                if (iw < 0 || iw >= g->W) continue;
+                                const float *xp = j->x + ((b * g->H + ih) * g->W + iw) * C;
+                                const float *wp = j->w + (kh * g->KW + kw) * C * OC + ob;
                                 for (int64_t c = 0; c < C; c++)
                                     for (int q = 0; q < nb; q++) a[q] += xp[c] * v8_load(wp + c * OC + 8 * q);
                             }
@@ -171,40 +183,59 @@ void keel_conv_direct_forward(const keel_conv_geom *g, const float *x, const flo
  * `partial` for the others, (KO + OC) floats each), added in thread order afterwards. */
 static void direct_dw_part(const keel_conv_geom *g, const float *x, const float *dz, const float *relu_y, float *dw,
                            float *db, int64_t lo, int64_t hi) {
-    const int64_t OC = g->OC, C = g->C, KO = g->KH * g->KW * C * OC;
-    memset(dw, 0, (size_t)KO * sizeof *dw);
+    const int64_t OC = g->OC, C = g->C, K = g->KH * g->KW * C;
+    const v8 zero = {0};
+    memset(dw, 0, (size_t)(K * OC) * sizeof *dw);
     memset(db, 0, (size_t)OC * sizeof *db);
-    for (int64_t b = lo; b < hi; b++)
-        for (int64_t oh = 0; oh < g->OH; oh++)
-            for (int64_t ow = 0; ow < g->OW; ow++) {
-                const int64_t at = ((b * g->OH + oh) * g->OW + ow) * OC;
-                const float *d = dz + at;
-                float masked[256];
-                if (relu_y) { /* the ReLU backward, folded in: dz where y > 0 */
-                    for (int64_t ob = 0; ob < OC; ob += 8) {
-                        v8 yv = v8_load(relu_y + at + ob);
-                        v8_store(masked + ob, (v8)((v8i)v8_load(d + ob) & (yv > 0)));
-                    }
-                    d = masked;
-                }
-                for (int64_t ob = 0; ob < OC; ob += 8) v8_store(db + ob, v8_load(db + ob) + v8_load(d + ob));
-                for (int64_t kh = 0; kh < g->KH; kh++) {
-                    int64_t ih = oh * g->SH - g->PT + kh * g->DH;
-                    if (ih < 0 || ih >= g->H) continue;
-                    for (int64_t kw = 0; kw < g->KW; kw++) {
-                        int64_t iw = ow * g->SW - g->PL + kw * g->DW;
-                        if (iw < 0 || iw >= g->W) continue;
-                        const float *xp = x + ((b * g->H + ih) * g->W + iw) * C;
-                        float *a = dw + (kh * g->KW + kw) * C * OC;
-                        for (int64_t c = 0; c < C; c++) {
-                            const float xv = xp[c];
-                            float *ar = a + c * OC;
-                            for (int64_t ob = 0; ob < OC; ob += 8)
-                                v8_store(ar + ob, v8_load(ar + ob) + xv * v8_load(d + ob));
+    int64_t off[32];
+    const bool inside = tap_offsets(g, off);
+    /* three taps x 32 outputs of accumulators (12 vector registers) per pass over the pixels */
+    for (int64_t ob = 0; ob < OC; ob += 32) {
+        const int nb = OC - ob >= 32 ? 4 : (int)((OC - ob) / 8);
+        for (int64_t t0 = 0; t0 < K; t0 += 3) {
+            const int nt = K - t0 >= 3 ? 3 : (int)(K - t0);
+            int64_t tkh[3] = {0}, tkw[3] = {0}, tc[3] = {0};
+            for (int tt = 0; tt < nt; tt++) {
+                int64_t t = t0 + tt;
+                tc[tt] = t % C, tkw[tt] = (t / C) % g->KW, tkh[tt] = t / (C * g->KW);
+            }
+            v8 acc[3][4], bacc[4];
+            for (int tt = 0; tt < 3; tt++)
+                for (int q = 0; q < 4; q++) acc[tt][q] = zero;
+            for (int q = 0; q < 4; q++) bacc[q] = zero;
+            for (int64_t b = lo; b < hi; b++)
+                for (int64_t oh = 0; oh < g->OH; oh++)
+                    for (int64_t ow = 0; ow < g->OW; ow++) {
+                        const int64_t at = ((b * g->OH + oh) * g->OW + ow) * OC + ob;
+                        v8 dv[4];
+                        for (int q = 0; q < 4; q++) {
+                            dv[q] = q < nb ? v8_load(dz + at + 8 * q) : zero;
+                            if (relu_y && q < nb) /* the ReLU backward, folded in: dz where y > 0 */
+                                dv[q] = (v8)((v8i)dv[q] & (v8_load(relu_y + at + 8 * q) > 0));
+                        }
+                        if (t0 == 0)
+                            for (int q = 0; q < 4; q++) bacc[q] += dv[q];
+                        const float *x0 = x + ((b * g->H + oh * g->SH) * g->W + ow * g->SW) * C;
+                        for (int tt = 0; tt < 3; tt++) {
+                            if (tt >= nt) break;
+                            float xv;
+                            if (inside) {
+                                xv = x0[off[t0 + tt]];
+                            } else {
+                                int64_t ih = oh * g->SH - g->PT + tkh[tt] * g->DH;
+                                int64_t iw = ow * g->SW - g->PL + tkw[tt] * g->DW;
+                                if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W) continue;
+                                xv = x[((b * g->H + ih) * g->W + iw) * C + tc[tt]];
+                            }
+                            for (int q = 0; q < 4; q++) acc[tt][q] += xv * dv[q];
                         }
                     }
-                }
-            }
+            for (int tt = 0; tt < nt; tt++)
+                for (int q = 0; q < nb; q++) v8_store(dw + (t0 + tt) * OC + ob + 8 * q, acc[tt][q]);
+            if (t0 == 0)
+                for (int q = 0; q < nb; q++) v8_store(db + ob + 8 * q, bacc[q]);
+        }
+    }
 }
 
 void keel_conv_direct_dw(const keel_conv_geom *g, const float *x, const float *dz, const float *relu_y, float *dw,
