@@ -306,3 +306,42 @@ Test(gradcheck, direct_dw_matches_im2col_gemm) {
     keel_set_threads(0);
     free(x), free(dz), free(y), free(col), free(dw1), free(dw2), free(partial);
 }
+
+/* Max pooling over multiples of 8 channels takes the vector path. Finite differences would
+ * cross argmax switches among 16 channels of overlapping windows, so the forward values and
+ * the recorded winners (which the backward pass scatters to) are checked directly. */
+Test(gradcheck, max_pooling_vector_path) {
+    const int64_t pools[][3] = {{2, 2, 0}, {3, 2, 1}, {2, 1, 0}}; /* pool, stride, same */
+    for (int k = 0; k < 3; k++) {
+        keel_model *m = keel_sequential(NULL);
+        keel_add(m, keel_input(.shape = {7, 5, 16}));
+        keel_add(m, keel_max_pooling2d(.pool_size = {pools[k][0]}, .strides = {pools[k][1]},
+                                       .padding = pools[k][2] ? "same" : "valid"));
+        keel_add(m, keel_flatten());
+        keel_add(m, keel_dense(.units = 2));
+        keel_compile(m, .optimizer = "sgd", .loss = "mse");
+        cr_assert_eq(keel_model_reserve(m, N_BATCH), KEEL_OK);
+        fill(m->input->val, N_BATCH * m->input->size, 11 + (uint64_t)k, -1, 1);
+        m->ctx.training = false;
+        keel_graph_forward(&m->g, N_BATCH, &m->ctx);
+        const keel_node *pool = m->g.nodes[1];
+        const int32_t *arg = (const int32_t *)pool->scratch;
+        int64_t OH = pool->dims[0], OW = pool->dims[1], K = pools[k][0], S = pools[k][1];
+        int64_t PT = pools[k][2] ? ((OH - 1) * S + K - 7) / 2 : 0, PL = pools[k][2] ? ((OW - 1) * S + K - 5) / 2 : 0;
+        for (int64_t b = 0; b < N_BATCH; b++)
+            for (int64_t oh = 0; oh < OH; oh++)
+                for (int64_t ow = 0; ow < OW; ow++)
+                    for (int64_t c = 0; c < 16; c++) {
+                        const float *x = m->input->val + b * 7 * 5 * 16;
+                        float best = -INFINITY;
+                        for (int64_t ih = oh * S - PT; ih < oh * S - PT + K; ih++)
+                            for (int64_t iw = ow * S - PL; iw < ow * S - PL + K; iw++)
+                                if (ih >= 0 && ih < 7 && iw >= 0 && iw < 5) best = fmaxf(best, x[(ih * 5 + iw) * 16 + c]);
+                        int64_t o = ((b * OH + oh) * OW + ow) * 16 + c;
+                        cr_assert_eq(pool->val[o], best, "pool %d: y[%lld] %g vs %g", k, (long long)o, pool->val[o], best);
+                        cr_assert_eq(x[arg[o]], best, "pool %d: the recorded winner of y[%lld] is not the max", k, (long long)o);
+                        cr_assert_eq(arg[o] % 16, c, "pool %d: winner in another channel", k);
+                    }
+        keel_model_free(m);
+    }
+}

@@ -4,6 +4,10 @@
  * input index per output for the backward pass. */
 #include "layers.h"
 
+/* 8 lanes of float / int32: one AVX register each where there is AVX */
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
 #include <stdio.h>
 
 typedef struct pool_cfg {
@@ -65,7 +69,25 @@ static void pool_forward_samples(void *ctx, int64_t lo, int64_t hi) {
                 int64_t h1 = KEEL_MIN(h0 + g->KH, g->H), w1 = KEEL_MIN(w0 + g->KW, g->W);
                 h0 = KEEL_MAX(h0, 0), w0 = KEEL_MAX(w0, 0);
                 /* padded cells are skipped: they never win a max and do not count in an average */
-                if (c->max) {
+                if (c->max && C % 8 == 0) {
+                    /* 8 channels per vector: running max and its input index, kept in
+                     * registers across the window */
+                    for (int64_t ch = 0; ch < C; ch += 8) {
+                        v8f m = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+                        v8i lane = {0, 1, 2, 3, 4, 5, 6, 7}, idx = lane + (int32_t)((h0 * g->W + w0) * C + ch);
+                        for (int64_t ih = h0; ih < h1; ih++)
+                            for (int64_t iw = w0; iw < w1; iw++) {
+                                int32_t base = (int32_t)((ih * g->W + iw) * C + ch);
+                                v8f v;
+                                memcpy(&v, xb + base, sizeof v);
+                                v8i gt = v > m;
+                                m = (v8f)(((v8i)v & gt) | ((v8i)m & ~gt));
+                                idx = ((lane + base) & gt) | (idx & ~gt);
+                            }
+                        memcpy(yo + ch, &m, sizeof m);
+                        memcpy(ao + ch, &idx, sizeof idx);
+                    }
+                } else if (c->max) {
                     for (int64_t ch = 0; ch < C; ch++) yo[ch] = -INFINITY, ao[ch] = (int32_t)((h0 * g->W + w0) * C + ch);
                     for (int64_t ih = h0; ih < h1; ih++)
                         for (int64_t iw = w0; iw < w1; iw++) {
