@@ -345,3 +345,10 @@ Test(gradcheck, max_pooling_vector_path) {
         keel_model_free(m);
     }
 }
+
+/* same-padded pools whose stride equals the window: the last band of rows is cut short by
+ * the input's edge (7 rows, 2-row bands) and its gradient must stay inside the sample */
+Test(gradcheck, pooling_same_last_band) {
+    cnn_case("max pool 2x2 same on 7x5", 7, 5, 3, keel_max_pooling2d(.padding = "same"), NULL);
+    cnn_case("avg pool 2x2 same on 7x5", 7, 5, 3, keel_average_pooling2d(.padding = "same"), NULL);
+}

@@ -138,7 +138,8 @@ static void pool_backward_samples(void *ctx, int64_t lo, int64_t hi) {
         if (bands && g->OH * g->KH < g->H) /* rows no window covers */
             memset(dx + g->OH * g->KH * row, 0, (size_t)((g->H - g->OH * g->KH) * row) * sizeof(float));
         for (int64_t oh = 0; oh < g->OH; oh++) {
-            if (bands) memset(dx + oh * g->KH * row, 0, (size_t)(g->KH * row) * sizeof(float));
+            if (bands) /* the last band may be cut short by the bottom edge ("same" padding) */
+                memset(dx + oh * g->KH * row, 0, (size_t)(KEEL_MIN(g->KH, g->H - oh * g->KH) * row) * sizeof(float));
             for (int64_t ow = 0; ow < g->OW; ow++) {
                 int64_t o = ((b * g->OH + oh) * g->OW + ow) * C;
                 if (c->max) {
