@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-usage() { echo "usage: $0 {mlp|cnn}   (env THREADS, default nproc)" >&2; exit 2; }
+usage() { echo "usage: $0 {mlp|cnn}   (env THREADS, default nproc; LOAD=1: a busy process beside)" >&2; exit 2; }
 [[ $# -eq 1 ]] || usage
 model=$1
 # One entry per model; the first batch size is the one the summary ratio uses.
@@ -19,6 +19,14 @@ args=(); for b in "${batches[@]}"; do args+=(--batch "$b"); done
 args+=(--threads "$threads")
 
 [[ -x $keel_bin ]] || make build
+# LOAD=1: one other process keeps a core busy through both runs, as on a shared machine (a
+# program that spin-waits for its threads is hurt most there).
+if [[ ${LOAD:-0} == 1 ]]; then
+  bash -c 'while :; do :; done' &
+  busy=$!
+  trap 'kill $busy 2>/dev/null' EXIT
+  echo "LOAD=1: a busy process (pid $busy) runs beside both" >&2
+fi
 keel_out=$("$keel_bin" "${args[@]}")
 
 # libgomp's default active spin-waiting starves OpenBLAS's own pthreads on a

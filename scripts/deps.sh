@@ -2,7 +2,7 @@
 # Installs the Debian packages keel needs to build, test and run its examples.
 # Idempotent and quiet when everything is there already.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libblis-openmp-dev libcriterion-dev zlib1g-dev
+pkgs=(build-essential cmake pkg-config libblis-serial-dev libcriterion-dev zlib1g-dev
       libpng-dev libjpeg62-turbo-dev dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do

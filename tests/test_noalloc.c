@@ -1,6 +1,6 @@
 /* test_noalloc.c: a training step makes no heap allocation. The test binary interposes the
- * allocator (its malloc family overrides libc's for every library, BLIS and libgomp
- * included) and counts calls while train_on_batch / fit run after a warm-up. Under
+ * allocator (its malloc family overrides libc's for every library, BLIS and keel's
+ * thread pool included) and counts calls while train_on_batch / fit run after a warm-up. Under
  * AddressSanitizer, which owns the allocator, the count is not possible and the test skips. */
 #include <criterion/criterion.h>
 #include <keel.h>

@@ -562,7 +562,6 @@ int64_t keel_flow_samples(const keel_flow *f) { return f ? f->n : 0; }
 int64_t keel_flow_steps(const keel_flow *f) { return f ? f->steps : 0; }
 int keel_flow_num_classes(const keel_flow *f) { return f ? f->n_classes : 0; }
 int64_t keel_flow_batch_size(const keel_flow *f) { return f->o.batch_size; }
-int keel_flow_workers(const keel_flow *f) { return f->n_threads; }
 
 const char *keel_flow_class_name(const keel_flow *f, int i) {
     return f && i >= 0 && i < f->n_classes ? f->class_names[i] : NULL;

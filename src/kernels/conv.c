@@ -7,7 +7,6 @@
  * adds dcol back into dX. A naive direct convolution stays beside it for the tests. */
 #include "kernels.h"
 
-#include <omp.h>
 
 typedef struct conv_job {
     const keel_conv_geom *g;
@@ -238,6 +237,25 @@ static void direct_dw_part(const keel_conv_geom *g, const float *x, const float 
     }
 }
 
+typedef struct dw_job {
+    const keel_conv_geom *g;
+    const float *x, *dz, *relu_y;
+    float *dw, *db, *partial;
+    int64_t n;
+    int T;
+} dw_job;
+
+/* thread t sums samples [n*t/T, n*(t+1)/T) into dw (t = 0) or its own partial buffer */
+static void dw_thread(void *ctx, int64_t lo, int64_t hi) {
+    const dw_job *j = ctx;
+    const int64_t KO = j->g->KH * j->g->KW * j->g->C * j->g->OC;
+    for (int64_t t = lo; t < hi; t++) {
+        float *pw = t == 0 ? j->dw : j->partial + (t - 1) * (KO + j->g->OC);
+        float *pb = t == 0 ? j->db : pw + KO;
+        direct_dw_part(j->g, j->x, j->dz, j->relu_y, pw, pb, j->n * t / j->T, j->n * (t + 1) / j->T);
+    }
+}
+
 void keel_conv_direct_dw(const keel_conv_geom *g, const float *x, const float *dz, const float *relu_y, float *dw,
                          float *db, float *partial, int max_threads, int64_t n) {
     const int64_t OC = g->OC, KO = g->KH * g->KW * g->C * OC;
@@ -246,13 +264,8 @@ void keel_conv_direct_dw(const keel_conv_geom *g, const float *x, const float *d
         direct_dw_part(g, x, dz, relu_y, dw, db, 0, n);
         return;
     }
-#pragma omp parallel num_threads(T)
-    {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        float *pw = t == 0 ? dw : partial + (int64_t)(t - 1) * (KO + OC);
-        float *pb = t == 0 ? db : pw + KO;
-        direct_dw_part(g, x, dz, relu_y, pw, pb, n * t / nt, n * (t + 1) / nt);
-    }
+    dw_job j = {g, x, dz, relu_y, dw, db, partial, n, T};
+    keel_parallel_run(T, T, dw_thread, &j);
     for (int t = 1; t < T; t++) {
         const float *pw = partial + (int64_t)(t - 1) * (KO + OC);
         for (int64_t i = 0; i < KO; i++) dw[i] += pw[i];

@@ -92,5 +92,9 @@ void keel_conv2d_ref(const keel_conv_geom *g, const float *x, const float *w, co
  * (roughly the number of values touched) is large, else on the calling thread. */
 typedef void (*keel_range_fn)(void *ctx, int64_t lo, int64_t hi);
 void keel_parallel_for(int64_t n, int64_t work, keel_range_fn fn, void *ctx);
+/* fn over [0, n), whatever the size of the work, where index k is part k of the caller's own
+ * cut (a GEMM block, a thread's partial sum): up to `threads` pool threads take one index at a
+ * time; run serially (one thread, nested, pool busy), a single call covers [0, n). */
+void keel_parallel_run(int64_t n, int threads, keel_range_fn fn, void *ctx);
 
 #endif

@@ -1,23 +1,187 @@
-/* parallel.c: keel_parallel_for, the one way keel's own kernels use threads.
+/* parallel.c: keel's own thread pool and keel_parallel_for, the one way keel's kernels (and
+ * its GEMM calls, see gemm.c) use threads.
  *
- * Small work runs on the calling thread with no OpenMP region at all: an `if` clause would not
- * do, because libgomp allocates a team even for a region that runs serially, and a training
- * step must allocate nothing. Large work is cut into one contiguous range per thread, so each
- * thread touches its own memory and the split depends only on the thread count. */
+ * Why not OpenMP: libgomp's waiting threads spin for a fixed count before sleeping, and BLIS's
+ * OpenMP build adds its own spinning barriers. With one other busy process on a 2-core machine
+ * the spinning thread holds a core that the thread it waits for needs: measured 3.4x slower
+ * (11.0k -> 3.2k samples/s on the demo CNN), while OMP_WAIT_POLICY=passive costs 25% when the
+ * machine is idle. keel cannot set libgomp's policy itself (it is read from the environment
+ * before main), so it waits its own way: spin briefly (the next region of a training step comes
+ * within microseconds), then hand the core over with sched_yield (a no-op when nobody else
+ * wants it, a real handover under load), then sleep on a futex after a few milliseconds of
+ * nothing (between epochs, in the user's own code).
+ *
+ * Work is cut into a few chunks per thread and the threads take chunks from a shared counter,
+ * so a thread that the kernel has descheduled (another program wants the core) holds nobody
+ * up: whoever is running does its share; the caller itself takes chunks too and never waits
+ * for a worker that has not woken up. The cut depends only on n and the thread count, never on
+ * who ran what, so results are the same from run to run. A call from inside a chunk (nesting)
+ * or from a second application thread while the pool is busy runs serially on the caller.
+ * Workers are started once, on first use; a parallel region allocates nothing. */
 #include "kernels.h"
 
-#include <omp.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define POOL_MAX 256
+#define CHUNKS_PER_THREAD 4
+#define SPIN_NS 50000    /* pure spinning: covers the gap between two regions of one step */
+#define YIELD_NS 1000000 /* then hand the core to anyone else who wants it; then sleep */
+
+/* One wake-up word per worker, each on its own cache line: only the workers a region uses are
+ * signalled, so the others (after keel_set_threads lowered the count) fall asleep. */
+typedef struct {
+    _Alignas(64) atomic_uint go; /* futex word: bumped when there is a region to join */
+    atomic_int asleep;
+} slot;
+
+static struct {
+    pthread_mutex_t busy; /* held by the thread that owns the current region */
+    int started;          /* workers created so far (ids 1..started) */
+    /* (region generation << 32) | next unclaimed chunk: a claim is a compare-and-swap on it,
+     * so a late worker can never claim a chunk of a region that has moved on */
+    _Alignas(64) _Atomic uint64_t next;
+    atomic_int nchunks;
+    _Alignas(64) atomic_int completed;
+    atomic_uint done; /* futex word for the caller: bumped when the last chunk completes */
+    atomic_int caller_asleep;
+    /* the region: written before it is published, read only by a thread holding a chunk of it */
+    keel_range_fn fn;
+    void *ctx;
+    int64_t n;
+    slot slots[POOL_MAX];
+} pool = {.busy = PTHREAD_MUTEX_INITIALIZER};
+
+static _Thread_local bool in_region;
+
+static void futex_wait(atomic_uint *w, unsigned seen) {
+    syscall(SYS_futex, (unsigned *)w, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+}
+static void futex_wake(atomic_uint *w) {
+    syscall(SYS_futex, (unsigned *)w, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+}
+
+static int64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Wait until *w != seen: spin, then yield, then sleep (counted in *asleep while asleep). */
+static void wait_change(atomic_uint *w, unsigned seen, atomic_int *asleep) {
+    int64_t t0 = 0;
+    for (unsigned i = 0;; i++) {
+        if (atomic_load_explicit(w, memory_order_acquire) != seen) return;
+        if ((i & 63) != 63) {
+            cpu_relax();
+            continue;
+        }
+        int64_t t = now_ns();
+        if (!t0) t0 = t;
+        if (t - t0 < SPIN_NS) continue;
+        if (t - t0 < YIELD_NS) {
+            sched_yield();
+            continue;
+        }
+        atomic_fetch_add(asleep, 1);
+        /* the waker bumps *w before reading *asleep, so either it sees us or we see its bump */
+        if (atomic_load_explicit(w, memory_order_seq_cst) == seen) futex_wait(w, seen);
+        atomic_fetch_sub(asleep, 1);
+    }
+}
+
+/* Claim and run chunks of the current region until none is left. */
+static void run_chunks(void) {
+    for (;;) {
+        uint64_t c = atomic_load_explicit(&pool.next, memory_order_acquire);
+        int64_t nch = atomic_load_explicit(&pool.nchunks, memory_order_relaxed), k = (uint32_t)c;
+        if (k >= nch) return;
+        if (!atomic_compare_exchange_weak_explicit(&pool.next, &c, c + 1, memory_order_acq_rel,
+                                                   memory_order_relaxed))
+            continue;
+        /* the chunk is ours, so the region cannot end (and be rewritten) before we finish it */
+        pool.fn(pool.ctx, pool.n * k / nch, pool.n * (k + 1) / nch);
+        if (atomic_fetch_add_explicit(&pool.completed, 1, memory_order_acq_rel) + 1 == nch) {
+            atomic_fetch_add_explicit(&pool.done, 1, memory_order_seq_cst);
+            if (atomic_load_explicit(&pool.caller_asleep, memory_order_seq_cst)) futex_wake(&pool.done);
+        }
+    }
+}
+
+static void *worker(void *arg) {
+    slot *me = &pool.slots[(intptr_t)arg];
+    in_region = true; /* anything a worker calls runs serially */
+    unsigned seen = 0; /* go starts at 0 and only the caller bumps it, maybe before we run */
+    for (;;) {
+        wait_change(&me->go, seen, &me->asleep);
+        seen = atomic_load_explicit(&me->go, memory_order_acquire);
+        run_chunks();
+    }
+    return NULL;
+}
+
+/* Workers 1..T-1 exist afterwards, or as many as could be started; returns the usable count. */
+static int ensure_workers(int T) {
+    while (pool.started < T - 1 && pool.started < POOL_MAX - 1) {
+        pthread_attr_t a;
+        pthread_attr_init(&a);
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        pthread_t th;
+        int rc = pthread_create(&th, &a, worker, (void *)(intptr_t)(pool.started + 1));
+        pthread_attr_destroy(&a);
+        if (rc != 0) break;
+        pool.started++;
+    }
+    return pool.started + 1 < T ? pool.started + 1 : T;
+}
+
+/* fn over [0, n) in nch chunks on up to T threads (the caller included) */
+static void run_region(int64_t n, int64_t nch, int T, keel_range_fn fn, void *ctx) {
+    if (T <= 1 || nch <= 1 || in_region || pthread_mutex_trylock(&pool.busy) != 0) {
+        if (n > 0) fn(ctx, 0, n);
+        return;
+    }
+    T = ensure_workers(T);
+    pool.fn = fn, pool.ctx = ctx, pool.n = n;
+    atomic_store_explicit(&pool.completed, 0, memory_order_relaxed);
+    atomic_store_explicit(&pool.nchunks, (int)nch, memory_order_relaxed);
+    unsigned done = atomic_load_explicit(&pool.done, memory_order_relaxed);
+    uint64_t gen = (atomic_load_explicit(&pool.next, memory_order_relaxed) >> 32) + 1;
+    atomic_store_explicit(&pool.next, gen << 32, memory_order_seq_cst); /* publishes the region */
+    for (int t = 1; t < T; t++) {
+        slot *w = &pool.slots[t];
+        atomic_fetch_add_explicit(&w->go, 1, memory_order_seq_cst);
+        if (atomic_load_explicit(&w->asleep, memory_order_seq_cst)) futex_wake(&w->go);
+    }
+    in_region = true;
+    run_chunks();
+    in_region = false;
+    wait_change(&pool.done, done, &pool.caller_asleep);
+    pthread_mutex_unlock(&pool.busy);
+}
+
+void keel_parallel_run(int64_t n, int threads, keel_range_fn fn, void *ctx) {
+    int T = threads < n ? threads : (int)n;
+    run_region(n, n, T, fn, ctx);
+}
 
 void keel_parallel_for(int64_t n, int64_t work, keel_range_fn fn, void *ctx) {
-    int nt = keel_threads();
-    if (nt <= 1 || n < 2 || work < 65536) {
+    int T = keel_threads();
+    if (T <= 1 || n < 2 || work < 65536) {
         fn(ctx, 0, n);
         return;
     }
-#pragma omp parallel num_threads(nt)
-    {
-        int64_t t = omp_get_thread_num(), T = omp_get_num_threads();
-        int64_t lo = n * t / T, hi = n * (t + 1) / T;
-        if (lo < hi) fn(ctx, lo, hi);
-    }
+    int64_t nch = (int64_t)T * CHUNKS_PER_THREAD;
+    run_region(n, n < nch ? n : nch, T, fn, ctx);
 }

@@ -1,0 +1,148 @@
+/* test_parallel.c: keel's thread pool (src/kernels/parallel.c) and the GEMM it threads.
+ * Every index is run exactly once for any n and thread count (more threads than cores
+ * included), nested and concurrent calls stay correct, and a GEMM cut across threads equals
+ * the reference on the shapes that get cut (both sides, both transposes, ragged edges). */
+#include <criterion/criterion.h>
+#include <keel.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+typedef struct {
+    atomic_int *hits;
+    atomic_int calls;
+} count_job;
+
+static void count_range(void *ctx, int64_t lo, int64_t hi) {
+    count_job *j = ctx;
+    atomic_fetch_add(&j->calls, 1);
+    for (int64_t i = lo; i < hi; i++) atomic_fetch_add(&j->hits[i], 1);
+}
+
+static void expect_each_once(int64_t n, int threads, bool run) {
+    keel_set_threads(threads);
+    count_job j = {calloc((size_t)n + 1, sizeof(atomic_int)), 0};
+    if (run) keel_parallel_run(n, threads, count_range, &j);
+    else keel_parallel_for(n, 1 << 20, count_range, &j);
+    for (int64_t i = 0; i < n; i++)
+        cr_assert_eq(atomic_load(&j.hits[i]), 1, "n=%lld threads=%d %s: index %lld ran %d times", (long long)n,
+                     threads, run ? "run" : "for", (long long)i, atomic_load(&j.hits[i]));
+    free(j.hits);
+}
+
+Test(parallel, every_index_exactly_once) {
+    const int64_t ns[] = {1, 2, 3, 7, 8, 9, 31, 100, 1000, 100003};
+    const int ts[] = {1, 2, 3, 8, 17};
+    for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
+        for (size_t b = 0; b < sizeof ts / sizeof *ts; b++) {
+            expect_each_once(ns[a], ts[b], false);
+            if (ns[a] <= 100) expect_each_once(ns[a], ts[b], true);
+        }
+    keel_set_threads(0);
+}
+
+Test(parallel, many_regions_in_a_row) {
+    /* the generation counter and wake-ups over many back-to-back regions, some after a sleep */
+    keel_set_threads(3);
+    atomic_int hits[64];
+    for (int r = 0; r < 3000; r++) {
+        memset(hits, 0, sizeof hits);
+        count_job j = {hits, 0};
+        keel_parallel_for(64, 1 << 20, count_range, &j);
+        for (int i = 0; i < 64; i++) cr_assert_eq(atomic_load(&hits[i]), 1, "region %d index %d", r, i);
+        if (r % 1000 == 999) {
+            struct timespec ts = {0, 20 * 1000 * 1000}; /* long enough for the workers to sleep */
+            nanosleep(&ts, NULL);
+        }
+    }
+    keel_set_threads(0);
+}
+
+/* a range that itself calls keel_parallel_for: the inner call runs on the calling thread */
+typedef struct {
+    atomic_int *hits;
+} nest_job;
+
+static void inner(void *ctx, int64_t lo, int64_t hi) {
+    atomic_int *h = ctx;
+    for (int64_t i = lo; i < hi; i++) atomic_fetch_add(&h[i], 1);
+}
+
+static void outer(void *ctx, int64_t lo, int64_t hi) {
+    nest_job *j = ctx;
+    for (int64_t i = lo; i < hi; i++) keel_parallel_for(100, 1 << 20, inner, j->hits + i * 100);
+}
+
+Test(parallel, nested_calls_run_inline) {
+    keel_set_threads(2);
+    nest_job j = {calloc(16 * 100, sizeof(atomic_int))};
+    keel_parallel_for(16, 1 << 20, outer, &j);
+    for (int i = 0; i < 1600; i++) cr_assert_eq(atomic_load(&j.hits[i]), 1, "index %d", i);
+    free(j.hits);
+    keel_set_threads(0);
+}
+
+/* two application threads using the pool at once: one gets it, the other runs inline */
+static void *app_thread(void *arg) {
+    long bad = 0;
+    for (int r = 0; r < 500; r++) {
+        atomic_int hits[1000];
+        memset(hits, 0, sizeof hits);
+        count_job j = {hits, 0};
+        keel_parallel_for(1000, 1 << 20, count_range, &j);
+        for (int i = 0; i < 1000; i++) bad += atomic_load(&hits[i]) != 1;
+    }
+    return (void *)bad;
+}
+
+Test(parallel, concurrent_application_threads) {
+    keel_set_threads(2);
+    pthread_t a, b;
+    pthread_create(&a, NULL, app_thread, NULL);
+    pthread_create(&b, NULL, app_thread, NULL);
+    void *ra, *rb;
+    pthread_join(a, &ra), pthread_join(b, &rb);
+    cr_expect_eq((long)ra, 0);
+    cr_expect_eq((long)rb, 0);
+    keel_set_threads(0);
+}
+
+static void fill(float *x, int64_t n, unsigned seed) {
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        x[i] = (float)(seed >> 8) / (float)(1u << 24) * 2 - 1;
+    }
+}
+
+Test(parallel, threaded_gemm_matches_reference) {
+    /* shapes cut along N, along M and along K (small C, long inner dimension: partial
+     * products summed), with sizes that leave ragged last blocks, and the training shapes of
+     * the demo's Dense layer */
+    const int64_t sizes[][3] = {{32, 128, 5408}, {5408, 128, 32}, {32, 5408, 128}, {37, 1000, 50},
+                                {1000, 37, 50},  {61, 67, 300},   {6, 1000, 40},   {1000, 16, 40},
+                                {128, 128, 5408}, {8, 16, 4001},  {3, 70, 3000}};
+    const int ts[] = {2, 3, 5};
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
+        for (size_t th = 0; th < sizeof ts / sizeof *ts; th++)
+            for (int t = 0; t < 4; t++) {
+                keel_set_threads(ts[th]);
+                int64_t M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
+                bool ta = t & 1, tb = t & 2;
+                float *A = malloc((size_t)(M * K) * 4), *B = malloc((size_t)(K * N) * 4),
+                      *C1 = malloc((size_t)(M * N) * 4), *C2 = malloc((size_t)(M * N) * 4);
+                fill(A, M * K, 1), fill(B, K * N, 2), fill(C1, M * N, 3);
+                memcpy(C2, C1, (size_t)(M * N) * 4);
+                keel_gemm(ta, tb, M, N, K, 0.5f, A, ta ? M : K, B, tb ? K : N, 0.25f, C1, N);
+                keel_gemm_ref(ta, tb, M, N, K, 0.5f, A, ta ? M : K, B, tb ? K : N, 0.25f, C2, N);
+                for (int64_t i = 0; i < M * N; i++)
+                    cr_assert(fabsf(C1[i] - C2[i]) <= 1e-4f * (1 + fabsf(C2[i])) * sqrtf((float)K),
+                              "gemm %lldx%lldx%lld threads=%d t=%d [%lld]: %g vs %g", (long long)M, (long long)N,
+                              (long long)K, ts[th], t, (long long)i, C1[i], C2[i]);
+                free(A), free(B), free(C1), free(C2);
+            }
+    keel_set_threads(0);
+}
