@@ -276,6 +276,37 @@ Test(gradcheck, conv_im2col_matches_direct) {
     free(x), free(w), free(b), free(col), free(y1), free(y2);
 }
 
+/* the direct forward pass (two pixels at a time when no window reaches padding and OC is a
+ * multiple of 32, else the general loop) against the reference, with and without bias and ReLU */
+Test(gradcheck, direct_forward_matches_reference) {
+    const struct {
+        int64_t H, W, C, OC, K, S;
+        bool same;
+    } cases[] = {{9, 7, 1, 32, 3, 1, false}, {8, 8, 1, 64, 3, 1, false}, {10, 9, 3, 32, 3, 2, false},
+                 {7, 7, 1, 32, 3, 1, true},  {9, 6, 3, 40, 2, 1, false}, {6, 5, 2, 8, 3, 1, true}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+        for (int v = 0; v < 4; v++) {
+            bool bias = v & 1, relu = v & 2;
+            keel_conv_geom g = {.H = cases[c].H, .W = cases[c].W, .C = cases[c].C, .OC = cases[c].OC, .KH = cases[c].K,
+                                .KW = cases[c].K, .SH = cases[c].S, .SW = cases[c].S, .DH = 1, .DW = 1};
+            keel_conv_out(g.H, g.KH, g.SH, g.DH, cases[c].same, &g.OH, &g.PT);
+            keel_conv_out(g.W, g.KW, g.SW, g.DW, cases[c].same, &g.OW, &g.PL);
+            cr_assert(keel_conv_direct_ok(&g));
+            int64_t n = 3, K = g.KH * g.KW * g.C, out = n * g.OH * g.OW * g.OC;
+            float *x = malloc((size_t)(n * g.H * g.W * g.C) * 4), *w = malloc((size_t)(K * g.OC) * 4),
+                  *b = malloc((size_t)g.OC * 4), *y1 = malloc((size_t)out * 4), *y2 = malloc((size_t)out * 4);
+            fill(x, n * g.H * g.W * g.C, 1, -1, 1), fill(w, K * g.OC, 2, -1, 1), fill(b, g.OC, 3, -1, 1);
+            keel_conv_direct_forward(&g, x, w, bias ? b : NULL, y1, n, relu);
+            keel_conv2d_ref(&g, x, w, bias ? b : NULL, y2, n);
+            for (int64_t i = 0; i < out; i++) {
+                float want = relu && y2[i] < 0 ? 0 : y2[i];
+                cr_assert(fabsf(y1[i] - want) < 1e-4f, "case %zu bias=%d relu=%d [%lld]: %g vs %g", c, bias, relu,
+                          (long long)i, y1[i], want);
+            }
+            free(x), free(w), free(b), free(y1), free(y2);
+        }
+}
+
 /* the direct pass's dW / db, with the ReLU backward folded in, against im2col + reference GEMM */
 Test(gradcheck, direct_dw_matches_im2col_gemm) {
     keel_conv_geom g = {.H = 9, .W = 8, .C = 2, .OC = 16, .KH = 3, .KW = 3, .SH = 1, .SW = 2, .DH = 1, .DW = 1};
