@@ -309,33 +309,46 @@ Test(gradcheck, direct_forward_matches_reference) {
 
 /* the direct pass's dW / db, with the ReLU backward folded in, against im2col + reference GEMM */
 Test(gradcheck, direct_dw_matches_im2col_gemm) {
-    keel_conv_geom g = {.H = 9, .W = 8, .C = 2, .OC = 16, .KH = 3, .KW = 3, .SH = 1, .SW = 2, .DH = 1, .DW = 1};
-    keel_conv_out(g.H, g.KH, g.SH, g.DH, true, &g.OH, &g.PT);
-    keel_conv_out(g.W, g.KW, g.SW, g.DW, true, &g.OW, &g.PL);
-    cr_assert(keel_conv_direct_ok(&g));
-    int64_t n = 4, K = g.KH * g.KW * g.C, rows = n * g.OH * g.OW;
-    float *x = malloc((size_t)(n * g.H * g.W * g.C) * 4), *dz = malloc((size_t)(rows * g.OC) * 4);
-    float *y = malloc((size_t)(rows * g.OC) * 4), *col = malloc((size_t)(rows * K) * 4);
-    float *dw1 = malloc((size_t)(K * g.OC) * 4), *dw2 = malloc((size_t)(K * g.OC) * 4), db1[16], db2[16];
-    float *partial = malloc((size_t)(K * g.OC + g.OC) * 4 * 4);
-    fill(x, n * g.H * g.W * g.C, 1, -1, 1), fill(dz, rows * g.OC, 2, -1, 1), fill(y, rows * g.OC, 3, -1, 1);
-    for (int64_t i = 0; i < rows * g.OC; i++) y[i] = y[i] > 0 ? y[i] : 0; /* a ReLU's output */
-    for (int threads = 1; threads <= 2; threads++) {
-        keel_set_threads(threads);
-        keel_conv_direct_dw(&g, x, dz, y, dw1, db1, partial, threads, n);
-        float *masked = malloc((size_t)(rows * g.OC) * 4);
-        for (int64_t i = 0; i < rows * g.OC; i++) masked[i] = y[i] > 0 ? dz[i] : 0;
+    /* a same-padded general case, then the fast path (no padding reached, OC a multiple of 32,
+     * K a multiple of 3) with and without the folded ReLU, which may overwrite dz */
+    const struct {
+        int64_t H, W, C, OC, SW;
+        bool same, relu;
+    } cases[] = {{9, 8, 2, 16, 2, true, true}, {10, 9, 1, 32, 1, false, true}, {10, 9, 1, 32, 1, false, false},
+                 {8, 7, 3, 64, 2, false, true}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        keel_conv_geom g = {.H = cases[c].H, .W = cases[c].W, .C = cases[c].C, .OC = cases[c].OC, .KH = 3, .KW = 3,
+                            .SH = 1, .SW = cases[c].SW, .DH = 1, .DW = 1};
+        keel_conv_out(g.H, g.KH, g.SH, g.DH, cases[c].same, &g.OH, &g.PT);
+        keel_conv_out(g.W, g.KW, g.SW, g.DW, cases[c].same, &g.OW, &g.PL);
+        cr_assert(keel_conv_direct_ok(&g));
+        int64_t n = 4, K = g.KH * g.KW * g.C, rows = n * g.OH * g.OW, OC = g.OC;
+        float *x = malloc((size_t)(n * g.H * g.W * g.C) * 4), *dz0 = malloc((size_t)(rows * OC) * 4);
+        float *dz = malloc((size_t)(rows * OC) * 4), *masked = malloc((size_t)(rows * OC) * 4);
+        float *y = malloc((size_t)(rows * OC) * 4), *col = malloc((size_t)(rows * K) * 4);
+        float *dw1 = malloc((size_t)(K * OC) * 4), *dw2 = malloc((size_t)(K * OC) * 4);
+        float *db1 = malloc((size_t)OC * 4), *db2 = malloc((size_t)OC * 4);
+        float *partial = malloc((size_t)(K * OC + OC) * 4 * 4);
+        fill(x, n * g.H * g.W * g.C, 1, -1, 1), fill(dz0, rows * OC, 2, -1, 1), fill(y, rows * OC, 3, -1, 1);
+        for (int64_t i = 0; i < rows * OC; i++) y[i] = y[i] > 0 ? y[i] : 0; /* a ReLU's output */
+        for (int64_t i = 0; i < rows * OC; i++) masked[i] = !cases[c].relu || y[i] > 0 ? dz0[i] : 0;
         keel_im2col(&g, x, col, n);
-        keel_gemm_ref(true, false, K, g.OC, rows, 1, col, K, masked, g.OC, 0, dw2, g.OC);
-        keel_sum_rows(masked, db2, rows, g.OC, false);
-        for (int64_t i = 0; i < K * g.OC; i++)
-            cr_assert(fabsf(dw1[i] - dw2[i]) < 1e-4f * (1 + fabsf(dw2[i])), "threads %d dw[%lld] %g vs %g", threads,
-                      (long long)i, dw1[i], dw2[i]);
-        for (int64_t i = 0; i < g.OC; i++) cr_assert(fabsf(db1[i] - db2[i]) < 1e-4f * (1 + fabsf(db2[i])), "db[%lld]", (long long)i);
-        free(masked);
+        keel_gemm_ref(true, false, K, OC, rows, 1, col, K, masked, OC, 0, dw2, OC);
+        keel_sum_rows(masked, db2, rows, OC, false);
+        for (int threads = 1; threads <= 2; threads++) {
+            keel_set_threads(threads);
+            memcpy(dz, dz0, (size_t)(rows * OC) * 4);
+            keel_conv_direct_dw(&g, x, dz, cases[c].relu ? y : NULL, dw1, db1, partial, threads, n);
+            for (int64_t i = 0; i < K * OC; i++)
+                cr_assert(fabsf(dw1[i] - dw2[i]) < 1e-4f * (1 + fabsf(dw2[i])), "case %zu threads %d dw[%lld] %g vs %g",
+                          c, threads, (long long)i, dw1[i], dw2[i]);
+            for (int64_t i = 0; i < OC; i++)
+                cr_assert(fabsf(db1[i] - db2[i]) < 1e-4f * (1 + fabsf(db2[i])), "case %zu db[%lld]", c, (long long)i);
+        }
+        keel_set_threads(0);
+        free(x), free(dz0), free(dz), free(masked), free(y), free(col), free(dw1), free(dw2), free(db1), free(db2),
+            free(partial);
     }
-    keel_set_threads(0);
-    free(x), free(dz), free(y), free(col), free(dw1), free(dw2), free(partial);
 }
 
 /* Max pooling over multiples of 8 channels takes the vector path. Finite differences would

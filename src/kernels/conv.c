@@ -225,7 +225,48 @@ void keel_conv_direct_forward(const keel_conv_geom *g, const float *x, const flo
  * OC gradients are loaded once and feed every tap's accumulators (KH*KW*C*OC floats, which
  * stay in L1). Threads take ranges of samples into their own partials (dw, db for the first;
  * `partial` for the others, (KO + OC) floats each), added in thread order afterwards. */
-static void direct_dw_part(const keel_conv_geom *g, const float *x, const float *dz, const float *relu_y, float *dw,
+/* One pass of the common case (no window reaches padding, OC a multiple of 32, K a multiple
+ * of 3) over samples [lo, hi): taps t0..t0+2 x outputs ob..ob+31 in twelve accumulators. The
+ * first pass over a block (first) also sums db and, with mask, applies the ReLU backward to dz
+ * in place, so the later passes read the masked gradient with no compare. */
+static inline __attribute__((always_inline)) void dw_pass(const keel_conv_geom *g, const float *x, float *dz,
+                                                          const float *relu_y, float *dw, float *db, int64_t lo,
+                                                          int64_t hi, const int64_t *off, int64_t ob, int64_t t0,
+                                                          bool first, bool mask) {
+    const int64_t OC = g->OC, C = g->C, step = g->SW * C, o0 = off[t0], o1 = off[t0 + 1], o2 = off[t0 + 2];
+    const v8 zero = {0};
+    v8 a[3][4], bs[4];
+    for (int q = 0; q < 4; q++) a[0][q] = a[1][q] = a[2][q] = bs[q] = zero;
+    for (int64_t b = lo; b < hi; b++)
+        for (int64_t oh = 0; oh < g->OH; oh++) {
+            const float *xr = x + (b * g->H + oh * g->SH) * g->W * C;
+            const int64_t row = ((b * g->OH + oh) * g->OW) * OC + ob;
+            float *dzr = dz + row;
+            const float *yr = mask ? relu_y + row : NULL;
+            for (int64_t ow = 0; ow < g->OW; ow++) {
+                v8 d[4];
+                for (int q = 0; q < 4; q++) {
+                    d[q] = v8_load(dzr + ow * OC + 8 * q);
+                    if (mask) {
+                        d[q] = (v8)((v8i)d[q] & (v8_load(yr + ow * OC + 8 * q) > 0));
+                        v8_store(dzr + ow * OC + 8 * q, d[q]);
+                    }
+                    if (first) bs[q] += d[q];
+                }
+                const float *xp = xr + ow * step;
+                const float u0 = xp[o0], u1 = xp[o1], u2 = xp[o2];
+                for (int q = 0; q < 4; q++) a[0][q] += u0 * d[q];
+                for (int q = 0; q < 4; q++) a[1][q] += u1 * d[q];
+                for (int q = 0; q < 4; q++) a[2][q] += u2 * d[q];
+            }
+        }
+    for (int tt = 0; tt < 3; tt++)
+        for (int q = 0; q < 4; q++) v8_store(dw + (t0 + tt) * OC + ob + 8 * q, a[tt][q]);
+    if (first)
+        for (int q = 0; q < 4; q++) v8_store(db + ob + 8 * q, bs[q]);
+}
+
+static void direct_dw_part(const keel_conv_geom *g, const float *x, float *dz, const float *relu_y, float *dw,
                            float *db, int64_t lo, int64_t hi) {
     const int64_t OC = g->OC, C = g->C, K = g->KH * g->KW * C;
     const v8 zero = {0};
@@ -233,6 +274,14 @@ static void direct_dw_part(const keel_conv_geom *g, const float *x, const float 
     memset(db, 0, (size_t)OC * sizeof *db);
     int64_t off[32];
     const bool inside = tap_offsets(g, off);
+    if (inside && OC % 32 == 0 && K % 3 == 0) {
+        for (int64_t ob = 0; ob < OC; ob += 32) {
+            if (relu_y) dw_pass(g, x, dz, relu_y, dw, db, lo, hi, off, ob, 0, true, true);
+            else dw_pass(g, x, dz, NULL, dw, db, lo, hi, off, ob, 0, true, false);
+            for (int64_t t0 = 3; t0 < K; t0 += 3) dw_pass(g, x, dz, NULL, dw, db, lo, hi, off, ob, t0, false, false);
+        }
+        return;
+    }
     /* three taps x 32 outputs of accumulators (12 vector registers) per pass over the pixels */
     for (int64_t ob = 0; ob < OC; ob += 32) {
         const int nb = OC - ob >= 32 ? 4 : (int)((OC - ob) / 8);
@@ -284,8 +333,8 @@ static void direct_dw_part(const keel_conv_geom *g, const float *x, const float 
 
 typedef struct dw_job {
     const keel_conv_geom *g;
-    const float *x, *dz, *relu_y;
-    float *dw, *db, *partial;
+    const float *x, *relu_y;
+    float *dz, *dw, *db, *partial;
     int64_t n;
     int T;
 } dw_job;
@@ -301,7 +350,7 @@ static void dw_thread(void *ctx, int64_t lo, int64_t hi) {
     }
 }
 
-void keel_conv_direct_dw(const keel_conv_geom *g, const float *x, const float *dz, const float *relu_y, float *dw,
+void keel_conv_direct_dw(const keel_conv_geom *g, const float *x, float *dz, const float *relu_y, float *dw,
                          float *db, float *partial, int max_threads, int64_t n) {
     const int64_t OC = g->OC, KO = g->KH * g->KW * g->C * OC;
     int T = KEEL_MIN(keel_threads(), max_threads);
@@ -309,7 +358,7 @@ void keel_conv_direct_dw(const keel_conv_geom *g, const float *x, const float *d
         direct_dw_part(g, x, dz, relu_y, dw, db, 0, n);
         return;
     }
-    dw_job j = {g, x, dz, relu_y, dw, db, partial, n, T};
+    dw_job j = {g, x, relu_y, dz, dw, db, partial, n, T};
     keel_parallel_run(T, T, dw_thread, &j);
     for (int t = 1; t < T; t++) {
         const float *pw = partial + (int64_t)(t - 1) * (KO + OC);

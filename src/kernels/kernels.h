@@ -79,9 +79,10 @@ bool keel_conv_direct_ok(const keel_conv_geom *g);
 void keel_conv_direct_forward(const keel_conv_geom *g, const float *x, const float *w,
                               const float *b, float *y, int64_t n, bool relu);
 /* dw (KH, KW, C, OC) and db (OC) from dz in one pass, on at most max_threads threads; with
- * relu_y (the ReLU's output) dz is taken as d(output) and masked where y <= 0. partial holds
- * (max_threads - 1) * (size(dw) + OC) floats. Needs keel_conv_direct_ok. */
-void keel_conv_direct_dw(const keel_conv_geom *g, const float *x, const float *dz,
+ * relu_y (the ReLU's output) dz is taken as d(output) and masked where y <= 0 (and may be
+ * overwritten with the masked gradient). partial holds (max_threads - 1) * (size(dw) + OC)
+ * floats. Needs keel_conv_direct_ok. */
+void keel_conv_direct_dw(const keel_conv_geom *g, const float *x, float *dz,
                          const float *relu_y, float *dw, float *db, float *partial,
                          int max_threads, int64_t n);
 /* y (n, OH, OW, OC) = direct convolution of x with w (KH, KW, C, OC) + b; the tests' reference */

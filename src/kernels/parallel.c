@@ -11,13 +11,16 @@
  * wants it, a real handover under load), then sleep on a futex after a few milliseconds of
  * nothing (between epochs, in the user's own code).
  *
- * Work is cut into a few chunks per thread and the threads take chunks from a shared counter,
- * so a thread that the kernel has descheduled (another program wants the core) holds nobody
- * up: whoever is running does its share; the caller itself takes chunks too and never waits
- * for a worker that has not woken up. The cut depends only on n and the thread count, never on
- * who ran what, so results are the same from run to run. A call from inside a chunk (nesting)
- * or from a second application thread while the pool is busy runs serially on the caller.
- * Workers are started once, on first use; a parallel region allocates nothing. */
+ * keel_parallel_for cuts work into a few chunks per thread and the threads take chunks from a
+ * shared counter, so a thread that the kernel has descheduled (another program wants the core)
+ * holds nobody up: whoever is running does its share. keel_parallel_run (GEMM blocks, partial
+ * sums) gives part k to thread k, so each thread keeps BLIS's packing buffers to itself and the
+ * buffer pool BLIS grows on first concurrent use stops growing after the first steps; a part
+ * whose thread has not started it within STEAL_NS is run by the caller instead. The cut depends
+ * only on n and the thread count, never on who ran what, so results are the same from run to
+ * run. A call from inside a chunk (nesting) or from a second application thread while the pool
+ * is busy runs serially on the caller. Workers are started once, on first use; a parallel
+ * region allocates nothing. */
 #include "kernels.h"
 
 #include <linux/futex.h>
@@ -32,17 +35,23 @@
 #define CHUNKS_PER_THREAD 4
 #define SPIN_NS 50000    /* pure spinning: covers the gap between two regions of one step */
 #define YIELD_NS 1000000 /* then hand the core to anyone else who wants it; then sleep */
+#define STEAL_NS 100000  /* a part of keel_parallel_run not started by its thread by then */
+#define NO_SHARED 0xffffffffu /* the chunk counter of a region with owned parts only */
 
 /* One wake-up word per worker, each on its own cache line: only the workers a region uses are
  * signalled, so the others (after keel_set_threads lowered the count) fall asleep. */
 typedef struct {
     _Alignas(64) atomic_uint go; /* futex word: bumped when there is a region to join */
     atomic_int asleep;
+    /* keel_parallel_run's part k: 2 * generation while waiting, + 1 once claimed; a claim is a
+     * compare-and-swap, so it succeeds for the live region only */
+    _Atomic uint64_t part;
 } slot;
 
 static struct {
     pthread_mutex_t busy; /* held by the thread that owns the current region */
     int started;          /* workers created so far (ids 1..started) */
+    atomic_int alive;     /* workers that have reached their loop */
     /* (region generation << 32) | next unclaimed chunk: a claim is a compare-and-swap on it,
      * so a late worker can never claim a chunk of a region that has moved on */
     _Alignas(64) _Atomic uint64_t next;
@@ -101,6 +110,25 @@ static void wait_change(atomic_uint *w, unsigned seen, atomic_int *asleep) {
     }
 }
 
+static void chunk_done(int64_t nch) {
+    if (atomic_fetch_add_explicit(&pool.completed, 1, memory_order_acq_rel) + 1 == nch) {
+        atomic_fetch_add_explicit(&pool.done, 1, memory_order_seq_cst);
+        if (atomic_load_explicit(&pool.caller_asleep, memory_order_seq_cst)) futex_wake(&pool.done);
+    }
+}
+
+/* Runs part k of the owned-parts region of generation gen, if nobody has claimed it. */
+static bool run_part(int64_t k, uint64_t gen) {
+    uint64_t want = 2 * gen;
+    if (!atomic_compare_exchange_strong_explicit(&pool.slots[k].part, &want, want + 1, memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        return false;
+    /* the part is ours, so the region cannot end (and be rewritten) before we finish it */
+    pool.fn(pool.ctx, k, k + 1);
+    chunk_done(atomic_load_explicit(&pool.nchunks, memory_order_relaxed));
+    return true;
+}
+
 /* Claim and run chunks of the current region until none is left. */
 static void run_chunks(void) {
     for (;;) {
@@ -112,20 +140,20 @@ static void run_chunks(void) {
             continue;
         /* the chunk is ours, so the region cannot end (and be rewritten) before we finish it */
         pool.fn(pool.ctx, pool.n * k / nch, pool.n * (k + 1) / nch);
-        if (atomic_fetch_add_explicit(&pool.completed, 1, memory_order_acq_rel) + 1 == nch) {
-            atomic_fetch_add_explicit(&pool.done, 1, memory_order_seq_cst);
-            if (atomic_load_explicit(&pool.caller_asleep, memory_order_seq_cst)) futex_wake(&pool.done);
-        }
+        chunk_done(nch);
     }
 }
 
 static void *worker(void *arg) {
-    slot *me = &pool.slots[(intptr_t)arg];
+    const int64_t id = (intptr_t)arg;
+    slot *me = &pool.slots[id];
     in_region = true; /* anything a worker calls runs serially */
     unsigned seen = 0; /* go starts at 0 and only the caller bumps it, maybe before we run */
+    atomic_fetch_add(&pool.alive, 1);
     for (;;) {
         wait_change(&me->go, seen, &me->asleep);
         seen = atomic_load_explicit(&me->go, memory_order_acquire);
+        run_part(id, atomic_load_explicit(&pool.next, memory_order_acquire) >> 32);
         run_chunks();
     }
     return NULL;
@@ -143,37 +171,62 @@ static int ensure_workers(int T) {
         if (rc != 0) break;
         pool.started++;
     }
+    /* a new thread can take milliseconds to first run; until then every part would be stolen,
+     * and its first GEMMs (which grow BLIS's buffer pool) would come after the warm-up */
+    while (atomic_load(&pool.alive) < pool.started) sched_yield();
     return pool.started + 1 < T ? pool.started + 1 : T;
 }
 
-/* fn over [0, n) in nch chunks on up to T threads (the caller included) */
-static void run_region(int64_t n, int64_t nch, int T, keel_range_fn fn, void *ctx) {
+/* The caller's wait for the region's end; with owned parts, parts their threads have not
+ * started after STEAL_NS are run here. */
+static void wait_region(unsigned done, bool owned, int64_t nch, uint64_t gen) {
+    if (owned) {
+        int64_t t0 = now_ns();
+        for (unsigned i = 0; atomic_load_explicit(&pool.done, memory_order_acquire) == done; i++) {
+            cpu_relax();
+            if ((i & 63) == 63 && now_ns() - t0 > STEAL_NS) {
+                for (int64_t k = 1; k < nch; k++) run_part(k, gen);
+                break;
+            }
+        }
+    }
+    wait_change(&pool.done, done, &pool.caller_asleep);
+}
+
+/* fn over [0, n) in nch chunks on up to T threads (the caller included); owned: n == nch parts,
+ * part k for thread k */
+static void run_region(int64_t n, int64_t nch, int T, bool owned, keel_range_fn fn, void *ctx) {
     if (T <= 1 || nch <= 1 || in_region || pthread_mutex_trylock(&pool.busy) != 0) {
         if (n > 0) fn(ctx, 0, n);
         return;
     }
     T = ensure_workers(T);
+    if (owned && nch > T) owned = false; /* fewer workers than parts could be started */
     pool.fn = fn, pool.ctx = ctx, pool.n = n;
     atomic_store_explicit(&pool.completed, 0, memory_order_relaxed);
     atomic_store_explicit(&pool.nchunks, (int)nch, memory_order_relaxed);
     unsigned done = atomic_load_explicit(&pool.done, memory_order_relaxed);
     uint64_t gen = (atomic_load_explicit(&pool.next, memory_order_relaxed) >> 32) + 1;
-    atomic_store_explicit(&pool.next, gen << 32, memory_order_seq_cst); /* publishes the region */
-    for (int t = 1; t < T; t++) {
+    if (owned)
+        for (int64_t k = 0; k < nch; k++) atomic_store_explicit(&pool.slots[k].part, 2 * gen, memory_order_relaxed);
+    /* publishes the region */
+    atomic_store_explicit(&pool.next, gen << 32 | (owned ? NO_SHARED : 0), memory_order_seq_cst);
+    for (int t = 1; t < (owned ? nch : T); t++) {
         slot *w = &pool.slots[t];
         atomic_fetch_add_explicit(&w->go, 1, memory_order_seq_cst);
         if (atomic_load_explicit(&w->asleep, memory_order_seq_cst)) futex_wake(&w->go);
     }
     in_region = true;
-    run_chunks();
+    if (owned) run_part(0, gen);
+    else run_chunks();
+    wait_region(done, owned, nch, gen);
     in_region = false;
-    wait_change(&pool.done, done, &pool.caller_asleep);
     pthread_mutex_unlock(&pool.busy);
 }
 
 void keel_parallel_run(int64_t n, int threads, keel_range_fn fn, void *ctx) {
     int T = threads < n ? threads : (int)n;
-    run_region(n, n, T, fn, ctx);
+    run_region(n, n, T, true, fn, ctx);
 }
 
 void keel_parallel_for(int64_t n, int64_t work, keel_range_fn fn, void *ctx) {
@@ -183,5 +236,5 @@ void keel_parallel_for(int64_t n, int64_t work, keel_range_fn fn, void *ctx) {
         return;
     }
     int64_t nch = (int64_t)T * CHUNKS_PER_THREAD;
-    run_region(n, n < nch ? n : nch, T, fn, ctx);
+    run_region(n, n < nch ? n : nch, T, false, fn, ctx);
 }

@@ -121,6 +121,36 @@ static void pool_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     keel_parallel_for(n, n * nd->in[0]->size, pool_forward_samples, nd);
 }
 
+/* Max pooling with windows that tile the input (stride = pool, no padding, 8k channels, one
+ * consumer): every input cell is in at most one window, so each is written once, the window's
+ * gradient where it won and 0 elsewhere, with no zeroing pass and no scatter. Cells past the
+ * last window (an odd edge) get 0. */
+static void max_tiles_backward(const keel_conv_geom *g, const float *dy, const int32_t *arg, float *dx) {
+    const int64_t C = g->C, row = g->W * C;
+    const v8i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    for (int64_t oh = 0; oh < g->OH; oh++) {
+        for (int64_t ow = 0; ow < g->OW; ow++) {
+            const int64_t o = (oh * g->OW + ow) * C;
+            for (int64_t kh = 0; kh < g->KH; kh++)
+                for (int64_t kw = 0; kw < g->KW; kw++) {
+                    const int64_t at = ((oh * g->KH + kh) * g->W + ow * g->KW + kw) * C;
+                    for (int64_t ch = 0; ch < C; ch += 8) {
+                        v8i a, d;
+                        memcpy(&a, arg + o + ch, sizeof a);
+                        memcpy(&d, dy + o + ch, sizeof d);
+                        d &= a == lane + (int32_t)(at + ch);
+                        memcpy(dx + at + ch, &d, sizeof d);
+                    }
+                }
+        }
+        if (g->OW * g->KW < g->W) /* the columns no window reaches, on these rows */
+            for (int64_t kh = 0; kh < g->KH; kh++)
+                memset(dx + (oh * g->KH + kh) * row + g->OW * g->KW * C, 0,
+                       (size_t)((g->W - g->OW * g->KW) * C) * sizeof(float));
+    }
+    if (g->OH * g->KH < g->H) memset(dx + g->OH * g->KH * row, 0, (size_t)((g->H - g->OH * g->KH) * row) * sizeof(float));
+}
+
 static void pool_backward_samples(void *ctx, int64_t lo, int64_t hi) {
     keel_node *nd = ctx;
     keel_node *in = nd->in[0];
@@ -133,6 +163,11 @@ static void pool_backward_samples(void *ctx, int64_t lo, int64_t hi) {
      * band is zeroed just before it is scattered into (cache-hot), instead of a separate pass
      * over the whole gradient. */
     const bool bands = in->consumers <= 1 && g->SH == g->KH && g->PT == 0;
+    if (bands && c->max && g->SW == g->KW && g->PL == 0 && C % 8 == 0) {
+        for (int64_t b = lo; b < hi; b++)
+            max_tiles_backward(g, dy + b * g->OH * g->OW * C, arg + b * g->OH * g->OW * C, in->grad + b * in_size);
+        return;
+    }
     for (int64_t b = lo; b < hi; b++) {
         float *dx = in->grad + b * in_size;
         if (bands && g->OH * g->KH < g->H) /* rows no window covers */
