@@ -10,8 +10,124 @@ typedef struct bn_cfg {
     keel_batch_normalization_opts o;
     int64_t C;
     float *mean, *invstd; /* of the last training batch, for the backward pass */
-    double *acc;          /* 2C accumulators, allocated once so a step allocates nothing */
+    float *factor;        /* per channel: 1/sqrt(moving var + eps) (inference), gamma invstd / M (backward) */
+    double *acc;          /* 2C accumulators per thread, allocated once so a step allocates nothing */
+    int parts;            /* threads the accumulators are for */
 } bn_cfg;
+
+/* ---- the kernels: rows of C channels, cut into one block of rows per thread; the inner loops
+ * run over contiguous channels and vectorize. Per-channel sums are taken in double, per thread,
+ * then added in thread order, so a result depends only on the thread count. */
+
+typedef struct bn_job {
+    const bn_cfg *c;
+    int64_t rows, parts;
+    const float *x, *dy, *xh, *gamma, *beta, *mean, *scale;
+    float *y, *xh_out, *dx;
+    double *acc;
+    float dx_beta;
+} bn_job;
+
+static int64_t part_lo(const bn_job *j, int64_t p) { return j->rows * p / j->parts; }
+
+/* acc[p][0..C) = sum over the part's rows of x */
+static void sum_part(void *ctx, int64_t lo, int64_t hi) {
+    const bn_job *j = ctx;
+    const int64_t C = j->c->C;
+    for (int64_t p = lo; p < hi; p++) {
+        double *a = j->acc + p * 2 * C;
+        memset(a, 0, (size_t)C * sizeof *a);
+        for (int64_t r = part_lo(j, p); r < part_lo(j, p + 1); r++) {
+            const float *xr = j->x + r * C;
+#pragma omp simd
+            for (int64_t ch = 0; ch < C; ch++) a[ch] += xr[ch];
+        }
+    }
+}
+
+/* acc[p][C..2C) = sum over the part's rows of (x - mean)^2 */
+static void sqdev_part(void *ctx, int64_t lo, int64_t hi) {
+    const bn_job *j = ctx;
+    const int64_t C = j->c->C;
+    for (int64_t p = lo; p < hi; p++) {
+        double *a = j->acc + p * 2 * C + C;
+        memset(a, 0, (size_t)C * sizeof *a);
+        for (int64_t r = part_lo(j, p); r < part_lo(j, p + 1); r++) {
+            const float *xr = j->x + r * C;
+#pragma omp simd
+            for (int64_t ch = 0; ch < C; ch++) {
+                double d = (double)xr[ch] - (double)j->mean[ch];
+                a[ch] += d * d;
+            }
+        }
+    }
+}
+
+/* acc[p] = (sum dy, sum dy * x-hat) over the part's rows */
+static void grad_sums_part(void *ctx, int64_t lo, int64_t hi) {
+    const bn_job *j = ctx;
+    const int64_t C = j->c->C;
+    for (int64_t p = lo; p < hi; p++) {
+        double *a = j->acc + p * 2 * C;
+        memset(a, 0, (size_t)(2 * C) * sizeof *a);
+        for (int64_t r = part_lo(j, p); r < part_lo(j, p + 1); r++) {
+            const float *d = j->dy + r * C, *h = j->xh + r * C;
+#pragma omp simd
+            for (int64_t ch = 0; ch < C; ch++) {
+                a[ch] += d[ch];
+                a[C + ch] += (double)d[ch] * h[ch];
+            }
+        }
+    }
+}
+
+/* part 0's sums += every other part's, in part order */
+static void reduce_parts(const bn_job *j, int64_t n) {
+    for (int64_t p = 1; p < j->parts; p++)
+        for (int64_t i = 0; i < n; i++) j->acc[i] += j->acc[p * 2 * j->c->C + i];
+}
+
+static void bn_run_parts(bn_job *j, keel_range_fn fn) {
+    if (j->parts > 1) keel_parallel_run(j->parts, (int)j->parts, fn, j);
+    else fn(j, 0, 1);
+}
+
+/* training: x-hat = (x - mean) * invstd, kept for the backward pass; y = gamma x-hat + beta.
+ * inference: the same with the moving statistics (mean, scale = invstd), x-hat not kept */
+static void normalize_rows(void *ctx, int64_t lo, int64_t hi) {
+    const bn_job *j = ctx;
+    const int64_t C = j->c->C;
+    for (int64_t r = lo; r < hi; r++) {
+        const float *xr = j->x + r * C;
+        float *yr = j->y + r * C, *hr = j->xh_out ? j->xh_out + r * C : NULL;
+#pragma omp simd
+        for (int64_t ch = 0; ch < C; ch++) {
+            float v = (xr[ch] - j->mean[ch]) * j->scale[ch];
+            if (hr) hr[ch] = v;
+            yr[ch] = (j->gamma ? j->gamma[ch] : 1.0f) * v + (j->beta ? j->beta[ch] : 0.0f);
+        }
+    }
+}
+
+/* dx = gamma invstd / M (M dy - sum dy - x-hat sum dy x-hat) (+ dx when accumulating);
+ * scale[ch] = gamma invstd / M, acc = the sums */
+static void dx_rows(void *ctx, int64_t lo, int64_t hi) {
+    const bn_job *j = ctx;
+    const int64_t C = j->c->C;
+    const float M = (float)j->rows;
+    for (int64_t r = lo; r < hi; r++) {
+        const float *d = j->dy + r * C, *h = j->xh + r * C;
+        float *o = j->dx + r * C;
+#pragma omp simd
+        for (int64_t ch = 0; ch < C; ch++)
+            o[ch] = j->scale[ch] * (M * d[ch] - (float)j->acc[ch] - h[ch] * (float)j->acc[C + ch]) + j->dx_beta * o[ch];
+    }
+}
+
+static int64_t bn_parts(const bn_cfg *c, int64_t rows) {
+    int64_t p = KEEL_MIN((int64_t)keel_threads(), (int64_t)c->parts);
+    return rows * c->C < 65536 ? 1 : KEEL_MAX(1, KEEL_MIN(p, rows));
+}
 
 static keel_status bn_infer(keel_node *nd) {
     nd->rank = nd->in[0]->rank;
@@ -26,47 +142,38 @@ static void bn_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     keel_layer *l = nd->layer;
     bn_cfg *c = l->cfg;
     const int64_t C = c->C, rows = n * nd->size / C;
-    const float *x = nd->in[0]->val, *gamma = c->o.scale ? l->params[0].w : NULL,
-                *beta = c->o.center ? l->params[c->o.scale ? 1 : 0].w : NULL;
+    const float *gamma = c->o.scale ? l->params[0].w : NULL, *beta = c->o.center ? l->params[c->o.scale ? 1 : 0].w : NULL;
     int k = (c->o.scale ? 1 : 0) + (c->o.center ? 1 : 0);
-    float *mm = l->params[k].w, *mv = l->params[k + 1].w, *y = nd->val, *xh = nd->scratch;
+    float *mm = l->params[k].w, *mv = l->params[k + 1].w;
     const float eps = c->o.epsilon, mom = c->o.momentum;
     const bool bessel = nd->rank == 3 || nd->rank == 4;
+    bn_job j = {.c = c, .rows = rows, .parts = bn_parts(c, rows), .x = nd->in[0]->val, .gamma = gamma, .beta = beta,
+                .y = nd->val, .acc = c->acc};
     if (!ctx->training) {
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t ch = 0; ch < C; ch++) {
-                float v = (x[r * C + ch] - mm[ch]) / sqrtf(mv[ch] + eps);
-                y[r * C + ch] = (gamma ? gamma[ch] : 1.0f) * v + (beta ? beta[ch] : 0.0f);
-            }
+        for (int64_t ch = 0; ch < C; ch++) c->factor[ch] = 1.0f / sqrtf(mv[ch] + eps);
+        j.mean = mm, j.scale = c->factor;
+        keel_parallel_for(rows, rows * C, normalize_rows, &j);
         return;
     }
-    /* mean and biased variance per channel, accumulated in double */
-    double *s = c->acc;
-    memset(s, 0, (size_t)(2 * C) * sizeof *s);
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t ch = 0; ch < C; ch++) s[ch] += x[r * C + ch];
-    for (int64_t ch = 0; ch < C; ch++) s[ch] /= (double)rows;
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t ch = 0; ch < C; ch++) {
-            double d = x[r * C + ch] - s[ch];
-            s[C + ch] += d * d;
-        }
+    /* mean, then the biased variance as the mean squared deviation (two passes: no cancellation) */
+    bn_run_parts(&j, sum_part);
+    reduce_parts(&j, C);
+    for (int64_t ch = 0; ch < C; ch++) c->mean[ch] = (float)(c->acc[ch] / (double)rows);
+    j.mean = c->mean;
+    bn_run_parts(&j, sqdev_part);
+    for (int64_t p = 1; p < j.parts; p++)
+        for (int64_t ch = 0; ch < C; ch++) c->acc[C + ch] += c->acc[p * 2 * C + C + ch];
     for (int64_t ch = 0; ch < C; ch++) {
-        double var = s[C + ch] / (double)rows;
-        c->mean[ch] = (float)s[ch];
+        double mean = c->acc[ch] / (double)rows, var = c->acc[C + ch] / (double)rows;
         c->invstd[ch] = (float)(1.0 / sqrt(var + eps));
         /* tf.keras 2 runs its fused kernel on 4-D and 5-D input, which moves the moving
          * variance toward the Bessel-corrected batch variance; other ranks use the biased one */
         double mvar = rows > 1 ? var * (double)rows / (double)(rows - 1) : var;
-        mm[ch] = (float)(mm[ch] * mom + s[ch] * (1 - mom));
+        mm[ch] = (float)(mm[ch] * mom + mean * (1 - mom));
         mv[ch] = (float)(mv[ch] * mom + (bessel ? mvar : var) * (1 - mom));
     }
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t ch = 0; ch < C; ch++) {
-            float v = (x[r * C + ch] - c->mean[ch]) * c->invstd[ch];
-            xh[r * C + ch] = v;
-            y[r * C + ch] = (gamma ? gamma[ch] : 1.0f) * v + (beta ? beta[ch] : 0.0f);
-        }
+    j.scale = c->invstd, j.xh_out = nd->scratch;
+    keel_parallel_for(rows, rows * C, normalize_rows, &j);
 }
 
 /* dgamma = sum dy x-hat; dbeta = sum dy;
@@ -77,27 +184,19 @@ static void bn_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     bn_cfg *c = l->cfg;
     keel_node *in = nd->in[0];
     const int64_t C = c->C, rows = n * nd->size / C;
-    const float *dy = nd->grad, *xh = nd->scratch, *gamma = c->o.scale ? l->params[0].w : NULL;
-    double *s = c->acc;
-    memset(s, 0, (size_t)(2 * C) * sizeof *s);
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t ch = 0; ch < C; ch++) {
-            s[ch] += dy[r * C + ch];
-            s[C + ch] += (double)dy[r * C + ch] * xh[r * C + ch];
-        }
+    const float *gamma = c->o.scale ? l->params[0].w : NULL;
+    bn_job j = {.c = c, .rows = rows, .parts = bn_parts(c, rows), .dy = nd->grad, .xh = nd->scratch, .acc = c->acc};
+    bn_run_parts(&j, grad_sums_part);
+    reduce_parts(&j, 2 * C);
+    const double *s = c->acc;
     if (c->o.scale && l->params[0].trainable)
         for (int64_t ch = 0; ch < C; ch++) l->params[0].g[ch] = (float)s[C + ch];
     if (c->o.center && l->params[c->o.scale ? 1 : 0].trainable)
         for (int64_t ch = 0; ch < C; ch++) l->params[c->o.scale ? 1 : 0].g[ch] = (float)s[ch];
-    if (in->needs_grad) {
-        float beta_acc = in->consumers > 1 ? 1.0f : 0.0f;
-        for (int64_t r = 0; r < rows; r++)
-            for (int64_t ch = 0; ch < C; ch++) {
-                double k = (gamma ? gamma[ch] : 1.0) * c->invstd[ch] / (double)rows;
-                double v = k * ((double)rows * dy[r * C + ch] - s[ch] - xh[r * C + ch] * s[C + ch]);
-                in->grad[r * C + ch] = (float)v + beta_acc * in->grad[r * C + ch];
-            }
-    }
+    if (!in->needs_grad) return;
+    for (int64_t ch = 0; ch < C; ch++) c->factor[ch] = (gamma ? gamma[ch] : 1.0f) * c->invstd[ch] / (float)rows;
+    j.scale = c->factor, j.dx = in->grad, j.dx_beta = in->consumers > 1 ? 1.0f : 0.0f;
+    keel_parallel_for(rows, rows * C, dx_rows, &j);
 }
 
 static const keel_op bn_op = {
@@ -114,8 +213,10 @@ static keel_node *bn_build(keel_layer *l, keel_graph *g, keel_node *in) {
     mm->trainable = mv->trainable = false;
     c->mean = keel_alloc((size_t)c->C * sizeof(float));
     c->invstd = keel_alloc((size_t)c->C * sizeof(float));
-    c->acc = keel_alloc((size_t)(2 * c->C) * sizeof(double));
-    if (!c->mean || !c->invstd || !c->acc) return NULL;
+    c->factor = keel_alloc((size_t)c->C * sizeof(float));
+    c->parts = KEEL_MAX(1, keel_threads());
+    c->acc = keel_alloc((size_t)(2 * c->C * c->parts) * sizeof(double));
+    if (!c->mean || !c->invstd || !c->factor || !c->acc) return NULL;
     return keel_graph_add(g, &bn_op, l, &in, 1);
 }
 
@@ -124,6 +225,7 @@ static void bn_free(keel_layer *l) {
     if (!c) return;
     keel_free(c->mean);
     keel_free(c->invstd);
+    keel_free(c->factor);
     keel_free(c->acc);
 }
 
