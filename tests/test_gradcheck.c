@@ -307,6 +307,53 @@ Test(gradcheck, direct_forward_matches_reference) {
         }
 }
 
+/* A first Conv2D with ReLU feeding a 2x2 max pool runs fused (the pool computed inside the
+ * convolution, its backward applying the ReLU mask); the same model with the ReLU as its own
+ * layer runs unfused. Same seeds, same data: predictions and every weight after three SGD
+ * steps must agree, and the fused path must really have been taken. */
+static keel_model *conv_pool_model(int64_t H, int64_t W, int64_t C, int64_t filters, bool split_relu) {
+    keel_model *m = keel_sequential(NULL);
+    keel_add(m, keel_input(.shape = {H, W, C}));
+    keel_add(m, keel_conv2d(.filters = filters, .kernel_size = {3}, .activation = split_relu ? NULL : "relu",
+                            .kernel_initializer = "glorot_uniform(seed=3)", .bias_initializer = "random_normal(seed=4)"));
+    if (split_relu) keel_add(m, keel_activation(.activation = "relu"));
+    keel_add(m, keel_max_pooling2d());
+    keel_add(m, keel_flatten());
+    keel_add(m, keel_dense(.units = 3, .kernel_initializer = "glorot_uniform(seed=5)"));
+    keel_compile(m, .optimizer = "sgd", .optimizer_opts = {.learning_rate = 0.05f}, .loss = "mse");
+    return m;
+}
+
+Test(gradcheck, conv_relu_pool_fused_matches_unfused) {
+    const int64_t cases[][4] = {{9, 8, 1, 32}, {10, 11, 3, 16}, {6, 6, 2, 48}};
+    for (int k = 0; k < 3; k++) {
+        const int64_t H = cases[k][0], W = cases[k][1], C = cases[k][2], F = cases[k][3], n = 5;
+        keel_tensor *x = keel_tensor_new(KEEL_SHAPE(n, H, W, C)), *y = keel_tensor_new(KEEL_SHAPE(n, 3));
+        fill(keel_tensor_data(x), keel_tensor_size(x), 11, -1, 1);
+        fill(keel_tensor_data(y), keel_tensor_size(y), 12, -1, 1);
+        keel_model *fused = conv_pool_model(H, W, C, F, false), *plain = conv_pool_model(H, W, C, F, true);
+        for (int s = 0; s < 3; s++) {
+            cr_assert_eq(keel_train_on_batch(fused, x, y, NULL, 0), KEEL_OK, "%s", keel_last_error());
+            cr_assert_eq(keel_train_on_batch(plain, x, y, NULL, 0), KEEL_OK, "%s", keel_last_error());
+        }
+        cr_assert(fused->g.nodes[1]->fused_next, "case %d: the fused path was not taken", k);
+        cr_assert(!plain->g.nodes[1]->fused_next, "case %d: the split model fused", k);
+        int64_t nw, nw2;
+        float *a = keel_model_weights(fused, &nw), *b = keel_model_weights(plain, &nw2);
+        cr_assert_eq(nw, nw2);
+        for (int64_t i = 0; i < nw; i++)
+            cr_assert(fabsf(a[i] - b[i]) <= 1e-6f * (1 + fabsf(b[i])), "case %d weight %lld: %g fused vs %g", k,
+                      (long long)i, a[i], b[i]);
+        keel_tensor *pa = keel_predict(fused, x, NULL), *pb = keel_predict(plain, x, NULL);
+        for (int64_t i = 0; i < keel_tensor_size(pa); i++)
+            cr_assert(fabsf(keel_tensor_data(pa)[i] - keel_tensor_data(pb)[i]) <= 1e-6f, "case %d prediction %lld", k,
+                      (long long)i);
+        keel_tensor_free(pa), keel_tensor_free(pb);
+        keel_model_free(fused), keel_model_free(plain);
+        keel_tensor_free(x), keel_tensor_free(y);
+    }
+}
+
 /* the direct pass's dW / db, with the ReLU backward folded in, against im2col + reference GEMM */
 Test(gradcheck, direct_dw_matches_im2col_gemm) {
     /* a same-padded general case, then the fast path (no padding reached, OC a multiple of 32,

@@ -95,3 +95,21 @@ Test(init, default_bias_is_zero_and_kernel_glorot) {
     cr_expect(mx <= sqrt(6.0 / 100) + 1e-6 && mx > 0.9 * sqrt(6.0 / 100), "max %g", mx);
     keel_model_free(m);
 }
+
+/* An initializer with an explicit seed draws the same values wherever its layer is (Keras's
+ * behaviour); without one, layers draw from the model's seed, each its own values. */
+Test(init, explicit_seed_ignores_layer_position) {
+    keel_model *m = keel_sequential(NULL);
+    keel_add(m, keel_dense(.units = 4, .input_dim = 4, .kernel_initializer = "glorot_uniform(seed=9)"));
+    keel_add(m, keel_dense(.units = 4, .kernel_initializer = "glorot_uniform"));
+    keel_add(m, keel_dense(.units = 4, .kernel_initializer = "glorot_uniform(seed=9)"));
+    keel_add(m, keel_dense(.units = 4, .kernel_initializer = "glorot_uniform"));
+    cr_assert_eq(keel_compile(m, .loss = "mse"), KEEL_OK);
+    int64_t n;
+    float *w = keel_model_weights(m, &n); /* kernel 16 + bias 4 per layer */
+    cr_assert_eq(n, 80);
+    cr_expect_eq(memcmp(w, w + 40, 16 * sizeof(float)), 0, "same seed, same kernel in layers 1 and 3");
+    cr_expect_neq(memcmp(w + 20, w + 60, 16 * sizeof(float)), 0, "no seed: layers 2 and 4 differ");
+    cr_expect_neq(memcmp(w, w + 20, 16 * sizeof(float)), 0);
+    keel_model_free(m);
+}

@@ -24,6 +24,7 @@ keel_node *keel_graph_add(keel_graph *g, const keel_op *op, keel_layer *layer, k
     for (int i = 0; i < n_in; i++) {
         node->in[i] = in[i];
         in[i]->consumers++;
+        in[i]->consumer = node;
         node->needs_grad |= in[i]->needs_grad;
     }
     if (layer)

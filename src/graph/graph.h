@@ -63,6 +63,10 @@ struct keel_node {
     bool loss_fused;  /* the loss writes d(pre-activation) into grad: skip act backward */
     bool needs_grad;
     int consumers;
+    keel_node *consumer; /* the last node added with this one as an input (the only one when consumers == 1) */
+    /* a 2x2 max pool fused into the convolution before it (set by the convolution's forward
+     * each pass): the pool's forward is done, its backward applies the ReLU mask */
+    bool fused_by_prev, fused_next;
     float *val, *grad, *pre, *scratch;
     double t_fwd, t_bwd; /* seconds, with KEEL_PROFILE set */
 };

@@ -213,6 +213,76 @@ static void direct_forward_samples(void *ctx, int64_t lo, int64_t hi) {
             }
 }
 
+/* ---- convolution + ReLU + 2x2 max pool in one pass: for each pooled pixel the four
+ * convolution pixels of its window, 16 outputs each, in eight accumulators (each weight
+ * vector loaded feeds four FMAs), then ReLU and the max with its winner in registers, in
+ * max pooling's window order (row by row, first maximum wins). */
+typedef struct pool_job {
+    const keel_conv_geom *g;
+    const float *x, *w, *b;
+    float *pooled;
+    int32_t *arg;
+} pool_job;
+
+static void relu_pool_samples(void *ctx, int64_t lo, int64_t hi) {
+    const pool_job *j = ctx;
+    const keel_conv_geom *g = j->g;
+    const int64_t OC = g->OC, C = g->C, K = g->KH * g->KW * C, PH = g->OH / 2, PW = g->OW / 2;
+    const int64_t step = g->SW * C, down = g->SH * g->W * C;
+    const v8 zero = {0};
+    const v8i lane = {0, 1, 2, 3, 4, 5, 6, 7};
+    int64_t off[32];
+    tap_offsets(g, off);
+    for (int64_t b = lo; b < hi; b++)
+        for (int64_t ph = 0; ph < PH; ph++)
+            for (int64_t pw = 0; pw < PW; pw++) {
+                const float *x00 = j->x + ((b * g->H + 2 * ph * g->SH) * g->W + 2 * pw * g->SW) * C;
+                const float *x01 = x00 + step, *x10 = x00 + down, *x11 = x10 + step;
+                float *out = j->pooled + ((b * PH + ph) * PW + pw) * OC;
+                int32_t *ao = j->arg + ((b * PH + ph) * PW + pw) * OC;
+                const int32_t i00 = (int32_t)((2 * ph * g->OW + 2 * pw) * OC);
+                for (int64_t ob = 0; ob < OC; ob += 16) {
+                    v8 p[4][2];
+                    for (int q = 0; q < 2; q++) {
+                        v8 bq = j->b ? v8_load(j->b + ob + 8 * q) : zero;
+                        p[0][q] = p[1][q] = p[2][q] = p[3][q] = bq;
+                    }
+                    for (int64_t t = 0; t < K; t++) {
+                        const float *wr = j->w + t * OC + ob;
+                        const v8 w0 = v8_load(wr), w1 = v8_load(wr + 8);
+                        const float u0 = x00[off[t]], u1 = x01[off[t]], u2 = x10[off[t]], u3 = x11[off[t]];
+                        p[0][0] += u0 * w0, p[0][1] += u0 * w1, p[1][0] += u1 * w0, p[1][1] += u1 * w1;
+                        p[2][0] += u2 * w0, p[2][1] += u2 * w1, p[3][0] += u3 * w0, p[3][1] += u3 * w1;
+                    }
+                    const int32_t at[4] = {i00, i00 + (int32_t)OC, i00 + (int32_t)(g->OW * OC),
+                                           i00 + (int32_t)((g->OW + 1) * OC)};
+                    for (int q = 0; q < 2; q++) {
+                        v8 m = (v8)((v8i)p[0][q] & (p[0][q] > 0));
+                        v8i idx = lane + (int32_t)(at[0] + ob + 8 * q);
+                        for (int k = 1; k < 4; k++) {
+                            v8 v = (v8)((v8i)p[k][q] & (p[k][q] > 0));
+                            v8i gt = v > m;
+                            m = (v8)(((v8i)v & gt) | ((v8i)m & ~gt));
+                            idx = ((lane + (int32_t)(at[k] + ob + 8 * q)) & gt) | (idx & ~gt);
+                        }
+                        v8_store(out + ob + 8 * q, m);
+                        memcpy(ao + ob + 8 * q, &idx, sizeof idx);
+                    }
+                }
+            }
+}
+
+bool keel_conv_direct_pool_ok(const keel_conv_geom *g) {
+    int64_t off[32];
+    return keel_conv_direct_ok(g) && g->OC % 16 == 0 && g->OH >= 2 && g->OW >= 2 && tap_offsets(g, off);
+}
+
+void keel_conv_direct_relu_pool(const keel_conv_geom *g, const float *x, const float *w, const float *b,
+                                float *pooled, int32_t *arg, int64_t n) {
+    pool_job j = {g, x, w, b, pooled, arg};
+    keel_parallel_for(n, n * g->OH * g->OW * g->KH * g->KW * g->C * g->OC / 8, relu_pool_samples, &j);
+}
+
 bool keel_conv_direct_ok(const keel_conv_geom *g) { return g->KH * g->KW * g->C <= 32 && g->OC % 8 == 0 && g->OC <= 256; }
 
 void keel_conv_direct_forward(const keel_conv_geom *g, const float *x, const float *w, const float *b, float *y,

@@ -78,6 +78,14 @@ bool keel_conv_direct_ok(const keel_conv_geom *g);
 /* y = x (*) w + b, ReLU applied when relu; one pass, no column buffer */
 void keel_conv_direct_forward(const keel_conv_geom *g, const float *x, const float *w,
                               const float *b, float *y, int64_t n, bool relu);
+/* True when keel_conv_direct_relu_pool can run: the direct path with no window reaching
+ * padding and OC a multiple of 16. */
+bool keel_conv_direct_pool_ok(const keel_conv_geom *g);
+/* ReLU(x (*) w + b) followed by a 2x2, stride-2 max pool, the convolution's output never
+ * stored: pooled (n, OH/2, OW/2, OC) and, per pooled value, the winner's offset in its
+ * sample's convolution output (what max pooling records). */
+void keel_conv_direct_relu_pool(const keel_conv_geom *g, const float *x, const float *w, const float *b,
+                                float *pooled, int32_t *arg, int64_t n);
 /* dw (KH, KW, C, OC) and db (OC) from dz in one pass, on at most max_threads threads; with
  * relu_y (the ReLU's output) dz is taken as d(output) and masked where y <= 0 (and may be
  * overwritten with the masked gradient). partial holds (max_threads - 1) * (size(dw) + OC)

@@ -55,6 +55,19 @@ static void conv_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     int64_t K = g->KH * g->KW * g->C, rows = n * g->OH * g->OW;
     if (keel_conv_direct_ok(g)) {
         bool relu = nd->act.kind == KEEL_ACT_RELU && !nd->keep_pre;
+        /* a first layer (no input gradient) with ReLU, feeding only a 2x2 max pool: the pool is
+         * computed here and the convolution's output is never written; the pool's backward
+         * applies the ReLU mask (a winner's value is > 0 exactly where its ReLU passed) */
+        keel_node *next = nd->consumers == 1 ? nd->consumer : NULL;
+        bool fuse = relu && !nd->loss_fused && !nd->in[0]->needs_grad && next && keel_pool_is_max2x2(next) &&
+                    keel_conv_direct_pool_ok(g);
+        nd->fused_next = fuse;
+        if (next) next->fused_by_prev = fuse;
+        if (fuse) {
+            keel_conv_direct_relu_pool(g, nd->in[0]->val, l->params[0].w, l->n_params > 1 ? l->params[1].w : NULL,
+                                       next->val, (int32_t *)next->scratch, n);
+            return;
+        }
         keel_conv_direct_forward(g, nd->in[0]->val, l->params[0].w, l->n_params > 1 ? l->params[1].w : NULL, nd->val,
                                  n, relu);
         if (relu) return;
@@ -95,10 +108,12 @@ static void conv_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     /* a first layer with ReLU needs dZ only for dW and db: the direct pass masks it itself */
     bool fold_relu = keel_conv_direct_ok(g) && W->trainable && !in->needs_grad && !nd->loss_fused &&
                      nd->act.kind == KEEL_ACT_RELU;
-    if (!nd->loss_fused && !fold_relu) keel_act_backward(nd->act, nd->pre, nd->val, dz, dz, rows, g->OC);
+    /* fused with the pool after it: the pool's backward has applied the ReLU mask */
+    if (!nd->loss_fused && !fold_relu && !nd->fused_next) keel_act_backward(nd->act, nd->pre, nd->val, dz, dz, rows, g->OC);
     if (keel_conv_direct_ok(g) && W->trainable) { /* dW and db in one pass, no columns */
         bool has_b = l->n_params > 1 && l->params[1].trainable;
-        keel_conv_direct_dw(g, in->val, dz, fold_relu ? nd->val : NULL, W->g, has_b ? l->params[1].g : c->db_tmp,
+        keel_conv_direct_dw(g, in->val, dz, fold_relu && !nd->fused_next ? nd->val : NULL, W->g,
+                            has_b ? l->params[1].g : c->db_tmp,
                             c->partial, c->partial_threads, n);
     } else {
         const float *col = pw ? in->val : nd->scratch; /* the im2col forward pass left the columns */

@@ -13,4 +13,8 @@ bool keel_pair(int64_t *p, int64_t dflt);
 /* "valid" (or NULL) / "same" into *same; false with the error recorded otherwise. */
 bool keel_padding_same(const char *padding, bool *same, const char *what);
 
+/* nd is a MaxPooling2D node with 2x2 windows, stride 2, padding "valid" and 8k channels, the
+ * pool a convolution can compute on the fly (keel_conv_direct_relu_pool) */
+bool keel_pool_is_max2x2(const keel_node *nd);
+
 #endif

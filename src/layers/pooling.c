@@ -118,6 +118,7 @@ static void pool_forward_samples(void *ctx, int64_t lo, int64_t hi) {
 
 static void pool_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     (void)ctx;
+    if (nd->fused_by_prev) return; /* the convolution before wrote val and the winners */
     keel_parallel_for(n, n * nd->in[0]->size, pool_forward_samples, nd);
 }
 
@@ -125,7 +126,8 @@ static void pool_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
  * consumer): every input cell is in at most one window, so each is written once, the window's
  * gradient where it won and 0 elsewhere, with no zeroing pass and no scatter. Cells past the
  * last window (an odd edge) get 0. */
-static void max_tiles_backward(const keel_conv_geom *g, const float *dy, const int32_t *arg, float *dx) {
+static void max_tiles_backward(const keel_conv_geom *g, const float *dy, const int32_t *arg, const float *relu_y,
+                               float *dx) {
     const int64_t C = g->C, row = g->W * C;
     const v8i lane = {0, 1, 2, 3, 4, 5, 6, 7};
     for (int64_t oh = 0; oh < g->OH; oh++) {
@@ -139,6 +141,11 @@ static void max_tiles_backward(const keel_conv_geom *g, const float *dy, const i
                         memcpy(&a, arg + o + ch, sizeof a);
                         memcpy(&d, dy + o + ch, sizeof d);
                         d &= a == lane + (int32_t)(at + ch);
+                        if (relu_y) { /* the ReLU before, fused: it passed where the max is > 0 */
+                            v8f y;
+                            memcpy(&y, relu_y + o + ch, sizeof y);
+                            d &= y > 0;
+                        }
                         memcpy(dx + at + ch, &d, sizeof d);
                     }
                 }
@@ -164,8 +171,10 @@ static void pool_backward_samples(void *ctx, int64_t lo, int64_t hi) {
      * over the whole gradient. */
     const bool bands = in->consumers <= 1 && g->SH == g->KH && g->PT == 0;
     if (bands && c->max && g->SW == g->KW && g->PL == 0 && C % 8 == 0) {
-        for (int64_t b = lo; b < hi; b++)
-            max_tiles_backward(g, dy + b * g->OH * g->OW * C, arg + b * g->OH * g->OW * C, in->grad + b * in_size);
+        for (int64_t b = lo; b < hi; b++) {
+            const int64_t o = b * g->OH * g->OW * C;
+            max_tiles_backward(g, dy + o, arg + o, nd->fused_by_prev ? nd->val + o : NULL, in->grad + b * in_size);
+        }
         return;
     }
     for (int64_t b = lo; b < hi; b++) {
@@ -204,6 +213,16 @@ static void pool_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     bool bands = in->consumers <= 1 && g->SH == g->KH && g->PT == 0; /* see pool_backward_samples */
     if (in->consumers <= 1 && !bands) memset(in->grad, 0, (size_t)(n * in->size) * sizeof(float));
     keel_parallel_for(n, n * in->size, pool_backward_samples, nd);
+}
+
+static const keel_op pool_op;
+
+bool keel_pool_is_max2x2(const keel_node *nd) {
+    if (nd->op != &pool_op) return false;
+    const pool_cfg *c = nd->layer->cfg;
+    const keel_conv_geom *g = &c->g;
+    return c->max && g->KH == 2 && g->KW == 2 && g->SH == 2 && g->SW == 2 && g->PT == 0 && g->PL == 0 &&
+           g->OH == g->H / 2 && g->OW == g->W / 2 && g->C % 8 == 0;
 }
 
 static const keel_op pool_op = {

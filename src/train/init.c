@@ -94,7 +94,8 @@ keel_status keel_init_param(keel_param *p, uint64_t seed, uint64_t stream, const
     else if (!strcmp(nm, "he_uniform")) scale = 2, n = fi, dist = 1;
     else if (!strcmp(nm, "lecun_normal")) scale = 1, n = fi, dist = 2;
     else if (!strcmp(nm, "lecun_uniform")) scale = 1, n = fi, dist = 1;
-    if (keel_spec_get(&spec, "seed", -1, 0) != 0) r.seed = (uint64_t)keel_spec_get(&spec, "seed", -1, 0);
+    /* an explicit seed fixes the values whatever the layer's position, as in Keras */
+    if (keel_spec_get(&spec, "seed", -1, 0) != 0) r.seed = (uint64_t)keel_spec_get(&spec, "seed", -1, 0), r.stream = 0;
     if (dist == 1) {
         double limit = sqrt(3.0 * scale / n);
         for (int64_t i = 0; i < p->size; i++) p->w[i] = (float)((2 * keel_rng_uniform(&r) - 1) * limit);
