@@ -9,6 +9,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "kernels/kernels.h"
 
@@ -184,5 +186,36 @@ Test(parallel, batch_normalization_threads_agree) {
         cr_assert(fabsf(keel_tensor_data(p[0])[i] - keel_tensor_data(p[1])[i]) <= 1e-3f, "prediction %lld", (long long)i);
     for (int t = 0; t < 2; t++) keel_model_free(m[t]), keel_tensor_free(p[t]);
     keel_tensor_free(x), keel_tensor_free(y);
+    keel_set_threads(0);
+}
+
+/* A child forked after the pool started has none of its workers: its regions must still
+ * complete and be right (it starts workers of its own; were it to wait for the parent's, only
+ * the caller taking over their parts would save it). */
+Test(parallel, pool_works_in_a_forked_child) {
+    keel_set_threads(2);
+    atomic_int hits[1000];
+    memset(hits, 0, sizeof hits);
+    count_job j = {hits, 0};
+    keel_parallel_for(1000, 1 << 20, count_range, &j); /* the parent's workers exist now */
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        int bad = 0;
+        for (int r = 0; r < 200; r++) {
+            memset(hits, 0, sizeof hits);
+            count_job k = {hits, 0};
+            keel_parallel_for(1000, 1 << 20, count_range, &k);
+            float A[64 * 64], B[64 * 64], C[64 * 64];
+            for (int i = 0; i < 64 * 64; i++) A[i] = 1, B[i] = 2;
+            keel_gemm(false, false, 64, 64, 64, 1, A, 64, B, 64, 0, C, 64);
+            bad += C[0] != 128 || C[64 * 64 - 1] != 128;
+            for (int i = 0; i < 1000; i++) bad += atomic_load(&hits[i]) != 1;
+        }
+        _exit(bad ? 1 : 0);
+    }
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child's regions were wrong or it died");
     keel_set_threads(0);
 }

@@ -159,8 +159,25 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+/* A forked child has none of the parent's workers: it starts its own when it needs them. */
+static void after_fork_child(void) {
+    pthread_mutex_init(&pool.busy, NULL);
+    pool.started = 0;
+    atomic_store(&pool.alive, 0);
+    for (int t = 0; t < POOL_MAX; t++) {
+        atomic_store(&pool.slots[t].go, 0);
+        atomic_store(&pool.slots[t].asleep, 0);
+        atomic_store(&pool.slots[t].part, 0);
+    }
+    atomic_store(&pool.caller_asleep, 0);
+}
+
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static void register_fork(void) { pthread_atfork(NULL, NULL, after_fork_child); }
+
 /* Workers 1..T-1 exist afterwards, or as many as could be started; returns the usable count. */
 static int ensure_workers(int T) {
+    pthread_once(&fork_once, register_fork);
     while (pool.started < T - 1 && pool.started < POOL_MAX - 1) {
         pthread_attr_t a;
         pthread_attr_init(&a);
@@ -171,8 +188,8 @@ static int ensure_workers(int T) {
         if (rc != 0) break;
         pool.started++;
     }
-    /* a new thread can take milliseconds to first run; until then every part would be stolen,
-     * and its first GEMMs (which grow BLIS's buffer pool) would come after the warm-up */
+    /* a new thread can take milliseconds to first run; until then the caller would end up
+     * running every part itself */
     while (atomic_load(&pool.alive) < pool.started) sched_yield();
     return pool.started + 1 < T ? pool.started + 1 : T;
 }
