@@ -64,6 +64,24 @@ Test(parallel, many_regions_in_a_row) {
     keel_set_threads(0);
 }
 
+/* A region with few chunks followed by one with more: a worker late from the first must not
+ * claim a chunk of the second before it is published (which ran a chunk twice and let the call
+ * return before another chunk had run: 75 times in 100k pairs before the fix). */
+Test(parallel, fewer_chunks_then_more) {
+    keel_set_threads(2);
+    atomic_int hits[64];
+    long bad = 0;
+    for (int r = 0; r < 100000; r++) {
+        int64_t n = r % 2 ? 64 : 3;
+        memset(hits, 0, sizeof hits);
+        count_job j = {hits, 0};
+        keel_parallel_for(n, 1 << 20, count_range, &j);
+        for (int64_t i = 0; i < n; i++) bad += atomic_load(&hits[i]) != 1;
+    }
+    cr_expect_eq(bad, 0, "%ld indices ran other than once", bad);
+    keel_set_threads(0);
+}
+
 /* a range that itself calls keel_parallel_for: the inner call runs on the calling thread */
 typedef struct {
     atomic_int *hits;

@@ -133,7 +133,8 @@ static bool run_part(int64_t k, uint64_t gen) {
 static void run_chunks(void) {
     for (;;) {
         uint64_t c = atomic_load_explicit(&pool.next, memory_order_acquire);
-        int64_t nch = atomic_load_explicit(&pool.nchunks, memory_order_relaxed), k = (uint32_t)c;
+        /* acquire: a count from a newer region means our compare-and-swap sees it closed */
+        int64_t nch = atomic_load_explicit(&pool.nchunks, memory_order_acquire), k = (uint32_t)c;
         if (k >= nch) return;
         if (!atomic_compare_exchange_weak_explicit(&pool.next, &c, c + 1, memory_order_acq_rel,
                                                    memory_order_relaxed))
@@ -219,11 +220,16 @@ static void run_region(int64_t n, int64_t nch, int T, bool owned, keel_range_fn 
     }
     T = ensure_workers(T);
     if (owned && nch > T) owned = false; /* fewer workers than parts could be started */
+    /* Close the last region's counter before its fields are rewritten: a worker that read the
+     * old word late (say chunk 3 of 3) would otherwise see the new chunk count (8) and claim
+     * chunk 3 of a region not yet published. The release on nchunks orders the close first. */
+    uint64_t old = atomic_load_explicit(&pool.next, memory_order_relaxed);
+    atomic_store_explicit(&pool.next, (old & ~(uint64_t)0xffffffffu) | NO_SHARED, memory_order_relaxed);
+    uint64_t gen = ((old >> 32) + 1) & 0xffffffffu; /* the word holds 32 bits of it */
     pool.fn = fn, pool.ctx = ctx, pool.n = n;
     atomic_store_explicit(&pool.completed, 0, memory_order_relaxed);
-    atomic_store_explicit(&pool.nchunks, (int)nch, memory_order_relaxed);
+    atomic_store_explicit(&pool.nchunks, (int)nch, memory_order_release);
     unsigned done = atomic_load_explicit(&pool.done, memory_order_relaxed);
-    uint64_t gen = (atomic_load_explicit(&pool.next, memory_order_relaxed) >> 32) + 1;
     if (owned)
         for (int64_t k = 0; k < nch; k++) atomic_store_explicit(&pool.slots[k].part, 2 * gen, memory_order_relaxed);
     /* publishes the region */

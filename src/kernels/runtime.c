@@ -10,10 +10,11 @@
 #include <blis.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-static int n_threads;
+static atomic_int n_threads; /* read by every kernel, set by keel_set_threads from any thread */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static char backend[64];
 
