@@ -3,9 +3,9 @@
  * Why BLIS: measured on this machine (AMD EPYC Zen3, 2 cores) BLIS, OpenBLAS and oneDNN's
  * dnnl_sgemm reach similar speed on the MLP's shapes (100-150 GFLOP/s on 2 threads), but only
  * BLIS makes no heap allocation per call after the first (OpenBLAS allocates 1 buffer per call,
- * dnnl_sgemm 3), and chooses its kernel from the CPU
- * itself without an environment variable. Its strided interface also covers the transposes.
- * keel links BLIS's serial build and threads it itself (keel_gemm below). */
+ * dnnl_sgemm 3), and chooses its kernel from the CPU itself without an environment variable.
+ * Its strided interface also covers the transposes. keel links BLIS's serial build and threads
+ * it itself (keel_gemm below). */
 #include "kernels.h"
 
 #include <blis.h>
