@@ -1,10 +1,12 @@
 /* fixture.h: reads the plain-text fixtures that tools/make_*fixtures.py write with real
  * tf.keras: one record per line, "name n v1 ... vn"; lines starting with # are comments.
+ * Also the helpers both fixture suites use to set a model's weights and read its gradients.
  * Header-only, for the test files. */
 #ifndef KEEL_TEST_FIXTURE_H
 #define KEEL_TEST_FIXTURE_H
 
 #include <criterion/criterion.h>
+#include <keel.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,5 +58,48 @@ static void fx_free(fx_file *f) {
     free(f->r);
     memset(f, 0, sizeof *f);
 }
+
+/* ---- keel models: weights read and written by layer index, the gradient from one SGD step */
+
+static void check_ok(keel_status st, const char *ctx, const char *call) {
+    cr_assert_eq(st, KEEL_OK, "%s: %s failed: %s", ctx, call, keel_last_error());
+}
+
+static float *weight(keel_model *m, int layer, int index, int64_t expect) {
+    keel_layer *l = keel_model_layer(m, layer);
+    cr_assert_not_null(l, "%s", keel_last_error());
+    int64_t n = 0;
+    float *w = keel_layer_weight(l, index, &n);
+    cr_assert_not_null(w, "layer %d (%s) has no weight %d: %s", layer, keel_layer_name(l), index, keel_last_error());
+    cr_assert_eq(n, expect, "layer %d (%s) weight %d has %lld values, expected %lld", layer, keel_layer_name(l), index,
+                 (long long)n, (long long)expect);
+    return w;
+}
+
+static void set_weight(keel_model *m, int layer, int index, const double *v, int64_t n) {
+    float *w = weight(m, layer, index, n);
+    for (int64_t i = 0; i < n; i++) w[i] = (float)v[i];
+}
+
+static void set_identity(keel_model *m, int layer, int64_t d) {
+    float *w = weight(m, layer, 0, d * d);
+    for (int64_t i = 0; i < d * d; i++) w[i] = (i % (d + 1)) == 0 ? 1.0f : 0.0f;
+}
+
+static double *snapshot(keel_model *m, int layer, int index, int64_t n) {
+    float *w = weight(m, layer, index, n);
+    double *s = malloc((size_t)n * sizeof *s);
+    cr_assert_not_null(s);
+    for (int64_t i = 0; i < n; i++) s[i] = w[i];
+    return s;
+}
+
+/* grad = before - after, after one SGD step with learning rate 1 */
+static void grad_from_step(keel_model *m, int layer, int index, const double *before, double *grad, int64_t n) {
+    float *w = weight(m, layer, index, n);
+    for (int64_t i = 0; i < n; i++) grad[i] = before[i] - (double)w[i];
+}
+
+static const keel_optimizer_opts SGD_LR1 = {.learning_rate = 1.0f};
 
 #endif
