@@ -73,37 +73,6 @@ static keel_tensor *tensor1(const double *v, int64_t n) {
     return t;
 }
 
-/* ------------------------------------------------------------------ comparison */
-
-/* Expects got[i] close to want[i]; reports the first few mismatches one by one, then a count.
- * Returns the number of mismatches. */
-static int expect_close(const char *ctx, const char *what, const double *got, const double *want, int64_t n,
-                        double rtol) {
-    int bad = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double tol = fmax(ATOL, rtol * fabs(want[i])), d = fabs(got[i] - want[i]);
-        if (d <= tol) continue; /* also false for NaN */
-        if (++bad <= 6)
-            cr_expect(0, "%s: %s[%lld]: keel %.9g, keras %.9g (|diff| %.3g > tol %.3g)", ctx, what, (long long)i,
-                      got[i], want[i], d, tol);
-    }
-    if (bad > 6) cr_expect(0, "%s: %s: %d of %lld values differ", ctx, what, bad, (long long)n);
-    return bad;
-}
-
-static int expect_close_f(const char *ctx, const char *what, const float *got, const double *want, int64_t n,
-                          double rtol) {
-    double *g = malloc((size_t)n * sizeof *g);
-    cr_assert_not_null(g);
-    for (int64_t i = 0; i < n; i++) g[i] = got[i];
-    int bad = expect_close(ctx, what, g, want, n, rtol);
-    free(g);
-    return bad;
-}
-
-static void expect_scalar(const char *ctx, const char *what, double got, double want, double rtol) {
-    expect_close(ctx, what, &got, &want, 1, rtol);
-}
 
 /* ------------------------------------------------------------------ keel models */
 
