@@ -72,8 +72,10 @@ KEEL_API const char *keel_status_name(keel_status s);
 
 /* ---------------------------------------------------------------- runtime */
 
-/* Threads used by every kernel (GEMM included). Default: all cores. Results are bit-identical
- * from run to run for a fixed seed and a fixed thread count. n <= 0 restores the default. */
+/* Threads used by every kernel (GEMM included), on keel's own pool (no OpenMP runtime).
+ * Default: the CPUs this process may run on, or OMP_NUM_THREADS when set; at most 256. Results
+ * are bit-identical from run to run for a fixed seed and a fixed thread count. n <= 0 restores
+ * the default. */
 KEEL_API void keel_set_threads(int n);
 KEEL_API int keel_get_threads(void);
 /* Which GEMM keel uses ("blis (zen3)"); a static string. */
