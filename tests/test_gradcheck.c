@@ -311,11 +311,12 @@ Test(gradcheck, direct_forward_matches_reference) {
  * convolution, its backward applying the ReLU mask); the same model with the ReLU as its own
  * layer runs unfused. Same seeds, same data: predictions and every weight after three SGD
  * steps must agree, and the fused path must really have been taken. */
-static keel_model *conv_pool_model(int64_t H, int64_t W, int64_t C, int64_t filters, bool split_relu) {
+static keel_model *conv_pool_model(int64_t H, int64_t W, int64_t C, int64_t filters, bool bias, bool split_relu) {
     keel_model *m = keel_sequential(NULL);
     keel_add(m, keel_input(.shape = {H, W, C}));
     keel_add(m, keel_conv2d(.filters = filters, .kernel_size = {3}, .activation = split_relu ? NULL : "relu",
-                            .kernel_initializer = "glorot_uniform(seed=3)", .bias_initializer = "random_normal(seed=4)"));
+                            .use_bias = bias, .kernel_initializer = "glorot_uniform(seed=3)",
+                            .bias_initializer = "random_normal(seed=4)"));
     if (split_relu) keel_add(m, keel_activation(.activation = "relu"));
     keel_add(m, keel_max_pooling2d());
     keel_add(m, keel_flatten());
@@ -325,13 +326,14 @@ static keel_model *conv_pool_model(int64_t H, int64_t W, int64_t C, int64_t filt
 }
 
 Test(gradcheck, conv_relu_pool_fused_matches_unfused) {
-    const int64_t cases[][4] = {{9, 8, 1, 32}, {10, 11, 3, 16}, {6, 6, 2, 48}};
-    for (int k = 0; k < 3; k++) {
+    const int64_t cases[][5] = {{9, 8, 1, 32, 1}, {10, 11, 3, 16, 1}, {6, 6, 2, 48, 1}, {8, 9, 1, 16, 0}};
+    for (int k = 0; k < 4; k++) {
         const int64_t H = cases[k][0], W = cases[k][1], C = cases[k][2], F = cases[k][3], n = 5;
+        const bool bias = cases[k][4];
         keel_tensor *x = keel_tensor_new(KEEL_SHAPE(n, H, W, C)), *y = keel_tensor_new(KEEL_SHAPE(n, 3));
         fill(keel_tensor_data(x), keel_tensor_size(x), 11, -1, 1);
         fill(keel_tensor_data(y), keel_tensor_size(y), 12, -1, 1);
-        keel_model *fused = conv_pool_model(H, W, C, F, false), *plain = conv_pool_model(H, W, C, F, true);
+        keel_model *fused = conv_pool_model(H, W, C, F, bias, false), *plain = conv_pool_model(H, W, C, F, bias, true);
         for (int s = 0; s < 3; s++) {
             cr_assert_eq(keel_train_on_batch(fused, x, y, NULL, 0), KEEL_OK, "%s", keel_last_error());
             cr_assert_eq(keel_train_on_batch(plain, x, y, NULL, 0), KEEL_OK, "%s", keel_last_error());
