@@ -144,7 +144,8 @@ static inline __attribute__((always_inline)) void direct_rows(const direct_job *
                 v8 c0 = bias[0], c1 = bias[1], c2 = bias[2], c3 = bias[3];
                 for (int64_t t = 0; t < K; t++) {
                     const float u = xa[off[t]], v = xb[off[t]], *wr = j->w + t * OC + ob;
-                    const v8 w0 = v8_load(wr), w1 = v8_load(wr + 8), w2 = v8_load(wr + 16), w3 = v8_load(wr + 24);
+                    v8 w0 = v8_load(wr), w1 = v8_load(wr + 8), w2 = v8_load(wr + 16), w3 = v8_load(wr + 24);
+                    __asm__("" : "+x"(w0), "+x"(w1), "+x"(w2), "+x"(w3)); /* in registers: see relu_pool_samples */
                     a0 += u * w0, a1 += u * w1, a2 += u * w2, a3 += u * w3;
                     c0 += v * w0, c1 += v * w1, c2 += v * w2, c3 += v * w3;
                 }
@@ -233,6 +234,8 @@ static void relu_pool_samples(void *ctx, int64_t lo, int64_t hi) {
     const v8i lane = {0, 1, 2, 3, 4, 5, 6, 7};
     int64_t off[32];
     tap_offsets(g, off);
+    /* offsets of the window's four pixels from its first, in the convolution's output */
+    const v8i zi = {0}, delta[4] = {zi, zi + (int32_t)OC, zi + (int32_t)(g->OW * OC), zi + (int32_t)((g->OW + 1) * OC)};
     for (int64_t b = lo; b < hi; b++)
         for (int64_t ph = 0; ph < PH; ph++)
             for (int64_t pw = 0; pw < PW; pw++) {
@@ -249,21 +252,24 @@ static void relu_pool_samples(void *ctx, int64_t lo, int64_t hi) {
                     }
                     for (int64_t t = 0; t < K; t++) {
                         const float *wr = j->w + t * OC + ob;
-                        const v8 w0 = v8_load(wr), w1 = v8_load(wr + 8);
+                        v8 w0 = v8_load(wr), w1 = v8_load(wr + 8);
+                        /* keeps each weight vector in a register: folded into the FMAs as memory
+                         * operands (gcc's choice) they made 12 loads per 8 FMAs, more than the
+                         * load ports take */
+                        __asm__("" : "+x"(w0), "+x"(w1));
                         const float u0 = x00[off[t]], u1 = x01[off[t]], u2 = x10[off[t]], u3 = x11[off[t]];
                         p[0][0] += u0 * w0, p[0][1] += u0 * w1, p[1][0] += u1 * w0, p[1][1] += u1 * w1;
                         p[2][0] += u2 * w0, p[2][1] += u2 * w1, p[3][0] += u3 * w0, p[3][1] += u3 * w1;
                     }
-                    const int32_t at[4] = {i00, i00 + (int32_t)OC, i00 + (int32_t)(g->OW * OC),
-                                           i00 + (int32_t)((g->OW + 1) * OC)};
                     for (int q = 0; q < 2; q++) {
+                        const v8i base = lane + (int32_t)(i00 + ob + 8 * q);
                         v8 m = (v8)((v8i)p[0][q] & (p[0][q] > 0));
-                        v8i idx = lane + (int32_t)(at[0] + ob + 8 * q);
+                        v8i idx = base;
                         for (int k = 1; k < 4; k++) {
                             v8 v = (v8)((v8i)p[k][q] & (p[k][q] > 0));
                             v8i gt = v > m;
                             m = (v8)(((v8i)v & gt) | ((v8i)m & ~gt));
-                            idx = ((lane + (int32_t)(at[k] + ob + 8 * q)) & gt) | (idx & ~gt);
+                            idx = ((base + delta[k]) & gt) | (idx & ~gt);
                         }
                         v8_store(out + ob + 8 * q, m);
                         memcpy(ao + ob + 8 * q, &idx, sizeof idx);
