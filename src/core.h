@@ -50,12 +50,17 @@ static inline uint64_t keel_mix64(uint64_t x) {
     x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
     return x ^ (x >> 31);
 }
+/* The per-(seed, stream) part of keel_rand_u64, for loops that draw many values of one stream. */
+static inline uint64_t keel_rand_base(uint64_t seed, uint64_t stream) { return keel_mix64(seed ^ keel_mix64(stream)); }
 static inline uint64_t keel_rand_u64(uint64_t seed, uint64_t stream, uint64_t i) {
-    return keel_mix64(keel_mix64(seed ^ keel_mix64(stream)) + i);
+    return keel_mix64(keel_rand_base(seed, stream) + i);
 }
-/* Uniform in [0, 1) with 24 random bits. */
+/* Uniform in [0, 1) with 24 random bits: value i of the stream whose keel_rand_base is base. */
+static inline float keel_rand_uniform_at(uint64_t base, uint64_t i) {
+    return (float)(uint32_t)(keel_mix64(base + i) >> 40) * (1.0f / 16777216.0f);
+}
 static inline float keel_rand_uniform(uint64_t seed, uint64_t stream, uint64_t i) {
-    return (float)(keel_rand_u64(seed, stream, i) >> 40) * (1.0f / 16777216.0f);
+    return keel_rand_uniform_at(keel_rand_base(seed, stream), i);
 }
 /* A sequential generator for places that draw an unknown number of values (rejection). */
 typedef struct keel_rng {

@@ -118,6 +118,24 @@ static int64_t dropout_scratch(const keel_node *nd) { return nd->size; }
 
 /* mask[i] = 1/keep with probability keep, else 0; drawn from (seed, layer, step, i) so a mask
  * does not depend on the thread count */
+typedef struct drop_job {
+    const float *x;
+    float *y, *mask;
+    uint64_t base;
+    float keep;
+} drop_job;
+
+/* mask[i] = 1/keep with probability keep, else 0: the i-th value of the step's counter-based
+ * stream, so the mask does not depend on how the range is cut */
+static void drop_range(void *ctx, int64_t lo, int64_t hi) {
+    const drop_job *j = ctx;
+    const float scale = j->keep > 0 ? 1.0f / j->keep : 0.0f;
+    for (int64_t i = lo; i < hi; i++) {
+        j->mask[i] = keel_rand_uniform_at(j->base, (uint64_t)i) < j->keep ? scale : 0.0f;
+        j->y[i] = j->x[i] * j->mask[i];
+    }
+}
+
 static void dropout_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     const dropout_cfg *c = nd->layer->cfg;
     const float *x = nd->in[0]->val;
@@ -129,12 +147,9 @@ static void dropout_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
             for (int64_t i = 0; i < total; i++) mask[i] = 1.0f;
         return;
     }
-    float keep = 1.0f - c->rate, scale = keep > 0 ? 1.0f / keep : 0.0f;
     uint64_t seed = c->seed ? c->seed : ctx->seed, stream = keel_mix64((uint64_t)nd->id + 1) ^ ctx->step;
-    for (int64_t i = 0; i < total; i++) {
-        mask[i] = keel_rand_uniform(seed, stream, (uint64_t)i) < keep ? scale : 0.0f;
-        y[i] = x[i] * mask[i];
-    }
+    drop_job j = {x, y, mask, keel_rand_base(seed, stream), 1.0f - c->rate};
+    keel_parallel_for(total, total * 8, drop_range, &j);
 }
 
 static void dropout_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
