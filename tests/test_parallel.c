@@ -237,3 +237,29 @@ Test(parallel, pool_works_in_a_forked_child) {
     cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child's regions were wrong or it died");
     keel_set_threads(0);
 }
+
+/* Dropout's mask is value i of a counter-based stream: the same whatever the thread count
+ * (a batch of 32 x 4096 values is cut across threads; the Dense after it stays serial, so the
+ * weights after a step must be bit-identical) */
+Test(parallel, dropout_mask_independent_of_threads) {
+    keel_tensor *x = keel_tensor_new(KEEL_SHAPE(32, 4096)), *y = keel_tensor_new(KEEL_SHAPE(32, 1));
+    fill(keel_tensor_data(x), keel_tensor_size(x), 21);
+    fill(keel_tensor_data(y), keel_tensor_size(y), 22);
+    float *w[2];
+    int64_t n = 0;
+    keel_model *m[2];
+    for (int t = 0; t < 2; t++) {
+        keel_set_threads(t + 1);
+        m[t] = keel_sequential(NULL);
+        keel_add(m[t], keel_input(.shape = {4096}));
+        keel_add(m[t], keel_dropout(.rate = 0.5f));
+        keel_add(m[t], keel_dense(.units = 1));
+        keel_compile(m[t], .optimizer = "sgd", .loss = "mse");
+        for (int s = 0; s < 2; s++) cr_assert_eq(keel_train_on_batch(m[t], x, y, NULL, 0), KEEL_OK, "%s", keel_last_error());
+        w[t] = keel_model_weights(m[t], &n);
+    }
+    cr_expect_eq(memcmp(w[0], w[1], (size_t)n * sizeof(float)), 0, "weights after dropout steps differ between 1 and 2 threads");
+    keel_model_free(m[0]), keel_model_free(m[1]);
+    keel_tensor_free(x), keel_tensor_free(y);
+    keel_set_threads(0);
+}
