@@ -8,15 +8,14 @@
  * machine is idle. keel cannot set libgomp's policy itself (it is read from the environment
  * before main), so it waits its own way: spin briefly (the next region of a training step comes
  * within microseconds), then hand the core over with sched_yield (a no-op when nobody else
- * wants it, a real handover under load), then sleep on a futex after a few milliseconds of
- * nothing (between epochs, in the user's own code).
+ * wants it, a real handover under load), then sleep on a futex after a millisecond of nothing
+ * (between epochs, in the user's own code).
  *
  * keel_parallel_for cuts work into a few chunks per thread and the threads take chunks from a
  * shared counter, so a thread that the kernel has descheduled (another program wants the core)
  * holds nobody up: whoever is running does its share. keel_parallel_run (GEMM blocks, partial
- * sums) gives part k to thread k, so each thread keeps BLIS's packing buffers to itself and the
- * buffer pool BLIS grows on first concurrent use stops growing after the first steps; a part
- * whose thread has not started it within STEAL_NS is run by the caller instead. The cut depends
+ * sums) gives part k to thread k, so a thread works on the same block step after step, in its
+ * own cache; a part whose thread has not started it within STEAL_NS is run by the caller. The cut depends
  * only on n and the thread count, never on who ran what, so results are the same from run to
  * run. A call from inside a chunk (nesting) or from a second application thread while the pool
  * is busy runs serially on the caller. Workers are started once, on first use; a parallel
