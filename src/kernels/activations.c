@@ -183,6 +183,46 @@ void keel_act_forward(keel_act a, const float *x, float *y, int64_t rows, int64_
     }
 }
 
+typedef struct bias_act_job {
+    keel_act a;
+    float *z, *pre;
+    const float *b;
+    int64_t cols;
+} bias_act_job;
+
+static void bias_act_rows(void *ctx, int64_t lo, int64_t hi) {
+    const bias_act_job *j = ctx;
+    const int64_t C = j->cols;
+    const bool relu = j->a.kind == KEEL_ACT_RELU;
+    for (int64_t r = lo; r < hi; r++) {
+        float *z = j->z + r * C;
+        const float *b = j->b;
+        if (relu && !j->pre) { /* the common case in one loop */
+            if (b) {
+#pragma omp simd
+                for (int64_t c = 0; c < C; c++) z[c] = z[c] + b[c] > 0 ? z[c] + b[c] : 0;
+            } else {
+#pragma omp simd
+                for (int64_t c = 0; c < C; c++) z[c] = z[c] > 0 ? z[c] : 0;
+            }
+            continue;
+        }
+        if (b) {
+#pragma omp simd
+            for (int64_t c = 0; c < C; c++) z[c] += b[c];
+        }
+        if (j->pre) memcpy(j->pre + r * C, z, (size_t)C * sizeof *z);
+        if (j->a.kind != KEEL_ACT_LINEAR) keel_act_forward(j->a, z, z, 1, C);
+    }
+}
+
+void keel_bias_act(keel_act a, float *z, const float *b, float *pre, int64_t rows, int64_t cols) {
+    if (!b && !pre && a.kind == KEEL_ACT_LINEAR) return;
+    bias_act_job j = {a, z, pre, b, cols};
+    keel_parallel_for(rows, rows * cols * (a.kind == KEEL_ACT_RELU || a.kind == KEEL_ACT_LINEAR ? 1 : 8), bias_act_rows,
+                      &j);
+}
+
 void keel_act_backward(keel_act a, const float *x, const float *y, const float *dy, float *dx,
                        int64_t rows, int64_t cols) {
     int64_t n = rows * cols;

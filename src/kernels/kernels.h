@@ -49,6 +49,10 @@ const char *keel_act_name(keel_act_kind k);
 bool keel_act_needs_input(keel_act_kind k);
 /* y[rows, cols] = f(x); softmax and log_softmax act along cols. x and y may alias. */
 void keel_act_forward(keel_act a, const float *x, float *y, int64_t rows, int64_t cols);
+/* The output of a layer after its GEMM: z[rows, cols] += b (b may be NULL), pre (when not NULL)
+ * keeps a copy of that, then z = f(z); one threaded pass over the rows, bias and ReLU in the
+ * same loop. */
+void keel_bias_act(keel_act a, float *z, const float *b, float *pre, int64_t rows, int64_t cols);
 /* dx = dy * f'(x), as a vector-Jacobian product for softmax. x may be NULL unless
  * keel_act_needs_input; dx may alias dy. */
 void keel_act_backward(keel_act a, const float *x, const float *y, const float *dy, float *dx,

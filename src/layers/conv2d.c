@@ -86,13 +86,7 @@ static void conv_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     }
     float *z = nd->val;
     keel_gemm(false, false, rows, g->OC, K, 1.0f, col, K, l->params[0].w, g->OC, 0.0f, z, g->OC);
-    if (l->n_params > 1) keel_add_bias(z, l->params[1].w, rows, g->OC);
-    if (nd->keep_pre) {
-        memcpy(nd->pre, z, (size_t)(rows * g->OC) * sizeof *z);
-        keel_act_forward(nd->act, nd->pre, nd->val, rows, g->OC);
-    } else {
-        keel_act_forward(nd->act, z, z, rows, g->OC);
-    }
+    keel_bias_act(nd->act, z, l->n_params > 1 ? l->params[1].w : NULL, nd->keep_pre ? nd->pre : NULL, rows, g->OC);
 }
 
 static void conv_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {

@@ -27,13 +27,7 @@ static void dense_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     int64_t K = l->params[0].dims[0], U = l->params[0].dims[1], rows = n * (in->size / K);
     float *z = nd->val;
     keel_gemm(false, false, rows, U, K, 1.0f, in->val, K, l->params[0].w, U, 0.0f, z, U);
-    if (l->n_params > 1) keel_add_bias(z, l->params[1].w, rows, U);
-    if (nd->keep_pre) {
-        memcpy(nd->pre, z, (size_t)(rows * U) * sizeof *z);
-        keel_act_forward(nd->act, nd->pre, nd->val, rows, U);
-    } else {
-        keel_act_forward(nd->act, z, z, rows, U);
-    }
+    keel_bias_act(nd->act, z, l->n_params > 1 ? l->params[1].w : NULL, nd->keep_pre ? nd->pre : NULL, rows, U);
 }
 
 static void dense_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
