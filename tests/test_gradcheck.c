@@ -270,7 +270,7 @@ Test(gradcheck, conv_im2col_matches_direct) {
     fill(x, n * g.H * g.W * g.C, 1, -1, 1), fill(w, K * g.OC, 2, -1, 1), fill(b, g.OC, 3, -1, 1);
     keel_im2col(&g, x, col, n);
     keel_gemm(false, false, rows, g.OC, K, 1, col, K, w, g.OC, 0, y1, g.OC);
-    keel_add_bias(y1, b, rows, g.OC);
+    keel_bias_act((keel_act){.kind = KEEL_ACT_LINEAR}, y1, b, NULL, rows, g.OC);
     keel_conv2d_ref(&g, x, w, b, y2, n);
     for (int64_t i = 0; i < rows * g.OC; i++) cr_assert(fabsf(y1[i] - y2[i]) < 1e-4f, "[%lld] %g vs %g", (long long)i, y1[i], y2[i]);
     free(x), free(w), free(b), free(col), free(y1), free(y2);

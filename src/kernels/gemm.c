@@ -120,14 +120,6 @@ void keel_gemm_ref(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
         }
 }
 
-void keel_add_bias(float *y, const float *b, int64_t rows, int64_t cols) {
-    for (int64_t r = 0; r < rows; r++) {
-        float *yr = y + r * cols;
-#pragma omp simd
-        for (int64_t c = 0; c < cols; c++) yr[c] += b[c];
-    }
-}
-
 void keel_sum_rows(const float *dy, float *db, int64_t rows, int64_t cols, bool accumulate) {
     if (!accumulate) memset(db, 0, (size_t)cols * sizeof *db);
     for (int64_t r = 0; r < rows; r++) {

@@ -59,8 +59,6 @@ void keel_act_backward(keel_act a, const float *x, const float *y, const float *
                        int64_t rows, int64_t cols);
 
 /* ---- small vector helpers */
-/* y[r, :] += b for each of the rows. */
-void keel_add_bias(float *y, const float *b, int64_t rows, int64_t cols);
 /* db (+)= sum over rows of dy. */
 void keel_sum_rows(const float *dy, float *db, int64_t rows, int64_t cols, bool accumulate);
 
