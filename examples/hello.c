@@ -10,9 +10,9 @@
 
 int main(void) {
     float xs[] = {1, 2, 3, 4, 5}, ys[] = {2, 4, 6, 8, 10}, six[] = {6};
-    keel_tensor *x = keel_tensor_from_data(KEEL_SHAPE(5, 1), xs);
-    keel_tensor *y = keel_tensor_from_data(KEEL_SHAPE(5, 1), ys);
-    keel_tensor *x6 = keel_tensor_from_data(KEEL_SHAPE(1, 1), six);
+    keel_tensor *x = keel_tensor_from_data(KEEL_SHAPE(5), xs);
+    keel_tensor *y = keel_tensor_from_data(KEEL_SHAPE(5), ys);
+    keel_tensor *x6 = keel_tensor_from_data(KEEL_SHAPE(1), six);
 
     keel_model *m = keel_sequential(NULL);
     keel_add(m, keel_dense(.units = 1, .input_dim = 1, .activation = "linear"));

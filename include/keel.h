@@ -70,6 +70,13 @@ KEEL_API const char *keel_last_error(void);
 /* A short name for a status ("shape error"). */
 KEEL_API const char *keel_status_name(keel_status s);
 
+/* Warnings (what Keras reports as a UserWarning and carries on: an EarlyStopping monitor that
+ * names no logged value, a model trained with trainable flags that changed since its compile)
+ * go to this handler, one line each without a newline; NULL restores the default, which prints
+ * "keel: warning: <line>" to stderr. Process-wide; set it before training. */
+typedef void (*keel_warning_fn)(const char *message, void *user);
+KEEL_API void keel_set_warning_handler(keel_warning_fn fn, void *user);
+
 /* ---------------------------------------------------------------- runtime */
 
 /* Threads used by every kernel (GEMM included), on keel's own pool (no OpenMP runtime).
@@ -406,6 +413,10 @@ KEEL_API keel_status keel_train_on_batch(keel_model *m, const keel_tensor *x, co
 KEEL_API keel_status keel_test_on_batch(keel_model *m, const keel_tensor *x, const keel_tensor *y,
                                         double *results, int cap);
 KEEL_API keel_tensor *keel_predict_on_batch(keel_model *m, const keel_tensor *x);
+/* predict_on_batch into a tensor the caller made, of shape (N, outputs...): no allocation after
+ * the first call with the largest N, and no thread hand-off for work too small to share. */
+KEEL_API keel_status keel_predict_into(keel_model *m, const keel_tensor *x, keel_tensor *out);
+#define KEEL_HAS_PREDICT_INTO 1
 
 /* "loss", then the metric names given to compile. Returns how many; names[i] stay valid while
  * the model lives. */
@@ -426,10 +437,23 @@ KEEL_API const double *keel_history_get(const keel_history *h, const char *key);
 /* Weights: all trainable weights of the model in one flat buffer, layer by layer, each layer's
  * in creation order (Dense: kernel (in, units) row-major, then bias). Valid after compile. */
 KEEL_API float *keel_model_weights(keel_model *m, int64_t *count);
-/* One layer's weight `index` (Dense: 0 kernel, 1 bias); NULL if there is no such weight. */
+/* The model's layer `index` (0-based, in the order added); NULL if there is none. */
 KEEL_API keel_layer *keel_model_layer(keel_model *m, int index);
 KEEL_API int keel_model_layer_count(const keel_model *m);
 KEEL_API const char *keel_layer_name(const keel_layer *l);
+/* How many weights the layer has once built (Dense: 2, kernel and bias; 0 before). */
+KEEL_API int keel_layer_weight_count(const keel_layer *l);
+/* layer.get_weights(): new tensors, one per weight in Keras's order (Dense: kernel (in, units),
+ * bias (units); Conv2D: kernel (KH, KW, C, filters), bias; BatchNormalization: gamma, beta,
+ * moving_mean, moving_variance), written to out[0 .. min(count, cap)); the caller frees them.
+ * Returns the count (0 for a layer without weights) or a negative status (a layer not yet
+ * built by a compile). */
+KEEL_API int keel_get_weights(keel_layer *l, keel_tensor **out, int cap);
+/* layer.set_weights(w): n tensors of exactly the shapes get_weights gives, copied in. A wrong
+ * count or shape is KEEL_ERR_ARG / KEEL_ERR_SHAPE naming the weight, and changes nothing. */
+KEEL_API keel_status keel_set_weights(keel_layer *l, const keel_tensor *const *w, int n);
+/* The storage of one weight (Dense: 0 kernel, 1 bias), count floats, to read or write in place;
+ * valid while the model lives. NULL if there is no such weight. */
 KEEL_API float *keel_layer_weight(keel_layer *l, int index, int64_t *count);
 
 /* ---------------------------------------------------------------- image folders */

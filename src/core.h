@@ -36,6 +36,10 @@ const char *keel_nearest_name(const char *name, const char *const *names);
         if (!(cond)) keel_bug(__FILE__, __LINE__, #cond);                                         \
     } while (0)
 _Noreturn void keel_bug(const char *file, int line, const char *what);
+/* A warning (Keras's UserWarning): one line to the handler set by keel_set_warning_handler. */
+void keel_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* *out = a * b when both are >= 0 and the product (times 4, for bytes) fits in int64_t. */
+bool keel_mul_ok(int64_t a, int64_t b, int64_t *out);
 
 /* ---- memory: every allocation keel makes goes through these (NULL-safe free). */
 void *keel_alloc(size_t bytes);   /* 64-byte aligned, zeroed; records KEEL_ERR_NOMEM */

@@ -6,13 +6,13 @@
 #include <math.h>
 #include <string.h>
 
-#define EXPECT_MSG(...)                                                                           \
-    do {                                                                                          \
-        const char *needles_[] = {__VA_ARGS__};                                                   \
-        for (size_t i_ = 0; i_ < sizeof needles_ / sizeof needles_[0]; i_++)                      \
-            cr_expect(strstr(keel_last_error(), needles_[i_]) != NULL, "message \"%s\" lacks \"%s\"", \
-                      keel_last_error(), needles_[i_]);                                           \
-        cr_expect(strchr(keel_last_error(), '\n') == NULL, "message is not one line");            \
+#define EXPECT_MSG(...)                                                                            \
+    do {                                                                                           \
+        const char *needles_[] = {__VA_ARGS__};                                                    \
+        for (size_t i_ = 0; i_ < sizeof needles_ / sizeof needles_[0]; i_++)                       \
+            cr_expect(strstr(keel_last_error(), needles_[i_]) != NULL,                             \
+                      "message \"%s\" lacks \"%s\"", keel_last_error(), needles_[i_]);             \
+        cr_expect(strchr(keel_last_error(), '\n') == NULL, "message is not one line");             \
     } while (0)
 
 static keel_model *mlp(const char *loss) {
@@ -23,7 +23,9 @@ static keel_model *mlp(const char *loss) {
     return m;
 }
 
-static keel_tensor *zeros2(int64_t a, int64_t b) { return keel_tensor_new(KEEL_SHAPE(a, b)); }
+static keel_tensor *zeros2(int64_t a, int64_t b) {
+    return keel_tensor_new(KEEL_SHAPE(a, b));
+}
 
 Test(errors, fit_before_compile) {
     keel_model *m = keel_sequential(NULL);
@@ -127,7 +129,8 @@ Test(errors, x_shape_names_layer_and_shapes) {
 
 Test(errors, y_shape_and_labels) {
     keel_model *m = mlp("sparse_categorical_crossentropy");
-    keel_tensor *x = zeros2(5, 4), *y = keel_tensor_new(KEEL_SHAPE(4)), *y5 = keel_tensor_new(KEEL_SHAPE(5));
+    keel_tensor *x = zeros2(5, 4), *y = keel_tensor_new(KEEL_SHAPE(4)),
+                *y5 = keel_tensor_new(KEEL_SHAPE(5));
     cr_expect_eq(keel_fit(m, x, y, .verbose = 0), KEEL_ERR_SHAPE);
     EXPECT_MSG("x has 5 samples but y has 4");
     keel_tensor_data(y5)[2] = 3; /* classes are 0..2 */
@@ -158,7 +161,9 @@ Test(errors, bad_fit_arguments) {
     EXPECT_MSG("verbose must be 0, 1 or 2");
     cr_expect_eq(keel_fit(m, x, y, .verbose = 0, .validation_data = {.x = x}), KEEL_ERR_ARG);
     EXPECT_MSG("validation_data needs both x and y");
-    cr_expect_eq(keel_fit(m, x, y, .verbose = 0, .early_stopping = keel_early_stopping(.mode = "up")), KEEL_ERR_ARG);
+    cr_expect_eq(
+        keel_fit(m, x, y, .verbose = 0, .early_stopping = keel_early_stopping(.mode = "up")),
+        KEEL_ERR_ARG);
     EXPECT_MSG("mode must be");
     cr_expect_eq(keel_fit(m, NULL, y, .verbose = 0), KEEL_ERR_ARG);
     EXPECT_MSG("x is NULL");
@@ -176,8 +181,9 @@ Test(errors, nan_loss_names_epoch_and_batch) {
     keel_tensor_data(x)[40] = NAN; /* batch 2 of 2 without shuffling */
     int64_t nw;
     float *w = keel_model_weights(m, &nw);
-    cr_expect_eq(keel_fit(m, x, y, .verbose = 0, .shuffle = 0), KEEL_ERR_NAN);
-    EXPECT_MSG("nan", "epoch 1", "batch 2");
+    /* a NaN in the data is the data's fault: named, and nothing is trained on it */
+    cr_expect_eq(keel_fit(m, x, y, .verbose = 0, .shuffle = 0), KEEL_ERR_ARG);
+    EXPECT_MSG("x[40, 0] is nan", "sample 40");
     cr_expect(isfinite(w[0]) && isfinite(w[1]), "weights stay finite");
     keel_tensor_free(x), keel_tensor_free(y);
     keel_model_free(m);
@@ -186,7 +192,8 @@ Test(errors, nan_loss_names_epoch_and_batch) {
     keel_add(m, keel_dense(.units = 1, .input_dim = 1));
     keel_compile(m, .optimizer = "sgd", .optimizer_opts = {.learning_rate = 1e6f}, .loss = "mse");
     x = zeros2(32, 1), y = zeros2(32, 1);
-    for (int i = 0; i < 32; i++) keel_tensor_data(x)[i] = (float)i, keel_tensor_data(y)[i] = 2.0f * (float)i;
+    for (int i = 0; i < 32; i++)
+        keel_tensor_data(x)[i] = (float)i, keel_tensor_data(y)[i] = 2.0f * (float)i;
     cr_expect_eq(keel_fit(m, x, y, .epochs = 50, .batch_size = 4, .verbose = 0), KEEL_ERR_NAN);
     EXPECT_MSG("loss became", "epoch 1");
     keel_tensor_free(x), keel_tensor_free(y);

@@ -4,7 +4,8 @@
 #include <stdio.h>
 #include <time.h>
 
-keel_node *keel_graph_add(keel_graph *g, const keel_op *op, keel_layer *layer, keel_node **in, int n_in) {
+keel_node *keel_graph_add(keel_graph *g, const keel_op *op, keel_layer *layer, keel_node **in,
+                          int n_in) {
     KEEL_ASSERT(n_in <= KEEL_MAX_IN);
     if (g->n == g->cap) {
         int cap = g->cap ? 2 * g->cap : 16;
@@ -28,13 +29,26 @@ keel_node *keel_graph_add(keel_graph *g, const keel_op *op, keel_layer *layer, k
         node->needs_grad |= in[i]->needs_grad;
     }
     if (layer)
-        for (int i = 0; i < layer->n_params; i++) node->needs_grad |= layer->params[i].trainable;
+        for (int i = 0; i < layer->n_params; i++)
+            node->needs_grad |= layer->params[i].trainable;
     if (op->infer && op->infer(node) != KEEL_OK) {
         keel_free(node);
-        for (int i = 0; i < n_in; i++) in[i]->consumers--;
+        for (int i = 0; i < n_in; i++)
+            in[i]->consumers--;
         return NULL;
     }
-    node->size = keel_dims_prod(node->rank, node->dims);
+    node->size = 1;
+    for (int i = 0; i < node->rank; i++)
+        if (!keel_mul_ok(node->size, node->dims[i], &node->size)) {
+            char buf[160];
+            keel_error(KEEL_ERR_SHAPE, "%s: output shape %s is too large",
+                       layer ? layer->name : "input",
+                       keel_dims_str(node->rank, node->dims, true, buf, sizeof buf));
+            keel_free(node);
+            for (int i2 = 0; i2 < n_in; i2++)
+                in[i2]->consumers--;
+            return NULL;
+        }
     g->nodes[g->n++] = node;
     return node;
 }
@@ -47,9 +61,15 @@ keel_status keel_graph_plan(keel_graph *g, int64_t batch) {
         float *p = g->arena;
         for (int i = 0; i < g->n; i++) {
             keel_node *nd = g->nodes[i];
-            int64_t per = nd->size * batch;
+            int64_t per;
+            if (!keel_mul_ok(nd->size, batch, &per) || per > INT64_MAX / 8 - total)
+                KEEL_FAIL(KEEL_ERR_NOMEM,
+                          "batch of %lld samples is too large for %s (%lld values per sample)",
+                          (long long)batch, nd->layer ? nd->layer->name : "the input",
+                          (long long)nd->size);
             int64_t pad = (per + 15) & ~(int64_t)15; /* keep 64-byte alignment */
-            int64_t scratch = nd->op->scratch ? ((nd->op->scratch(nd) * batch + 15) & ~(int64_t)15) : 0;
+            int64_t scratch =
+                nd->op->scratch ? ((nd->op->scratch(nd) * batch + 15) & ~(int64_t)15) : 0;
             if (pass == 0) {
                 if (!nd->op->alias_input) total += pad + (nd->needs_grad ? pad : 0);
                 if (nd->keep_pre) total += pad;
@@ -121,7 +141,8 @@ void keel_graph_free(keel_graph *g) {
         fprintf(stderr, "keel profile: %-24s %-14s forward %8.3fs backward %8.3fs\n",
                 g->nodes[i]->layer ? g->nodes[i]->layer->name : "(input)", g->nodes[i]->op->name,
                 g->nodes[i]->t_fwd, g->nodes[i]->t_bwd);
-    for (int i = 0; i < g->n; i++) keel_free(g->nodes[i]);
+    for (int i = 0; i < g->n; i++)
+        keel_free(g->nodes[i]);
     free(g->nodes);
     keel_free(g->arena);
     memset(g, 0, sizeof *g);
@@ -135,16 +156,49 @@ keel_param *keel_layer_param(keel_layer *l, const char *name, int rank, const in
     snprintf(p->name, sizeof p->name, "%s", name);
     p->rank = rank;
     memcpy(p->dims, dims, (size_t)rank * sizeof *dims);
-    p->size = keel_dims_prod(rank, dims);
+    p->size = 1;
+    for (int i = 0; i < rank; i++)
+        if (!keel_mul_ok(p->size, dims[i], &p->size)) {
+            char buf[160];
+            keel_error(KEEL_ERR_ARG, "%s: weight %s of shape %s is too large", l->name, name,
+                       keel_dims_str(rank, dims, false, buf, sizeof buf));
+            l->n_params--;
+            return NULL;
+        }
     p->init = init;
     p->regularizer = regularizer;
     p->trainable = l->trainable;
     return p;
 }
 
+/* A declared per-sample shape: positive dimensions, then zeros to the end ({28, 0, 28} is a
+ * mistake, not (28,)), of a size that fits. */
+static keel_status check_input_shape(const char *what, const int64_t *dims) {
+    int r = keel_dims_rank(dims);
+    int64_t size = 1;
+    char buf[160];
+    for (int i = 0; i < KEEL_MAX_RANK; i++) {
+        if (i >= r && dims[i] != 0)
+            KEEL_FAIL(
+                KEEL_ERR_ARG,
+                "%s: input_shape has a zero dimension at axis %d before a nonzero one (%lld); "
+                "every dimension must be positive",
+                what, r, (long long)dims[i]);
+        if (i < r && dims[i] < 0)
+            KEEL_FAIL(KEEL_ERR_ARG, "%s: input_shape %s has a negative dimension at axis %d", what,
+                      keel_dims_str(r, dims, true, buf, sizeof buf), i);
+        if (i < r && !keel_mul_ok(size, dims[i], &size))
+            KEEL_FAIL(KEEL_ERR_ARG,
+                      "%s: input_shape %s is too large (more than 2^61 values per sample)", what,
+                      keel_dims_str(r, dims, true, buf, sizeof buf));
+    }
+    return KEEL_OK;
+}
+
 keel_layer *keel_layer_new(const keel_layer_kind *kind, const char *name, const void *cfg,
                            size_t cfg_size, const int64_t *input_dims) {
     keel_runtime_init();
+    if (input_dims && check_input_shape(name ? name : kind->prefix, input_dims)) return NULL;
     keel_layer *l = keel_alloc(sizeof *l);
     if (!l) return NULL;
     l->kind = kind;
@@ -172,12 +226,78 @@ void keel_layer_free(keel_layer *l) {
     keel_free(l);
 }
 
-const char *keel_layer_name(const keel_layer *l) { return l ? l->name : ""; }
+const char *keel_layer_name(const keel_layer *l) {
+    return l ? l->name : "";
+}
+
+int keel_layer_weight_count(const keel_layer *l) {
+    return l ? l->n_params : 0;
+}
+
+/* the weight `index` of a built layer, or NULL with the error recorded */
+static keel_param *layer_param(const char *fn, keel_layer *l, int index) {
+    if (!l) {
+        keel_error(KEEL_ERR_ARG, "%s: layer is NULL", fn);
+        return NULL;
+    }
+    if (!l->node || l->n_params == 0 || !l->params[0].w) {
+        keel_error(KEEL_ERR_STATE,
+                   "%s: %s has no weights yet (compile the model that holds it first)", fn,
+                   l->name);
+        return NULL;
+    }
+    if (index < 0 || index >= l->n_params) {
+        keel_error(KEEL_ERR_ARG, "%s: %s has %d weight%s, no weight %d", fn, l->name, l->n_params,
+                   l->n_params == 1 ? "" : "s", index);
+        return NULL;
+    }
+    return &l->params[index];
+}
+
+int keel_get_weights(keel_layer *l, keel_tensor **out, int cap) {
+    if (l && l->node && l->n_params == 0) return 0;
+    if (!layer_param("keel_get_weights", l, 0)) return KEEL_ERR_STATE;
+    if (cap < 0 || (cap > 0 && !out))
+        return (int)keel_error(KEEL_ERR_ARG, "keel_get_weights: out is NULL");
+    for (int k = 0; k < l->n_params && k < cap; k++) {
+        keel_param *p = &l->params[k];
+        out[k] = keel_tensor_from_data(p->rank, p->dims, p->w);
+        if (!out[k]) {
+            while (k > 0)
+                keel_tensor_free(out[--k]);
+            return KEEL_ERR_NOMEM;
+        }
+    }
+    return l->n_params;
+}
+
+keel_status keel_set_weights(keel_layer *l, const keel_tensor *const *w, int n) {
+    if (!layer_param("keel_set_weights", l, 0)) return KEEL_ERR_STATE;
+    if (n != l->n_params || !w)
+        KEEL_FAIL(KEEL_ERR_ARG, "keel_set_weights: %s has %d weights, got %d", l->name, l->n_params,
+                  w ? n : 0);
+    for (int k = 0; k < n; k++) { /* all shapes first: a mismatch changes nothing */
+        const keel_param *p = &l->params[k];
+        bool ok = w[k] && w[k]->rank == p->rank;
+        for (int i = 0; ok && i < p->rank; i++)
+            ok = w[k]->dims[i] == p->dims[i];
+        if (!ok) {
+            char a[160], b[160];
+            KEEL_FAIL(KEEL_ERR_SHAPE, "keel_set_weights: %s's %s has shape %s, got %s", l->name,
+                      p->name, keel_dims_str(p->rank, p->dims, false, a, sizeof a),
+                      w[k] ? keel_tensor_shape_str(w[k], b, sizeof b) : "NULL");
+        }
+    }
+    for (int k = 0; k < n; k++)
+        memcpy(l->params[k].w, w[k]->data, (size_t)l->params[k].size * sizeof(float));
+    return KEEL_OK;
+}
 
 float *keel_layer_weight(keel_layer *l, int index, int64_t *count) {
     if (!l || index < 0 || index >= l->n_params || !l->params[index].w) {
         keel_error(KEEL_ERR_ARG, "keel_layer_weight: %s has no weight %d%s", l ? l->name : "(null)",
-                   index, (l && l->n_params && !l->params[0].w) ? " (compile the model first)" : "");
+                   index,
+                   (l && l->n_params && !l->params[0].w) ? " (compile the model first)" : "");
         return NULL;
     }
     if (count) *count = l->params[index].size;

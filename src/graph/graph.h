@@ -38,6 +38,7 @@ typedef struct keel_op {
 /* A weight of a layer: a slice of the model's flat weight / gradient buffers. */
 typedef struct keel_param {
     char name[16];
+    char label[96]; /* "dense_1/kernel", for messages; set when the model collects it */
     int rank;
     int64_t dims[4];
     int64_t size;

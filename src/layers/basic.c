@@ -104,7 +104,7 @@ keel_layer *keel_activation_(keel_activation_opts o) {
     }
     if (keel_act_parse(o.activation, &c.act, o.name ? o.name : "activation") != KEEL_OK) return NULL;
     return keel_layer_new(&activation_kind, o.name, &c, sizeof c,
-                          keel_dims_rank(o.input_shape) ? o.input_shape : NULL);
+                          o.input_shape);
 }
 
 /* ---------------------------------------------------------------- Dropout */
@@ -235,7 +235,7 @@ static const keel_layer_kind reshape_kind = {.type = "Reshape", .prefix = "resha
 keel_layer *keel_flatten_(keel_flatten_opts o) {
     reshape_cfg c = {0};
     return keel_layer_new(&flatten_kind, o.name, &c, sizeof c,
-                          keel_dims_rank(o.input_shape) ? o.input_shape : NULL);
+                          o.input_shape);
 }
 
 keel_layer *keel_reshape_(keel_reshape_opts o) {
@@ -261,5 +261,5 @@ keel_layer *keel_reshape_(keel_reshape_opts o) {
     }
     memcpy(c.dims, o.target_shape, sizeof c.dims);
     return keel_layer_new(&reshape_kind, o.name, &c, sizeof c,
-                          keel_dims_rank(o.input_shape) ? o.input_shape : NULL);
+                          o.input_shape);
 }

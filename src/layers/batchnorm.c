@@ -242,5 +242,5 @@ keel_layer *keel_batch_normalization_(keel_batch_normalization_opts o) {
     }
     bn_cfg c = {.o = o};
     c.o.name = NULL;
-    return keel_layer_new(&bn_kind, o.name, &c, sizeof c, keel_dims_rank(o.input_shape) ? o.input_shape : NULL);
+    return keel_layer_new(&bn_kind, o.name, &c, sizeof c, o.input_shape);
 }

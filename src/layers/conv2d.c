@@ -24,9 +24,12 @@ static keel_status conv_infer(keel_node *nd) {
     const keel_node *in = nd->in[0];
     char a[128];
     if (in->rank != 3)
-        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: Conv2D expects input (batch, height, width, channels), got %s%s", nd->layer->name,
-                  keel_dims_str(in->rank, in->dims, true, a, sizeof a),
-                  in->rank == 2 ? " (add keel_reshape(.target_shape = {H, W, 1}) or give input_shape with channels)" : "");
+        KEEL_FAIL(
+            KEEL_ERR_SHAPE, "%s: Conv2D expects input (batch, height, width, channels), got %s%s",
+            nd->layer->name, keel_dims_str(in->rank, in->dims, true, a, sizeof a),
+            in->rank == 2
+                ? " (add keel_reshape(.target_shape = {H, W, 1}) or give input_shape with channels)"
+                : "");
     keel_conv_geom *g = &c->g;
     g->H = in->dims[0], g->W = in->dims[1], g->C = in->dims[2], g->OC = c->o.filters;
     g->KH = c->o.kernel_size[0], g->KW = c->o.kernel_size[1];
@@ -34,10 +37,12 @@ static keel_status conv_infer(keel_node *nd) {
     g->DH = c->o.dilation_rate[0], g->DW = c->o.dilation_rate[1];
     if (keel_conv_out(g->H, g->KH, g->SH, g->DH, c->same, &g->OH, &g->PT) ||
         keel_conv_out(g->W, g->KW, g->SW, g->DW, c->same, &g->OW, &g->PL))
-        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: a %lldx%lld kernel (dilation %lldx%lld) does not fit input %s with padding \"valid\": "
-                                  "the output would be empty",
-                  nd->layer->name, (long long)g->KH, (long long)g->KW, (long long)g->DH, (long long)g->DW,
-                  keel_dims_str(in->rank, in->dims, true, a, sizeof a));
+        KEEL_FAIL(KEEL_ERR_SHAPE,
+                  "%s: a %lldx%lld kernel (dilation %lldx%lld) does not fit input %s with padding "
+                  "\"valid\": "
+                  "the output would be empty",
+                  nd->layer->name, (long long)g->KH, (long long)g->KW, (long long)g->DH,
+                  (long long)g->DW, keel_dims_str(in->rank, in->dims, true, a, sizeof a));
     nd->rank = 3;
     nd->dims[0] = g->OH, nd->dims[1] = g->OW, nd->dims[2] = g->OC;
     return KEEL_OK;
@@ -59,17 +64,18 @@ static void conv_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
          * computed here and the convolution's output is never written; the pool's backward
          * applies the ReLU mask (a winner's value is > 0 exactly where its ReLU passed) */
         keel_node *next = nd->consumers == 1 ? nd->consumer : NULL;
-        bool fuse = relu && !nd->loss_fused && !nd->in[0]->needs_grad && next && keel_pool_is_max2x2(next) &&
-                    keel_conv_direct_pool_ok(g);
+        bool fuse = relu && !nd->loss_fused && !nd->in[0]->needs_grad && next &&
+                    keel_pool_is_max2x2(next) && keel_conv_direct_pool_ok(g);
         nd->fused_next = fuse;
         if (next) next->fused_by_prev = fuse;
         if (fuse) {
-            keel_conv_direct_relu_pool(g, nd->in[0]->val, l->params[0].w, l->n_params > 1 ? l->params[1].w : NULL,
-                                       next->val, (int32_t *)next->scratch, n);
+            keel_conv_direct_relu_pool(g, nd->in[0]->val, l->params[0].w,
+                                       l->n_params > 1 ? l->params[1].w : NULL, next->val,
+                                       (int32_t *)next->scratch, n);
             return;
         }
-        keel_conv_direct_forward(g, nd->in[0]->val, l->params[0].w, l->n_params > 1 ? l->params[1].w : NULL, nd->val,
-                                 n, relu);
+        keel_conv_direct_forward(g, nd->in[0]->val, l->params[0].w,
+                                 l->n_params > 1 ? l->params[1].w : NULL, nd->val, n, relu);
         if (relu) return;
         if (nd->keep_pre) {
             memcpy(nd->pre, nd->val, (size_t)(rows * g->OC) * sizeof(float));
@@ -86,7 +92,8 @@ static void conv_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     }
     float *z = nd->val;
     keel_gemm(false, false, rows, g->OC, K, 1.0f, col, K, l->params[0].w, g->OC, 0.0f, z, g->OC);
-    keel_bias_act(nd->act, z, l->n_params > 1 ? l->params[1].w : NULL, nd->keep_pre ? nd->pre : NULL, rows, g->OC);
+    keel_bias_act(nd->act, z, l->n_params > 1 ? l->params[1].w : NULL,
+                  nd->keep_pre ? nd->pre : NULL, rows, g->OC);
 }
 
 static void conv_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
@@ -103,17 +110,19 @@ static void conv_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     bool fold_relu = keel_conv_direct_ok(g) && W->trainable && !in->needs_grad && !nd->loss_fused &&
                      nd->act.kind == KEEL_ACT_RELU;
     /* fused with the pool after it: the pool's backward has applied the ReLU mask */
-    if (!nd->loss_fused && !fold_relu && !nd->fused_next) keel_act_backward(nd->act, nd->pre, nd->val, dz, dz, rows, g->OC);
+    if (!nd->loss_fused && !fold_relu && !nd->fused_next)
+        keel_act_backward(nd->act, nd->pre, nd->val, dz, dz, rows, g->OC);
     if (keel_conv_direct_ok(g) && W->trainable) { /* dW and db in one pass, no columns */
         bool has_b = l->n_params > 1 && l->params[1].trainable;
         keel_conv_direct_dw(g, in->val, dz, fold_relu && !nd->fused_next ? nd->val : NULL, W->g,
-                            has_b ? l->params[1].g : c->db_tmp,
-                            c->partial, c->partial_threads, n);
+                            has_b ? l->params[1].g : c->db_tmp, c->partial, c->partial_threads, n);
     } else {
-        const float *col = pw ? in->val : nd->scratch; /* the im2col forward pass left the columns */
-        if (W->trainable) /* dW = col^T dZ */
+        const float *col =
+            pw ? in->val : nd->scratch; /* the im2col forward pass left the columns */
+        if (W->trainable)               /* dW = col^T dZ */
             keel_gemm(true, false, K, g->OC, rows, 1.0f, col, K, dz, g->OC, 0.0f, W->g, g->OC);
-        if (l->n_params > 1 && l->params[1].trainable) keel_sum_rows(dz, l->params[1].g, rows, g->OC, false);
+        if (l->n_params > 1 && l->params[1].trainable)
+            keel_sum_rows(dz, l->params[1].g, rows, g->OC, false);
     }
     if (!in->needs_grad) return;
     float beta = in->consumers > 1 ? 1.0f : 0.0f;
@@ -127,24 +136,32 @@ static void conv_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     keel_col2im(g, nd->scratch, in->grad, n);
 }
 
-static const keel_op conv_op = {
-    .name = "conv2d", .infer = conv_infer, .scratch = conv_scratch, .forward = conv_forward, .backward = conv_backward};
+static const keel_op conv_op = {.name = "conv2d",
+                                .infer = conv_infer,
+                                .scratch = conv_scratch,
+                                .forward = conv_forward,
+                                .backward = conv_backward};
 
 static keel_node *conv_build(keel_layer *l, keel_graph *g, keel_node *in) {
     conv_cfg *c = l->cfg;
     /* the kernel's shape needs the input channels: infer first on a provisional node */
     int64_t C = in->rank == 3 ? in->dims[2] : 1;
-    keel_layer_param(l, "kernel", 4, (int64_t[]){c->o.kernel_size[0], c->o.kernel_size[1], C, c->o.filters},
-                     c->o.kernel_initializer ? c->o.kernel_initializer : "glorot_uniform", c->o.kernel_regularizer);
+    if (!keel_layer_param(l, "kernel", 4,
+                          (int64_t[]){c->o.kernel_size[0], c->o.kernel_size[1], C, c->o.filters},
+                          c->o.kernel_initializer ? c->o.kernel_initializer : "glorot_uniform",
+                          c->o.kernel_regularizer))
+        return NULL;
     if (c->o.use_bias)
-        keel_layer_param(l, "bias", 1, (int64_t[]){c->o.filters}, c->o.bias_initializer ? c->o.bias_initializer : "zeros",
+        keel_layer_param(l, "bias", 1, (int64_t[]){c->o.filters},
+                         c->o.bias_initializer ? c->o.bias_initializer : "zeros",
                          c->o.bias_regularizer);
     keel_node *nd = keel_graph_add(g, &conv_op, l, &in, 1);
     if (!nd) return NULL;
     /* the direct path's per-thread partial sums, for as many threads as there are now */
     int64_t KO = c->g.KH * c->g.KW * c->g.C * c->g.OC;
     c->partial_threads = KEEL_MAX(1, keel_threads());
-    c->partial = keel_alloc((size_t)((c->partial_threads - 1) * (KO + c->g.OC) + 1) * sizeof(float));
+    c->partial =
+        keel_alloc((size_t)((c->partial_threads - 1) * (KO + c->g.OC) + 1) * sizeof(float));
     c->db_tmp = keel_alloc((size_t)c->g.OC * sizeof(float));
     if (!c->partial || !c->db_tmp) return NULL;
     nd->act = c->act;
@@ -164,20 +181,26 @@ static void conv_free(keel_layer *l) {
     keel_cfg_str_free(c->o.bias_regularizer);
 }
 
-static const keel_layer_kind conv_kind = {.type = "Conv2D", .prefix = "conv2d", .build = conv_build, .free_cfg = conv_free};
+static const keel_layer_kind conv_kind = {
+    .type = "Conv2D", .prefix = "conv2d", .build = conv_build, .free_cfg = conv_free};
 
 /* {k} means {k, k}; {0, 0} means the default */
 bool keel_pair(int64_t *p, int64_t dflt) {
-    if (p[0] == 0 && p[1] == 0) p[0] = p[1] = dflt;
-    else if (p[1] == 0) p[1] = p[0];
+    if (p[0] == 0 && p[1] == 0)
+        p[0] = p[1] = dflt;
+    else if (p[1] == 0)
+        p[1] = p[0];
     return p[0] > 0 && p[1] > 0;
 }
 
 bool keel_padding_same(const char *padding, bool *same, const char *what) {
-    if (!padding || !strcmp(padding, "valid")) *same = false;
-    else if (!strcmp(padding, "same")) *same = true;
+    if (!padding || !strcmp(padding, "valid"))
+        *same = false;
+    else if (!strcmp(padding, "same"))
+        *same = true;
     else {
-        keel_error(KEEL_ERR_ARG, "%s: padding must be \"valid\" or \"same\", got \"%s\"", what, padding);
+        keel_error(KEEL_ERR_ARG, "%s: padding must be \"valid\" or \"same\", got \"%s\"", what,
+                   padding);
         return false;
     }
     return true;
@@ -186,26 +209,36 @@ bool keel_padding_same(const char *padding, bool *same, const char *what) {
 keel_layer *keel_conv2d_(keel_conv2d_opts o) {
     const char *what = o.name ? o.name : "conv2d";
     if (o.filters <= 0) {
-        keel_error(KEEL_ERR_ARG, "%s: filters must be positive, got %lld", what, (long long)o.filters);
+        keel_error(KEEL_ERR_ARG, "%s: filters must be positive, got %lld", what,
+                   (long long)o.filters);
         return NULL;
     }
     conv_cfg c = {.o = o};
-    if (!keel_pair(c.o.kernel_size, 0) || !keel_pair(c.o.strides, 1) || !keel_pair(c.o.dilation_rate, 1)) {
-        keel_error(KEEL_ERR_ARG, "%s: kernel_size, strides and dilation_rate must be positive (kernel_size is required)", what);
+    if (!keel_pair(c.o.kernel_size, 0) || !keel_pair(c.o.strides, 1) ||
+        !keel_pair(c.o.dilation_rate, 1)) {
+        keel_error(
+            KEEL_ERR_ARG,
+            "%s: kernel_size, strides and dilation_rate must be positive (kernel_size is required)",
+            what);
         return NULL;
     }
-    if ((c.o.strides[0] > 1 || c.o.strides[1] > 1) && (c.o.dilation_rate[0] > 1 || c.o.dilation_rate[1] > 1)) {
-        keel_error(KEEL_ERR_ARG, "%s: strides > 1 together with dilation_rate > 1 is not supported (as in Keras)", what);
+    if ((c.o.strides[0] > 1 || c.o.strides[1] > 1) &&
+        (c.o.dilation_rate[0] > 1 || c.o.dilation_rate[1] > 1)) {
+        keel_error(KEEL_ERR_ARG,
+                   "%s: strides > 1 together with dilation_rate > 1 is not supported (as in Keras)",
+                   what);
         return NULL;
     }
     if (!keel_padding_same(o.padding, &c.same, what)) return NULL;
     if (keel_act_parse(o.activation, &c.act, what) != KEEL_OK) return NULL;
-    c.o.activation = c.o.kernel_initializer = c.o.bias_initializer = c.o.kernel_regularizer = c.o.bias_regularizer = NULL;
+    c.o.activation = c.o.kernel_initializer = c.o.bias_initializer = c.o.kernel_regularizer =
+        c.o.bias_regularizer = NULL;
     c.o.name = c.o.padding = NULL;
-    keel_layer *l = keel_layer_new(&conv_kind, o.name, &c, sizeof c, keel_dims_rank(o.input_shape) ? o.input_shape : NULL);
+    keel_layer *l = keel_layer_new(&conv_kind, o.name, &c, sizeof c, o.input_shape);
     if (!l) return NULL;
     conv_cfg *lc = l->cfg;
-    if (!keel_cfg_str(&lc->o.activation, o.activation) || !keel_cfg_str(&lc->o.kernel_initializer, o.kernel_initializer) ||
+    if (!keel_cfg_str(&lc->o.activation, o.activation) ||
+        !keel_cfg_str(&lc->o.kernel_initializer, o.kernel_initializer) ||
         !keel_cfg_str(&lc->o.bias_initializer, o.bias_initializer) ||
         !keel_cfg_str(&lc->o.kernel_regularizer, o.kernel_regularizer) ||
         !keel_cfg_str(&lc->o.bias_regularizer, o.bias_regularizer)) {

@@ -27,7 +27,8 @@ static void dense_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     int64_t K = l->params[0].dims[0], U = l->params[0].dims[1], rows = n * (in->size / K);
     float *z = nd->val;
     keel_gemm(false, false, rows, U, K, 1.0f, in->val, K, l->params[0].w, U, 0.0f, z, U);
-    keel_bias_act(nd->act, z, l->n_params > 1 ? l->params[1].w : NULL, nd->keep_pre ? nd->pre : NULL, rows, U);
+    keel_bias_act(nd->act, z, l->n_params > 1 ? l->params[1].w : NULL,
+                  nd->keep_pre ? nd->pre : NULL, rows, U);
 }
 
 static void dense_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
@@ -53,12 +54,14 @@ const keel_op keel_op_dense = {
 static keel_node *dense_build(keel_layer *l, keel_graph *g, keel_node *in) {
     dense_cfg *c = l->cfg;
     int64_t K = in->dims[in->rank - 1];
-    keel_layer_param(l, "kernel", 2, (int64_t[]){K, c->o.units},
-                     c->o.kernel_initializer ? c->o.kernel_initializer : "glorot_uniform",
-                     c->o.kernel_regularizer);
+    if (!keel_layer_param(l, "kernel", 2, (int64_t[]){K, c->o.units},
+                          c->o.kernel_initializer ? c->o.kernel_initializer : "glorot_uniform",
+                          c->o.kernel_regularizer))
+        return NULL;
     if (c->o.use_bias)
         keel_layer_param(l, "bias", 1, (int64_t[]){c->o.units},
-                         c->o.bias_initializer ? c->o.bias_initializer : "zeros", c->o.bias_regularizer);
+                         c->o.bias_initializer ? c->o.bias_initializer : "zeros",
+                         c->o.bias_regularizer);
     keel_node *nd = keel_graph_add(g, &keel_op_dense, l, &in, 1);
     if (!nd) return NULL;
     nd->act = c->act;
@@ -89,12 +92,19 @@ keel_layer *keel_dense_(keel_dense_opts o) {
     dense_cfg c = {.o = o};
     if (keel_act_parse(o.activation, &c.act, what) != KEEL_OK) return NULL;
     int64_t dims[KEEL_MAX_RANK] = {0};
-    if (o.input_dim > 0) dims[0] = o.input_dim;
-    else memcpy(dims, o.input_shape, sizeof dims);
+    if (o.input_dim < 0) {
+        keel_error(KEEL_ERR_ARG, "%s: input_dim must be positive, got %lld", what,
+                   (long long)o.input_dim);
+        return NULL;
+    }
+    if (o.input_dim > 0)
+        dims[0] = o.input_dim;
+    else
+        memcpy(dims, o.input_shape, sizeof dims);
     /* strings are copied so the caller's may be temporary */
     c.o.activation = c.o.kernel_initializer = c.o.bias_initializer = NULL;
     c.o.kernel_regularizer = c.o.bias_regularizer = NULL;
-    keel_layer *l = keel_layer_new(&dense_kind, o.name, &c, sizeof c, dims[0] ? dims : NULL);
+    keel_layer *l = keel_layer_new(&dense_kind, o.name, &c, sizeof c, dims);
     if (!l) return NULL;
     dense_cfg *lc = l->cfg;
     if (!keel_cfg_str(&lc->o.activation, o.activation) ||

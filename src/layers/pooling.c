@@ -303,7 +303,7 @@ static keel_layer *pool_new(keel_pool2d_opts o, bool max) {
     }
     if (!keel_padding_same(o.padding, &c.same, what)) return NULL;
     return keel_layer_new(max ? &max_kind : &avg_kind, o.name, &c, sizeof c,
-                          keel_dims_rank(o.input_shape) ? o.input_shape : NULL);
+                          o.input_shape);
 }
 
 keel_layer *keel_max_pooling2d_(keel_pool2d_opts o) { return pool_new(o, true); }
@@ -312,7 +312,7 @@ keel_layer *keel_average_pooling2d_(keel_pool2d_opts o) { return pool_new(o, fal
 static keel_layer *gpool_new(keel_global_pool2d_opts o, bool max) {
     pool_cfg c = {.max = max, .global = true};
     return keel_layer_new(max ? &gmax_kind : &gavg_kind, o.name, &c, sizeof c,
-                          keel_dims_rank(o.input_shape) ? o.input_shape : NULL);
+                          o.input_shape);
 }
 
 keel_layer *keel_global_average_pooling2d_(keel_global_pool2d_opts o) { return gpool_new(o, false); }
@@ -379,5 +379,5 @@ keel_layer *keel_zero_padding2d_(keel_zero_padding2d_opts o) {
             keel_error(KEEL_ERR_ARG, "%s: padding must be >= 0", o.name ? o.name : "zero_padding2d");
             return NULL;
         }
-    return keel_layer_new(&zpad_kind, o.name, &c, sizeof c, keel_dims_rank(o.input_shape) ? o.input_shape : NULL);
+    return keel_layer_new(&zpad_kind, o.name, &c, sizeof c, o.input_shape);
 }

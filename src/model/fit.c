@@ -32,7 +32,8 @@ static const char *first_layer_name(const keel_model *m) {
     return m->layers[0]->name;
 }
 
-keel_status keel_check_data(keel_model *m, const char *fn, const keel_tensor *x, const keel_tensor *y) {
+keel_status keel_check_data(keel_model *m, const char *fn, const keel_tensor *x,
+                            const keel_tensor *y) {
     keel_status st = keel_model_check(m, fn);
     if (st) return st;
     if (!m->compiled)
@@ -41,13 +42,18 @@ keel_status keel_check_data(keel_model *m, const char *fn, const keel_tensor *x,
     const keel_node *in = m->input, *out = m->output;
     char a[160], b[160];
     bool ok = x->rank == in->rank + 1;
-    for (int i = 0; ok && i < in->rank; i++) ok = x->dims[i + 1] == in->dims[i];
+    for (int i = 0; ok && i < in->rank; i++)
+        ok = x->dims[i + 1] == in->dims[i];
+    /* Keras reads a 1-D x as N samples of one feature when the model takes one feature */
+    if (x->rank == 1 && in->rank == 1 && in->dims[0] == 1) ok = true;
     if (!ok) {
         const char *hint = "";
         if (x->rank > in->rank + 1 && x->size / (x->dims[0] ? x->dims[0] : 1) == in->size)
             hint = " (add keel_flatten() before it, or reshape x)";
-        else if (x->rank == in->rank && x->rank >= 1)
-            hint = " (x needs a leading batch axis)";
+        else if (x->rank == 1)
+            hint = " (a 1-D x is read as samples of one feature; this model takes more per sample)";
+        else if (x->rank == in->rank && x->size == in->size)
+            hint = " (x is one sample without its batch axis: give it shape (1, ...))";
         KEEL_FAIL(KEEL_ERR_SHAPE, "%s: x has shape %s but %s expects input of shape %s%s", fn,
                   keel_tensor_shape_str(x, a, sizeof a), first_layer_name(m),
                   keel_dims_str(in->rank, in->dims, true, b, sizeof b), hint);
@@ -55,14 +61,15 @@ keel_status keel_check_data(keel_model *m, const char *fn, const keel_tensor *x,
     if (x->dims[0] == 0) KEEL_FAIL(KEEL_ERR_ARG, "%s: x has no samples", fn);
     if (!y) return KEEL_OK;
     if (y->dims[0] != x->dims[0])
-        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: x has %lld samples but y has %lld", fn, (long long)x->dims[0],
-                  (long long)y->dims[0]);
+        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: x has %lld samples but y has %lld", fn,
+                  (long long)x->dims[0], (long long)y->dims[0]);
     int64_t per = y->size / y->dims[0], want = keel_target_size(m), C = out->dims[out->rank - 1];
     keel_dims_str(out->rank, out->dims, true, b, sizeof b);
     if (per != want) {
         const char *hint = "";
         if (m->loss.kind == KEEL_LOSS_CCE && per * C == want)
-            hint = " (y holds class indices: use sparse_categorical_crossentropy, or one-hot encode y)";
+            hint = " (y holds class indices: use sparse_categorical_crossentropy, or one-hot "
+                   "encode y)";
         else if (keel_loss_sparse(&m->loss) && per == out->size)
             hint = " (y is one-hot: use categorical_crossentropy)";
         else if (out->rank > 1 && per != want)
@@ -75,34 +82,92 @@ keel_status keel_check_data(keel_model *m, const char *fn, const keel_tensor *x,
         for (int64_t i = 0; i < y->size; i++) {
             float v = y->data[i];
             if (!(v >= 0 && v < (float)C) || v != floorf(v))
-                KEEL_FAIL(KEEL_ERR_ARG, "%s: y[%lld] = %g is not a class index in [0, %lld)", fn, (long long)i,
-                          (double)v, (long long)C);
+                KEEL_FAIL(KEEL_ERR_ARG, "%s: y[%lld] = %g is not a class index in [0, %lld)", fn,
+                          (long long)i, (double)v, (long long)C);
         }
     }
-    for (int i = 0; i < m->n_metrics; i++) keel_metric_resolve(&m->metrics[i], C, sparse);
+    for (int i = 0; i < m->n_metrics; i++)
+        keel_metric_resolve(&m->metrics[i], C, sparse);
     return KEEL_OK;
 }
 
-/* copies rows idx[0..n) (or start..start+n when idx is NULL) of x and y into the buffers */
-static void gather(keel_model *m, const keel_tensor *x, const keel_tensor *y, const int64_t *idx, int64_t start,
-                   int64_t n) {
+/* dst = src[0..n) and whether every value is finite: v * 0 is 0 for a finite v and NaN for a
+ * NaN or an infinity, so one sum, in the copy's own pass, tells (no extra pass over the data) */
+static bool copy_finite(float *restrict dst, const float *restrict src, int64_t n) {
+    float acc = 0;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t i = 0; i < n; i++) {
+        dst[i] = src[i];
+        acc += src[i] * 0.0f;
+    }
+    return acc == 0;
+}
+
+/* The error for the first non-finite value of sample `row` (per values each, shaped like t
+ * without its batch axis): "x[12, 3] is nan". */
+static keel_status bad_value(const char *fn, const char *what, const keel_tensor *t, int64_t row) {
+    int64_t per = t->size / t->dims[0], k = 0;
+    const float *v = t->data + row * per;
+    while (k < per - 1 && isfinite(v[k]))
+        k++;
+    char at[160];
+    int len = snprintf(at, sizeof at, "%lld", (long long)row);
+    int64_t rest = k, stride = per;
+    for (int a = 1; a < t->rank && len < (int)sizeof at; a++) {
+        stride /= t->dims[a];
+        len += snprintf(at + len, sizeof at - (size_t)len, ", %lld", (long long)(rest / stride));
+        rest %= stride;
+    }
+    KEEL_FAIL(KEEL_ERR_ARG,
+              "%s: %s[%s] is %s (sample %lld, feature %lld); %s must hold finite numbers", fn, what,
+              at,
+              isnan(v[k]) ? "nan"
+              : v[k] > 0  ? "inf"
+                          : "-inf",
+              (long long)row, (long long)k, what);
+}
+
+/* Copies rows idx[start..start+n) (or start..start+n when idx is NULL) of x and y into the
+ * buffers. With check (training and evaluation data), a non-finite value is an error naming
+ * it; predict passes NaN through, as Keras does. */
+static keel_status gather(keel_model *m, const char *fn, const keel_tensor *x, const keel_tensor *y,
+                          const int64_t *idx, int64_t start, int64_t n, bool check) {
     int64_t xs = m->input->size, ys = y ? y->size / y->dims[0] : 0;
     float *xd = m->input->val;
     if (!idx) {
-        memcpy(xd, x->data + start * xs, (size_t)(n * xs) * sizeof(float));
-        if (y) memcpy(m->ybuf, y->data + start * ys, (size_t)(n * ys) * sizeof(float));
-        return;
+        if (!check) {
+            memcpy(xd, x->data + start * xs, (size_t)(n * xs) * sizeof(float));
+            if (y) memcpy(m->ybuf, y->data + start * ys, (size_t)(n * ys) * sizeof(float));
+            return KEEL_OK;
+        }
+        bool okx = copy_finite(xd, x->data + start * xs, n * xs);
+        bool oky = !y || copy_finite(m->ybuf, y->data + start * ys, n * ys);
+        if (okx && oky) return KEEL_OK;
+        for (int64_t i = start; i < start + n; i++) { /* rare: find the row */
+            if (!copy_finite(xd, x->data + i * xs, xs)) return bad_value(fn, "x", x, i);
+            if (y && !copy_finite(m->ybuf, y->data + i * ys, ys)) return bad_value(fn, "y", y, i);
+        }
+        return KEEL_OK;
     }
+    bool ok = true;
     for (int64_t i = 0; i < n; i++) {
-        memcpy(xd + i * xs, x->data + idx[start + i] * xs, (size_t)xs * sizeof(float));
-        if (y) memcpy(m->ybuf + i * ys, y->data + idx[start + i] * ys, (size_t)ys * sizeof(float));
+        ok &= copy_finite(xd + i * xs, x->data + idx[start + i] * xs, xs);
+        if (y) ok &= copy_finite(m->ybuf + i * ys, y->data + idx[start + i] * ys, ys);
     }
+    if (ok || !check) return KEEL_OK;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = idx[start + i];
+        if (!copy_finite(xd, x->data + r * xs, xs)) return bad_value(fn, "x", x, r);
+        if (y && !copy_finite(m->ybuf, y->data + r * ys, ys)) return bad_value(fn, "y", y, r);
+    }
+    return KEEL_OK;
 }
 
 /* loss and metric sums of one batch after the forward pass; values[0] is the mean loss */
 static void batch_metrics(keel_model *m, int64_t n, double loss, double *sums) {
     sums[0] += loss * (double)n;
-    for (int i = 0; i < m->n_metrics; i++) keel_metric_update(&m->metrics[i], m->output, m->ybuf, n, &sums[i + 1]);
+    for (int i = 0; i < m->n_metrics; i++)
+        keel_metric_update(&m->metrics[i], m->output, m->ybuf, n, &sums[i + 1]);
 }
 
 /* One training step on the gathered batch; KEEL_ERR_NAN (weights untouched) if the loss is
@@ -140,23 +205,30 @@ typedef struct source {
     const int64_t *perm; /* training order of those rows, or NULL */
     keel_flow *flow;     /* or batches of a flow */
     int64_t epoch;
+    const char *fn; /* the public call, for messages */
 } source;
 
+/* ceil(n / bs) without the overflow of n + bs - 1 (bs may be as large as INT64_MAX) */
 static int64_t source_steps(const source *s, int64_t bs) {
-    return s->flow ? keel_flow_steps(s->flow) : (s->n + bs - 1) / bs;
+    return s->flow ? keel_flow_steps(s->flow) : s->n / bs + (s->n % bs != 0);
 }
 
 /* loads batch `step` into the input and target buffers; its size, or a negative status */
 static int64_t source_batch(keel_model *m, const source *s, int64_t step, int64_t bs, bool want_y) {
-    if (s->flow) return keel_flow_batch(s->flow, s->epoch, step, m->input->val, want_y ? m->ybuf : NULL);
+    if (s->flow)
+        return keel_flow_batch(s->flow, s->epoch, step, m->input->val, want_y ? m->ybuf : NULL);
     int64_t n = KEEL_MIN(bs, s->n - step * bs);
-    if (s->perm) gather(m, s->x, want_y ? s->y : NULL, s->perm, step * bs, n);
-    else gather(m, s->x, want_y ? s->y : NULL, NULL, s->start + step * bs, n);
-    return n;
+    keel_status st;
+    if (s->perm)
+        st = gather(m, s->fn, s->x, want_y ? s->y : NULL, s->perm, step * bs, n, want_y);
+    else
+        st = gather(m, s->fn, s->x, want_y ? s->y : NULL, NULL, s->start + step * bs, n, want_y);
+    return st ? st : n;
 }
 
 /* mean loss (plus the regularization penalty) and metrics over a source */
-static keel_status evaluate_source(keel_model *m, const source *src, int64_t bs, double *out, keel_progbar *pb) {
+static keel_status evaluate_source(keel_model *m, const source *src, int64_t bs, double *out,
+                                   keel_progbar *pb) {
     double sums[KEEL_MAX_METRICS + 1] = {0};
     int64_t steps = source_steps(src, bs), seen = 0;
     for (int64_t s = 0; s < steps; s++) {
@@ -166,13 +238,15 @@ static keel_status evaluate_source(keel_model *m, const source *src, int64_t bs,
         seen += n;
         if (pb) {
             double vals[KEEL_MAX_METRICS + 1];
-            for (int i = 0; i <= m->n_metrics; i++) vals[i] = sums[i] / (double)seen;
+            for (int i = 0; i <= m->n_metrics; i++)
+                vals[i] = sums[i] / (double)seen;
             vals[0] += keel_reg_apply(m->params, m->n_params, false);
             keel_logs logs = {m->n_metrics + 1, m->names, vals};
             keel_progbar_update(pb, s + 1, &logs, s + 1 == steps);
         }
     }
-    for (int i = 0; i <= m->n_metrics; i++) out[i] = sums[i] / (double)seen;
+    for (int i = 0; i <= m->n_metrics; i++)
+        out[i] = sums[i] / (double)seen;
     out[0] += keel_reg_apply(m->params, m->n_params, false);
     return KEEL_OK;
 }
@@ -180,7 +254,7 @@ static keel_status evaluate_source(keel_model *m, const source *src, int64_t bs,
 /* ---------------------------------------------------------------- fit */
 
 typedef struct early_state {
-    bool on, max_mode;
+    bool on, max_mode, warned;
     double best;
     int wait;
     float *best_weights;
@@ -192,14 +266,19 @@ static keel_status early_init(keel_model *m, early_state *es, const keel_early_s
     if (!o->monitor) KEEL_FAIL(KEEL_ERR_ARG, "keel_fit: early_stopping.monitor is NULL");
     const char *mode = o->mode ? o->mode : "auto";
     size_t len = strlen(o->monitor);
-    if (!strcmp(mode, "max")) es->max_mode = true;
-    else if (!strcmp(mode, "min")) es->max_mode = false;
+    if (!strcmp(mode, "max"))
+        es->max_mode = true;
+    else if (!strcmp(mode, "min"))
+        es->max_mode = false;
     else if (!strcmp(mode, "auto"))
         /* tf.keras 2: names ending in acc / accuracy / auc are maximized */
         es->max_mode = (len >= 3 && !strcmp(o->monitor + len - 3, "acc")) ||
                        (len >= 8 && !strcmp(o->monitor + len - 8, "accuracy")) ||
                        (len >= 3 && !strcmp(o->monitor + len - 3, "auc"));
-    else KEEL_FAIL(KEEL_ERR_ARG, "keel_fit: early_stopping.mode must be \"auto\", \"min\" or \"max\", got \"%s\"", mode);
+    else
+        KEEL_FAIL(KEEL_ERR_ARG,
+                  "keel_fit: early_stopping.mode must be \"auto\", \"min\" or \"max\", got \"%s\"",
+                  mode);
     if (o->patience < 0) KEEL_FAIL(KEEL_ERR_ARG, "keel_fit: early_stopping.patience must be >= 0");
     es->on = true;
     es->best = es->max_mode ? -INFINITY : INFINITY;
@@ -211,15 +290,32 @@ static keel_status early_init(keel_model *m, early_state *es, const keel_early_s
 }
 
 /* true when training should stop */
-static bool early_epoch_end(keel_model *m, early_state *es, const keel_early_stopping_opts *o, int epoch,
-                            const keel_logs *logs, bool *restored) {
+static bool early_epoch_end(keel_model *m, early_state *es, const keel_early_stopping_opts *o,
+                            int epoch, const keel_logs *logs, bool *restored) {
     double cur;
-    if (!es->on || !keel_logs_get(logs, o->monitor, &cur)) return false;
+    if (!es->on) return false;
+    if (!keel_logs_get(logs, o->monitor, &cur)) {
+        /* tf.keras 2 warns and carries on without stopping; keel warns once per fit */
+        if (!es->warned) {
+            char avail[256];
+            size_t len = 0;
+            avail[0] = 0;
+            for (int i = 0; i < logs->count && len < sizeof avail; i++)
+                len += (size_t)snprintf(avail + len, sizeof avail - len, "%s%s", i ? "," : "",
+                                        logs->names[i]);
+            keel_warn("Early stopping conditioned on metric `%s` which is not available. Available "
+                      "metrics are: %s",
+                      o->monitor, avail);
+            es->warned = true;
+        }
+        return false;
+    }
     bool better = es->max_mode ? cur - o->min_delta > es->best : cur + o->min_delta < es->best;
     if (better) {
         es->best = cur;
         es->wait = 0;
-        if (es->best_weights) memcpy(es->best_weights, m->weights, (size_t)m->n_weights * sizeof(float));
+        if (es->best_weights)
+            memcpy(es->best_weights, m->weights, (size_t)m->n_weights * sizeof(float));
         return false;
     }
     es->wait++;
@@ -235,7 +331,8 @@ static bool early_epoch_end(keel_model *m, early_state *es, const keel_early_sto
 
 /* The epoch loop shared by keel_fit and keel_fit_flow. train->perm (when shuffling tensors)
  * is filled here each epoch. */
-static keel_status fit_loop(keel_model *m, source *train, source *val, int64_t bs, keel_fit_opts o, const char *fn) {
+static keel_status fit_loop(keel_model *m, source *train, source *val, int64_t bs, keel_fit_opts o,
+                            const char *fn) {
     FILE *out = o.out ? o.out : stdout;
     early_state es;
     keel_status st;
@@ -259,7 +356,8 @@ static keel_status fit_loop(keel_model *m, source *train, source *val, int64_t b
         train->epoch = epoch;
         if (perm) { /* Fisher-Yates from (seed, epoch): the same order for the same seed */
             keel_rng r = {.seed = m->seed, .stream = 0x5348554646ull + (uint64_t)epoch};
-            for (int64_t i = 0; i < train->n; i++) perm[i] = train->start + i;
+            for (int64_t i = 0; i < train->n; i++)
+                perm[i] = train->start + i;
             for (int64_t i = train->n - 1; i > 0; i--) {
                 int64_t j = (int64_t)(keel_rng_uniform(&r) * (double)(i + 1));
                 int64_t t = perm[i];
@@ -279,16 +377,25 @@ static keel_status fit_loop(keel_model *m, source *train, source *val, int64_t b
             double loss;
             if (train_step(m, n, sums, &loss) == KEEL_ERR_NAN) {
                 if (o.verbose == 1 && pb.dynamic) fputc('\n', out);
-                st = keel_error(KEEL_ERR_NAN, "%s: loss became %s at epoch %d, batch %lld (of %lld); "
-                                              "training stopped with the weights of the batch before",
-                                fn, isnan(loss) ? "nan" : "inf", epoch + 1, (long long)s + 1, (long long)steps);
+                st = keel_error(KEEL_ERR_NAN,
+                                "%s: loss became %s at epoch %d, batch %lld (of %lld); "
+                                "training stopped with the weights of the batch before",
+                                fn, isnan(loss) ? "nan" : "inf", epoch + 1, (long long)s + 1,
+                                (long long)steps);
                 goto done;
             }
             seen += n;
-            for (int i = 0; i < nm; i++) vals[i] = sums[i] / (double)seen;
-            if (o.callback.on_batch_end && o.callback.on_batch_end(m, epoch, (int)s, &logs, o.callback.user))
+            for (int i = 0; i < nm; i++)
+                vals[i] = sums[i] / (double)seen;
+            if (o.callback.on_batch_end &&
+                o.callback.on_batch_end(m, epoch, (int)s, &logs, o.callback.user))
                 stop = true;
-            if (s + 1 < steps || !val) keel_progbar_update(&pb, s + 1, &logs, s + 1 == steps && !val);
+            if (s + 1 < steps || !val)
+                keel_progbar_update(&pb, s + 1, &logs, s + 1 == steps && !val);
+        }
+        if ((st = keel_model_check_weights(m, fn, epoch))) {
+            if (o.verbose == 1 && pb.dynamic) fputc('\n', out);
+            goto done;
         }
         if (val) {
             val->epoch = 0;
@@ -301,11 +408,13 @@ static keel_status fit_loop(keel_model *m, source *train, source *val, int64_t b
         if (early_epoch_end(m, &es, o.early_stopping, epoch, &logs, &restored)) {
             stop = true;
             if (o.verbose) {
-                if (restored) fprintf(out, "Restoring model weights from the end of the best epoch.\n");
+                if (restored)
+                    fprintf(out, "Restoring model weights from the end of the best epoch.\n");
                 fprintf(out, "Epoch %d: early stopping\n", epoch + 1);
             }
         }
-        if (o.callback.on_epoch_end && o.callback.on_epoch_end(m, epoch, &logs, o.callback.user)) stop = true;
+        if (o.callback.on_epoch_end && o.callback.on_epoch_end(m, epoch, &logs, o.callback.user))
+            stop = true;
     }
 done:
     keel_free(es.best_weights);
@@ -313,11 +422,18 @@ done:
 }
 
 static keel_status check_fit_opts(keel_fit_opts *o, const char *fn) {
-    if (o->batch_size <= 0) o->batch_size = 32;
-    if (o->epochs <= 0) o->epochs = 1;
-    if (o->verbose < 0 || o->verbose > 2) KEEL_FAIL(KEEL_ERR_ARG, "%s: verbose must be 0, 1 or 2, got %d", fn, o->verbose);
+    /* zero is the Keras default, as for every option; a negative count is a mistake */
+    if (o->batch_size < 0)
+        KEEL_FAIL(KEEL_ERR_ARG, "%s: batch_size must be positive, got %lld", fn,
+                  (long long)o->batch_size);
+    if (o->epochs < 0) KEEL_FAIL(KEEL_ERR_ARG, "%s: epochs must be >= 1, got %d", fn, o->epochs);
+    if (o->batch_size == 0) o->batch_size = 32;
+    if (o->epochs == 0) o->epochs = 1;
+    if (o->verbose < 0 || o->verbose > 2)
+        KEEL_FAIL(KEEL_ERR_ARG, "%s: verbose must be 0, 1 or 2, got %d", fn, o->verbose);
     if (!(o->validation_split >= 0 && o->validation_split < 1))
-        KEEL_FAIL(KEEL_ERR_ARG, "%s: validation_split must be in [0, 1), got %g", fn, o->validation_split);
+        KEEL_FAIL(KEEL_ERR_ARG, "%s: validation_split must be in [0, 1), got %g", fn,
+                  o->validation_split);
     if (o->initial_epoch < 0) KEEL_FAIL(KEEL_ERR_ARG, "%s: initial_epoch must be >= 0", fn);
     return KEEL_OK;
 }
@@ -327,24 +443,29 @@ keel_status keel_fit_(keel_model *m, const keel_tensor *x, const keel_tensor *y,
     if (!st && !y) st = keel_error(KEEL_ERR_ARG, "keel_fit: y is NULL");
     if (st || (st = check_fit_opts(&o, "keel_fit"))) return st;
     int64_t N = x->dims[0];
-    source train = {.x = x, .y = y, .n = N}, val = {0};
+    source train = {.x = x, .y = y, .n = N, .fn = "keel_fit"}, val = {.fn = "keel_fit"};
     bool has_val = false;
     if (o.validation_data.x || o.validation_data.y) {
         if (!o.validation_data.x || !o.validation_data.y)
             KEEL_FAIL(KEEL_ERR_ARG, "keel_fit: validation_data needs both x and y");
-        if ((st = keel_check_data(m, "keel_fit: validation_data", o.validation_data.x, o.validation_data.y)))
+        if ((st = keel_check_data(m, "keel_fit: validation_data", o.validation_data.x,
+                                  o.validation_data.y)))
             return st;
         keel_check_data(m, "keel_fit", x, y); /* resolve metrics for the training targets again */
-        val = (source){.x = o.validation_data.x, .y = o.validation_data.y, .n = o.validation_data.x->dims[0]};
+        val = (source){.x = o.validation_data.x,
+                       .y = o.validation_data.y,
+                       .n = o.validation_data.x->dims[0],
+                       .fn = "keel_fit: validation_data"};
         has_val = true;
     } else if (o.validation_split > 0) {
         /* the last fraction, taken before shuffling (Keras: split_at = floor(N * (1 - split))) */
-        int64_t n_train = (int64_t)floor((double)N * (1.0 - o.validation_split));
+        int64_t n_train = keel_split_at(N, o.validation_split);
         if (n_train == 0 || n_train == N)
-            KEEL_FAIL(KEEL_ERR_ARG, "keel_fit: validation_split %g of %lld samples leaves an empty %s set",
+            KEEL_FAIL(KEEL_ERR_ARG,
+                      "keel_fit: validation_split %g of %lld samples leaves an empty %s set",
                       o.validation_split, (long long)N, n_train == 0 ? "training" : "validation");
         train.n = n_train;
-        val = (source){.x = x, .y = y, .start = n_train, .n = N - n_train};
+        val = (source){.x = x, .y = y, .start = n_train, .n = N - n_train, .fn = "keel_fit"};
         has_val = true;
     }
     int64_t *perm = NULL;
@@ -358,45 +479,59 @@ keel_status keel_fit_(keel_model *m, const keel_tensor *x, const keel_tensor *y,
 
 /* ---------------------------------------------------------------- evaluate / predict */
 
-keel_status keel_evaluate_(keel_model *m, const keel_tensor *x, const keel_tensor *y, double *results, int cap,
-                           keel_evaluate_opts o) {
+keel_status keel_evaluate_(keel_model *m, const keel_tensor *x, const keel_tensor *y,
+                           double *results, int cap, keel_evaluate_opts o) {
     keel_status st = keel_check_data(m, "keel_evaluate", x, y);
     if (!st && !y) st = keel_error(KEEL_ERR_ARG, "keel_evaluate: y is NULL");
     if (st) return st;
-    if (o.batch_size <= 0) o.batch_size = 32;
+    if (o.batch_size < 0)
+        KEEL_FAIL(KEEL_ERR_ARG, "keel_evaluate: batch_size must be positive, got %lld",
+                  (long long)o.batch_size);
+    if (o.batch_size == 0) o.batch_size = 32;
     int64_t N = x->dims[0], bs = KEEL_MIN(o.batch_size, N);
     if ((st = keel_model_reserve(m, bs))) return st;
     double vals[KEEL_MAX_METRICS + 1];
     keel_progbar pb;
     if (o.verbose) keel_progbar_start(&pb, o.out ? o.out : stdout, o.verbose, (N + bs - 1) / bs);
-    source src = {.x = x, .y = y, .n = N};
+    source src = {.x = x, .y = y, .n = N, .fn = "keel_evaluate"};
     if ((st = evaluate_source(m, &src, bs, vals, o.verbose ? &pb : NULL))) return st;
     if (results)
-        for (int i = 0; i < cap && i <= m->n_metrics; i++) results[i] = vals[i];
+        for (int i = 0; i < cap && i <= m->n_metrics; i++)
+            results[i] = vals[i];
     return KEEL_OK;
+}
+
+/* The forward pass over x in batches of bs, into res (N, outputs...) */
+static void predict_into(keel_model *m, const keel_tensor *x, int64_t bs, keel_tensor *res) {
+    int64_t N = x->dims[0], os = m->output->size;
+    m->ctx.training = false;
+    for (int64_t s = 0; s < N; s += bs) {
+        int64_t n = KEEL_MIN(bs, N - s);
+        gather(m, "keel_predict", x, NULL, NULL, s, n, false);
+        keel_graph_forward(&m->g, n, &m->ctx);
+        memcpy(res->data + s * os, m->output->val, (size_t)(n * os) * sizeof(float));
+    }
 }
 
 static keel_tensor *predict_rows(keel_model *m, const keel_tensor *x, int64_t bs) {
     int64_t N = x->dims[0];
-    if (keel_model_fail(m, keel_model_reserve(m, KEEL_MIN(bs, N)))) return NULL;
+    bs = KEEL_MIN(bs, N);
+    if (keel_model_fail(m, keel_model_reserve(m, bs))) return NULL;
     int64_t dims[KEEL_MAX_RANK];
     dims[0] = N;
     memcpy(dims + 1, m->output->dims, (size_t)m->output->rank * sizeof *dims);
     keel_tensor *res = keel_tensor_new(m->output->rank + 1, dims);
-    if (!res) return NULL;
-    m->ctx.training = false;
-    int64_t os = m->output->size;
-    for (int64_t s = 0; s * bs < N; s++) {
-        int64_t n = KEEL_MIN(bs, N - s * bs);
-        gather(m, x, NULL, NULL, s * bs, n);
-        keel_graph_forward(&m->g, n, &m->ctx);
-        memcpy(res->data + s * bs * os, m->output->val, (size_t)(n * os) * sizeof(float));
-    }
+    if (res) predict_into(m, x, bs, res);
     return res;
 }
 
 keel_tensor *keel_predict(keel_model *m, const keel_tensor *x, const keel_predict_opts *opts) {
     if (keel_check_data(m, "keel_predict", x, NULL)) return NULL;
+    if (opts && opts->batch_size < 0) {
+        keel_error(KEEL_ERR_ARG, "keel_predict: batch_size must be positive, got %lld",
+                   (long long)opts->batch_size);
+        return NULL;
+    }
     int64_t bs = opts && opts->batch_size > 0 ? opts->batch_size : 32;
     return predict_rows(m, x, bs);
 }
@@ -406,32 +541,59 @@ keel_tensor *keel_predict_on_batch(keel_model *m, const keel_tensor *x) {
     return predict_rows(m, x, x->dims[0]);
 }
 
-static keel_status on_batch(keel_model *m, const char *fn, const keel_tensor *x, const keel_tensor *y, double *results,
-                            int cap, bool train) {
+keel_status keel_predict_into(keel_model *m, const keel_tensor *x, keel_tensor *out) {
+    keel_status st = keel_check_data(m, "keel_predict_into", x, NULL);
+    if (st) return st;
+    if (!out) KEEL_FAIL(KEEL_ERR_ARG, "keel_predict_into: out is NULL");
+    const keel_node *o = m->output;
+    bool ok = out->rank == o->rank + 1 && out->dims[0] == x->dims[0];
+    for (int i = 0; ok && i < o->rank; i++)
+        ok = out->dims[i + 1] == o->dims[i];
+    if (!ok) {
+        char a[160], b[160];
+        int64_t dims[KEEL_MAX_RANK];
+        dims[0] = x->dims[0];
+        memcpy(dims + 1, o->dims, (size_t)o->rank * sizeof *dims);
+        KEEL_FAIL(KEEL_ERR_SHAPE,
+                  "keel_predict_into: out has shape %s but the predictions have shape %s",
+                  keel_tensor_shape_str(out, a, sizeof a),
+                  keel_dims_str(o->rank + 1, dims, false, b, sizeof b));
+    }
+    if ((st = keel_model_reserve(m, x->dims[0]))) return keel_model_fail(m, st);
+    predict_into(m, x, x->dims[0], out);
+    return KEEL_OK;
+}
+
+static keel_status on_batch(keel_model *m, const char *fn, const keel_tensor *x,
+                            const keel_tensor *y, double *results, int cap, bool train) {
     keel_status st = keel_check_data(m, fn, x, y);
     if (!st && !y) st = keel_error(KEEL_ERR_ARG, "%s: y is NULL", fn);
     if (st) return st;
     int64_t n = x->dims[0];
     if ((st = keel_model_reserve(m, n))) return st;
-    gather(m, x, y, NULL, 0, n);
+    if ((st = gather(m, fn, x, y, NULL, 0, n, true))) return st;
     double sums[KEEL_MAX_METRICS + 1] = {0}, loss;
     if (train) {
         if (train_step(m, n, sums, &loss) == KEEL_ERR_NAN)
-            KEEL_FAIL(KEEL_ERR_NAN, "%s: loss is %s; the weights were not updated", fn, isnan(loss) ? "nan" : "inf");
+            KEEL_FAIL(KEEL_ERR_NAN, "%s: loss is %s; the weights were not updated", fn,
+                      isnan(loss) ? "nan" : "inf");
     } else {
         test_batch(m, n, sums);
         sums[0] += keel_reg_apply(m->params, m->n_params, false) * (double)n;
     }
     if (results)
-        for (int i = 0; i < cap && i <= m->n_metrics; i++) results[i] = sums[i] / (double)n;
+        for (int i = 0; i < cap && i <= m->n_metrics; i++)
+            results[i] = sums[i] / (double)n;
     return KEEL_OK;
 }
 
-keel_status keel_train_on_batch(keel_model *m, const keel_tensor *x, const keel_tensor *y, double *results, int cap) {
+keel_status keel_train_on_batch(keel_model *m, const keel_tensor *x, const keel_tensor *y,
+                                double *results, int cap) {
     return on_batch(m, "keel_train_on_batch", x, y, results, cap, true);
 }
 
-keel_status keel_test_on_batch(keel_model *m, const keel_tensor *x, const keel_tensor *y, double *results, int cap) {
+keel_status keel_test_on_batch(keel_model *m, const keel_tensor *x, const keel_tensor *y,
+                               double *results, int cap) {
     return on_batch(m, "keel_test_on_batch", x, y, results, cap, false);
 }
 
@@ -441,40 +603,53 @@ keel_status keel_test_on_batch(keel_model *m, const keel_tensor *x, const keel_t
 static keel_status check_flow(keel_model *m, const char *fn, keel_flow *f, bool need_y) {
     keel_status st = keel_model_check(m, fn);
     if (st) return st;
-    if (!m->compiled) KEEL_FAIL(KEEL_ERR_STATE, "%s: you must call keel_compile() before using %s", fn, m->name);
+    if (!m->compiled)
+        KEEL_FAIL(KEEL_ERR_STATE, "%s: you must call keel_compile() before using %s", fn, m->name);
     if (!f) KEEL_FAIL(KEEL_ERR_ARG, "%s: flow is NULL", fn);
     int64_t dims[3], ysize;
     keel_flow_dims(f, dims, &ysize);
     const keel_node *in = m->input, *out = m->output;
     char a[128], b[128];
     if (in->rank != 3 || in->dims[0] != dims[0] || in->dims[1] != dims[1] || in->dims[2] != dims[2])
-        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: the flow gives images of shape %s but %s expects input of shape %s "
-                                  "(match target_size and color_mode to the model)",
+        KEEL_FAIL(KEEL_ERR_SHAPE,
+                  "%s: the flow gives images of shape %s but %s expects input of shape %s "
+                  "(match target_size and color_mode to the model)",
                   fn, keel_dims_str(3, dims, true, a, sizeof a), first_layer_name(m),
                   keel_dims_str(in->rank, in->dims, true, b, sizeof b));
     if (!need_y) return KEEL_OK;
     int64_t want = keel_target_size(m), C = out->dims[out->rank - 1];
     keel_dims_str(out->rank, out->dims, true, b, sizeof b);
     if (ysize == 0)
-        KEEL_FAIL(KEEL_ERR_ARG, "%s: the flow has class_mode \"none\" (no labels); use \"binary\", \"categorical\" or \"sparse\"", fn);
+        KEEL_FAIL(KEEL_ERR_ARG,
+                  "%s: the flow has class_mode \"none\" (no labels); use \"binary\", "
+                  "\"categorical\" or \"sparse\"",
+                  fn);
     if (ysize != want)
-        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: the flow gives %lld label value%s per image but the model outputs %s for loss %s "
-                                  "(binary: Dense(1, sigmoid) + binary_crossentropy; categorical: Dense(%d, softmax) + "
-                                  "categorical_crossentropy)",
-                  fn, (long long)ysize, ysize == 1 ? "" : "s", b, keel_loss_name(m->loss.kind), keel_flow_num_classes(f));
+        KEEL_FAIL(
+            KEEL_ERR_SHAPE,
+            "%s: the flow gives %lld label value%s per image but the model outputs %s for loss %s "
+            "(binary: Dense(1, sigmoid) + binary_crossentropy; categorical: Dense(%d, softmax) + "
+            "categorical_crossentropy)",
+            fn, (long long)ysize, ysize == 1 ? "" : "s", b, keel_loss_name(m->loss.kind),
+            keel_flow_num_classes(f));
     if (keel_loss_sparse(&m->loss) && keel_flow_num_classes(f) > C)
-        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: the flow has %d classes but the model outputs %s", fn, keel_flow_num_classes(f), b);
+        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: the flow has %d classes but the model outputs %s", fn,
+                  keel_flow_num_classes(f), b);
     if (m->loss.kind == KEEL_LOSS_CCE && keel_flow_num_classes(f) != C)
-        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: the flow has %d classes but the model outputs %s", fn, keel_flow_num_classes(f), b);
+        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: the flow has %d classes but the model outputs %s", fn,
+                  keel_flow_num_classes(f), b);
     bool sparse = ysize * C == out->size && C > 1 && ysize != out->size;
-    for (int i = 0; i < m->n_metrics; i++) keel_metric_resolve(&m->metrics[i], C, sparse);
+    for (int i = 0; i < m->n_metrics; i++)
+        keel_metric_resolve(&m->metrics[i], C, sparse);
     return KEEL_OK;
 }
 
 keel_status keel_fit_flow_(keel_model *m, keel_flow *train, keel_fit_opts o) {
     keel_status st = check_flow(m, "keel_fit_flow", train, true);
     if (st || (st = check_fit_opts(&o, "keel_fit_flow"))) return st;
-    if (o.validation_flow && (st = check_flow(m, "keel_fit_flow: validation_flow", o.validation_flow, true))) return st;
+    if (o.validation_flow &&
+        (st = check_flow(m, "keel_fit_flow: validation_flow", o.validation_flow, true)))
+        return st;
     if (o.validation_flow) check_flow(m, "keel_fit_flow", train, true);
     int64_t bs = keel_flow_batch_size(train);
     int64_t vbs = o.validation_flow ? keel_flow_batch_size(o.validation_flow) : 0;
@@ -493,7 +668,8 @@ keel_status keel_evaluate_flow(keel_model *m, keel_flow *f, double *results, int
     double vals[KEEL_MAX_METRICS + 1];
     source src = {.flow = f};
     if ((st = evaluate_source(m, &src, keel_flow_batch_size(f), vals, NULL))) return st;
-    for (int i = 0; results && i < cap && i <= m->n_metrics; i++) results[i] = vals[i];
+    for (int i = 0; results && i < cap && i <= m->n_metrics; i++)
+        results[i] = vals[i];
     return KEEL_OK;
 }
 

@@ -47,6 +47,11 @@ keel_status keel_model_check(keel_model *m, const char *fn);
 keel_status keel_check_data(keel_model *m, const char *fn, const keel_tensor *x, const keel_tensor *y);
 /* Per-sample floats of y for the compiled loss. */
 int64_t keel_target_size(const keel_model *m);
+/* Keras's validation split point floor(N * (1 - split)), with split taken as the shortest
+ * decimal that rounds to the float given (0.2f is 0.2000000030, which Keras never sees). */
+int64_t keel_split_at(int64_t N, float split);
+/* KEEL_ERR_NAN naming the first weight that is NaN or infinite (after epoch `epoch`, 0-based). */
+keel_status keel_model_check_weights(keel_model *m, const char *fn, int epoch);
 /* Makes room for batch n (graph buffers and the target buffer). */
 keel_status keel_model_reserve(keel_model *m, int64_t n);
 

@@ -4,18 +4,51 @@
 
 #include <stdio.h>
 
+/* tf.keras 2's print_row (tf_keras/utils/layer_utils.py): each field is cut to its column (less
+ * two spaces and one more to align the next column) or earlier, after a "),"-style break; what
+ * does not fit goes on the next line, so a long "name (Type)" wraps instead of being cut. */
 static void row(FILE *out, const char *a, const char *b, const char *c) {
-    char line[256];
-    int n = snprintf(line, sizeof line, " %-27.27s %-25.25s %s", a, b, c);
-    while (n > 0 && line[n - 1] == ' ') line[--n] = 0;
-    fprintf(out, "%s\n", line);
+    static const int pos[3] = {29, 55, 65};
+    const char *left[3] = {a, b, c};
+    while (*left[0] || *left[1] || *left[2]) {
+        char line[256];
+        int len = 0;
+        for (int col = 0; col < 3; col++) {
+            int start = col ? pos[col - 1] : 0, space = col != 2 ? 2 : 0;
+            int cutoff = pos[col] - start - space - (col != 2 ? 1 : 0);
+            int avail = (int)strlen(left[col]), take = avail < cutoff ? avail : cutoff;
+            static const char *const breaks[] = {"),", "},", "],", "',"};
+            int best = -1;
+            for (int k = 0; k < 4; k++) {
+                for (int i = 0; i + 1 < take; i++)
+                    if (left[col][i] == breaks[k][0] && left[col][i + 1] == breaks[k][1]) {
+                        if (best < 0 || i + 2 < best) best = i + 2;
+                        break;
+                    }
+            }
+            if (best > 0) take = best;
+            if (col == 0) line[len++] = ' ';
+            memcpy(line + len, left[col], (size_t)take);
+            len += take;
+            for (int k = 0; k < space; k++)
+                line[len++] = ' ';
+            left[col] += take;
+            while (len < pos[col])
+                line[len++] = ' ';
+        }
+        while (len > 0 && line[len - 1] == ' ')
+            len--;
+        line[len] = 0;
+        fprintf(out, "%s\n", line);
+    }
 }
 
 static void memory(char *buf, size_t cap, int64_t params) {
     static const char *const units[] = {"Byte", "KB", "MB", "GB", "TB"};
     double bytes = (double)params * 4;
     int u = 0;
-    while (bytes >= 1024 && u < 4) bytes /= 1024, u++;
+    while (bytes >= 1024 && u < 4)
+        bytes /= 1024, u++;
     snprintf(buf, cap, "%.2f %s", bytes, units[u]);
 }
 
@@ -23,7 +56,8 @@ keel_status keel_summary(keel_model *m, FILE *out) {
     keel_status st = keel_model_check(m, "keel_summary");
     if (st) return st;
     if (!m->compiled)
-        KEEL_FAIL(KEEL_ERR_STATE, "keel_summary: %s is not built yet (call keel_compile first)", m->name);
+        KEEL_FAIL(KEEL_ERR_STATE, "keel_summary: %s is not built yet (call keel_compile first)",
+                  m->name);
     if (!out) out = stdout;
     const char *rule = "_________________________________________________________________";
     const char *dbl = "=================================================================";
@@ -48,8 +82,12 @@ keel_status keel_summary(keel_model *m, FILE *out) {
         row(out, name, shape, count);
     }
     char a[32], b[32], c[32];
-    memory(a, sizeof a, total), memory(b, sizeof b, trainable), memory(c, sizeof c, total - trainable);
-    fprintf(out, "%s\nTotal params: %lld (%s)\nTrainable params: %lld (%s)\nNon-trainable params: %lld (%s)\n%s\n", dbl,
-            (long long)total, a, (long long)trainable, b, (long long)(total - trainable), c, rule);
+    memory(a, sizeof a, total), memory(b, sizeof b, trainable),
+        memory(c, sizeof c, total - trainable);
+    fprintf(out,
+            "%s\nTotal params: %lld (%s)\nTrainable params: %lld (%s)\nNon-trainable params: %lld "
+            "(%s)\n%s\n",
+            dbl, (long long)total, a, (long long)trainable, b, (long long)(total - trainable), c,
+            rule);
     return KEEL_OK;
 }

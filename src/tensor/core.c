@@ -17,7 +17,38 @@ keel_status keel_error(keel_status status, const char *fmt, ...) {
     return status;
 }
 
-const char *keel_last_error(void) { return last_error; }
+const char *keel_last_error(void) {
+    return last_error;
+}
+
+/* Warnings go to one process-wide handler (stderr by default); the handler and its user pointer
+ * are read together under no lock, so set it before training starts. */
+static keel_warning_fn warn_fn;
+static void *warn_user;
+
+void keel_set_warning_handler(keel_warning_fn fn, void *user) {
+    warn_fn = fn;
+    warn_user = user;
+}
+
+void keel_warn(const char *fmt, ...) {
+    char msg[KEEL_ERR_CAP];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (warn_fn)
+        warn_fn(msg, warn_user);
+    else
+        fprintf(stderr, "keel: warning: %s\n", msg);
+}
+
+bool keel_mul_ok(int64_t a, int64_t b, int64_t *out) {
+    if (a < 0 || b < 0) return false;
+    if (a != 0 && b > INT64_MAX / 4 / a) return false; /* keep room for bytes and padding */
+    *out = a * b;
+    return true;
+}
 
 const char *keel_status_name(keel_status s) {
     switch (s) {
@@ -54,7 +85,9 @@ void *keel_alloc(size_t bytes) {
     return p;
 }
 
-void keel_free(void *p) { free(p); }
+void keel_free(void *p) {
+    free(p);
+}
 
 char *keel_strdup(const char *s) {
     if (!s) return NULL;
@@ -79,8 +112,10 @@ static int edit_distance(const char *a, const char *b) {
     int la = (int)strlen(a), lb = (int)strlen(b);
     if (la > 63 || lb > 63) return 99;
     int d[64][64];
-    for (int i = 0; i <= la; i++) d[i][0] = i;
-    for (int j = 0; j <= lb; j++) d[0][j] = j;
+    for (int i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (int j = 0; j <= lb; j++)
+        d[0][j] = j;
     for (int i = 1; i <= la; i++)
         for (int j = 1; j <= lb; j++) {
             int c = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
@@ -108,40 +143,54 @@ keel_status keel_spec_parse(const char *s, keel_spec *spec, const char *what) {
     memset(spec, 0, sizeof *spec);
     if (!s) KEEL_FAIL(KEEL_ERR_ARG, "%s: name is NULL", what);
     const char *p = s;
-    while (isspace((unsigned char)*p)) p++;
+    while (isspace((unsigned char)*p))
+        p++;
     size_t n = 0;
     while (*p && *p != '(' && !isspace((unsigned char)*p)) {
-        if (n + 1 >= sizeof spec->name) KEEL_FAIL(KEEL_ERR_ARG, "%s: name too long: \"%s\"", what, s);
+        if (n + 1 >= sizeof spec->name)
+            KEEL_FAIL(KEEL_ERR_ARG, "%s: name too long: \"%s\"", what, s);
         spec->name[n++] = *p++;
     }
-    while (isspace((unsigned char)*p)) p++;
+    while (isspace((unsigned char)*p))
+        p++;
     if (n == 0) KEEL_FAIL(KEEL_ERR_ARG, "%s: empty name", what);
     if (*p == 0) return KEEL_OK;
-    if (*p != '(') KEEL_FAIL(KEEL_ERR_ARG, "%s: cannot parse \"%s\" (expected name or name(args))", what, s);
+    if (*p != '(')
+        KEEL_FAIL(KEEL_ERR_ARG, "%s: cannot parse \"%s\" (expected name or name(args))", what, s);
     p++;
     for (;;) {
-        while (isspace((unsigned char)*p)) p++;
+        while (isspace((unsigned char)*p))
+            p++;
         if (*p == ')') break;
         if (spec->n == KEEL_SPEC_MAX_ARGS)
             KEEL_FAIL(KEEL_ERR_ARG, "%s: too many arguments in \"%s\"", what, s);
         char *key = spec->keys[spec->n];
         const char *q = p;
         size_t k = 0;
-        while (isalnum((unsigned char)*q) || *q == '_') q++;
+        while (isalnum((unsigned char)*q) || *q == '_')
+            q++;
         const char *after = q;
-        while (isspace((unsigned char)*after)) after++;
+        while (isspace((unsigned char)*after))
+            after++;
         if (q > p && *after == '=' && !isdigit((unsigned char)*p)) {
             if ((size_t)(q - p) >= sizeof spec->keys[0])
                 KEEL_FAIL(KEEL_ERR_ARG, "%s: argument name too long in \"%s\"", what, s);
-            for (; p < q; p++) key[k++] = *p;
+            for (; p < q; p++)
+                key[k++] = *p;
             p = after + 1;
         }
         char *end;
         double v = strtod(p, &end);
-        if (end == p) KEEL_FAIL(KEEL_ERR_ARG, "%s: expected a number at \"%s\" in \"%s\"", what, p, s);
+        if (end == p)
+            KEEL_FAIL(KEEL_ERR_ARG, "%s: expected a number at \"%s\" in \"%s\"", what, p, s);
+        /* "nan" and "inf" parse as numbers, but no Keras hyper-parameter takes them */
+        if (!isfinite(v))
+            KEEL_FAIL(KEEL_ERR_ARG, "%s: argument %d of \"%s\" is not a finite number", what,
+                      spec->n + 1, s);
         spec->vals[spec->n++] = v;
         p = end;
-        while (isspace((unsigned char)*p)) p++;
+        while (isspace((unsigned char)*p))
+            p++;
         if (*p == ',') {
             p++;
             continue;
@@ -150,7 +199,8 @@ keel_status keel_spec_parse(const char *s, keel_spec *spec, const char *what) {
         KEEL_FAIL(KEEL_ERR_ARG, "%s: expected ',' or ')' in \"%s\"", what, s);
     }
     p++;
-    while (isspace((unsigned char)*p)) p++;
+    while (isspace((unsigned char)*p))
+        p++;
     if (*p) KEEL_FAIL(KEEL_ERR_ARG, "%s: unexpected text after ')' in \"%s\"", what, s);
     return KEEL_OK;
 }
@@ -166,20 +216,23 @@ double keel_spec_get(const keel_spec *spec, const char *key, int pos, double dfl
 
 keel_status keel_spec_check(const keel_spec *spec, const char *const *keys, const char *what) {
     int positional = 0, nkeys = 0;
-    while (keys[nkeys]) nkeys++;
+    while (keys[nkeys])
+        nkeys++;
     for (int i = 0; i < spec->n; i++) {
         if (spec->keys[i][0] == 0) {
             if (++positional > nkeys)
-                KEEL_FAIL(KEEL_ERR_ARG, "%s: %s takes at most %d argument%s", what, spec->name, nkeys,
-                          nkeys == 1 ? "" : "s");
+                KEEL_FAIL(KEEL_ERR_ARG, "%s: %s takes at most %d argument%s", what, spec->name,
+                          nkeys, nkeys == 1 ? "" : "s");
             continue;
         }
         bool ok = false;
-        for (int j = 0; keys[j]; j++) ok |= strcmp(keys[j], spec->keys[i]) == 0;
+        for (int j = 0; keys[j]; j++)
+            ok |= strcmp(keys[j], spec->keys[i]) == 0;
         if (!ok) {
             const char *near = keel_nearest_name(spec->keys[i], keys);
             KEEL_FAIL(KEEL_ERR_ARG, "%s: %s has no argument \"%s\"%s%s%s", what, spec->name,
-                      spec->keys[i], near ? " (did you mean \"" : "", near ? near : "", near ? "\"?)" : "");
+                      spec->keys[i], near ? " (did you mean \"" : "", near ? near : "",
+                      near ? "\"?)" : "");
         }
     }
     return KEEL_OK;
@@ -187,7 +240,8 @@ keel_status keel_spec_check(const keel_spec *spec, const char *const *keys, cons
 
 int64_t keel_dims_prod(int rank, const int64_t *dims) {
     int64_t p = 1;
-    for (int i = 0; i < rank; i++) p *= dims[i];
+    for (int i = 0; i < rank; i++)
+        p *= dims[i];
     return p;
 }
 
@@ -195,13 +249,15 @@ char *keel_dims_str(int rank, const int64_t *dims, bool batch, char *buf, size_t
     size_t n = 0;
     n += (size_t)snprintf(buf + n, cap - n, "(%s", batch ? "None" : "");
     for (int i = 0; i < rank && n < cap; i++)
-        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", (batch || i) ? ", " : "", (long long)dims[i]);
+        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", (batch || i) ? ", " : "",
+                              (long long)dims[i]);
     if (n < cap) snprintf(buf + n, cap - n, "%s)", (!batch && rank == 1) ? "," : "");
     return buf;
 }
 
 int keel_dims_rank(const int64_t *dims) {
     int r = 0;
-    while (r < KEEL_MAX_RANK && dims[r] != 0) r++;
+    while (r < KEEL_MAX_RANK && dims[r] != 0)
+        r++;
     return r;
 }

@@ -5,10 +5,25 @@
 
 #include <stdio.h>
 
-static const char *const init_names[] = {
-    "glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "lecun_uniform",
-    "zeros", "zero", "ones", "one", "constant", "random_normal", "normal", "random_uniform", "uniform",
-    "truncated_normal", "orthogonal", "identity", NULL};
+static const char *const init_names[] = {"glorot_uniform",
+                                         "glorot_normal",
+                                         "he_normal",
+                                         "he_uniform",
+                                         "lecun_normal",
+                                         "lecun_uniform",
+                                         "zeros",
+                                         "zero",
+                                         "ones",
+                                         "one",
+                                         "constant",
+                                         "random_normal",
+                                         "normal",
+                                         "random_uniform",
+                                         "uniform",
+                                         "truncated_normal",
+                                         "orthogonal",
+                                         "identity",
+                                         NULL};
 
 static void fans(const keel_param *p, double *fan_in, double *fan_out) {
     if (p->rank == 1) {
@@ -17,7 +32,8 @@ static void fans(const keel_param *p, double *fan_in, double *fan_out) {
         *fan_in = (double)p->dims[0], *fan_out = (double)p->dims[1];
     } else {
         double receptive = 1;
-        for (int i = 0; i < p->rank - 2; i++) receptive *= (double)p->dims[i];
+        for (int i = 0; i < p->rank - 2; i++)
+            receptive *= (double)p->dims[i];
         *fan_in = (double)p->dims[p->rank - 2] * receptive;
         *fan_out = (double)p->dims[p->rank - 1] * receptive;
     }
@@ -38,24 +54,31 @@ static void orthogonal(keel_param *p, keel_rng *r, double gain) {
      * q *= sign(diag(r)) (Gram-Schmidt's R has a positive diagonal, so no flip is needed) */
     double *a = malloc((size_t)(big * small) * sizeof *a);
     if (!a) { /* fall back to a scaled normal rather than fail inside compile */
-        for (int64_t i = 0; i < p->size; i++) p->w[i] = (float)(gain * keel_rng_normal(r) / sqrt((double)big));
+        for (int64_t i = 0; i < p->size; i++)
+            p->w[i] = (float)(gain * keel_rng_normal(r) / sqrt((double)big));
         return;
     }
-    for (int64_t i = 0; i < big * small; i++) a[i] = keel_rng_normal(r);
+    for (int64_t i = 0; i < big * small; i++)
+        a[i] = keel_rng_normal(r);
     for (int64_t j = 0; j < small; j++) {
         for (int64_t k = 0; k < j; k++) {
             double d = 0;
-            for (int64_t i = 0; i < big; i++) d += a[i * small + j] * a[i * small + k];
-            for (int64_t i = 0; i < big; i++) a[i * small + j] -= d * a[i * small + k];
+            for (int64_t i = 0; i < big; i++)
+                d += a[i * small + j] * a[i * small + k];
+            for (int64_t i = 0; i < big; i++)
+                a[i * small + j] -= d * a[i * small + k];
         }
         double nrm = 0;
-        for (int64_t i = 0; i < big; i++) nrm += a[i * small + j] * a[i * small + j];
+        for (int64_t i = 0; i < big; i++)
+            nrm += a[i * small + j] * a[i * small + j];
         nrm = sqrt(nrm) + 1e-300;
-        for (int64_t i = 0; i < big; i++) a[i * small + j] /= nrm;
+        for (int64_t i = 0; i < big; i++)
+            a[i * small + j] /= nrm;
     }
     for (int64_t i = 0; i < rows; i++)
         for (int64_t j = 0; j < cols; j++)
-            p->w[i * cols + j] = (float)(gain * (rows >= cols ? a[i * small + j] : a[j * small + i]));
+            p->w[i * cols + j] =
+                (float)(gain * (rows >= cols ? a[i * small + j] : a[j * small + i]));
     free(a);
 }
 
@@ -83,55 +106,86 @@ keel_status keel_init_param(keel_param *p, uint64_t seed, uint64_t stream, const
     double scale = 0, n = 0;
     int dist = 0; /* 1 uniform, 2 truncated normal */
     static const char *const k_none[] = {NULL}, *const k_value[] = {"value", NULL},
-                      *const k_normal[] = {"mean", "stddev", "seed", NULL},
-                      *const k_uniform[] = {"minval", "maxval", "seed", NULL},
-                      *const k_gain[] = {"gain", "seed", NULL}, *const k_seed[] = {"seed", NULL},
-                      *const k_identity[] = {"gain", NULL};
+                             *const k_normal[] = {"mean", "stddev", "seed", NULL},
+                             *const k_uniform[] = {"minval", "maxval", "seed", NULL},
+                             *const k_gain[] = {"gain", "seed", NULL},
+                             *const k_seed[] = {"seed", NULL}, *const k_identity[] = {"gain", NULL};
     const char *const *keys = k_seed;
-    if (!strcmp(nm, "glorot_uniform")) scale = 1, n = (fi + fo) / 2, dist = 1;
-    else if (!strcmp(nm, "glorot_normal")) scale = 1, n = (fi + fo) / 2, dist = 2;
-    else if (!strcmp(nm, "he_normal")) scale = 2, n = fi, dist = 2;
-    else if (!strcmp(nm, "he_uniform")) scale = 2, n = fi, dist = 1;
-    else if (!strcmp(nm, "lecun_normal")) scale = 1, n = fi, dist = 2;
-    else if (!strcmp(nm, "lecun_uniform")) scale = 1, n = fi, dist = 1;
-    /* an explicit seed fixes the values whatever the layer's position, as in Keras */
-    if (keel_spec_get(&spec, "seed", -1, 0) != 0) r.seed = (uint64_t)keel_spec_get(&spec, "seed", -1, 0), r.stream = 0;
+    if (!strcmp(nm, "glorot_uniform"))
+        scale = 1, n = (fi + fo) / 2, dist = 1;
+    else if (!strcmp(nm, "glorot_normal"))
+        scale = 1, n = (fi + fo) / 2, dist = 2;
+    else if (!strcmp(nm, "he_normal"))
+        scale = 2, n = fi, dist = 2;
+    else if (!strcmp(nm, "he_uniform"))
+        scale = 2, n = fi, dist = 1;
+    else if (!strcmp(nm, "lecun_normal"))
+        scale = 1, n = fi, dist = 2;
+    else if (!strcmp(nm, "lecun_uniform"))
+        scale = 1, n = fi, dist = 1;
+    /* an explicit seed fixes the values whatever the layer's position, as in Keras; it is a
+     * Python int there, so anything else (a fraction, a negative, beyond 2^53) is a mistake */
+    double sd_seed = keel_spec_get(&spec, "seed", -1, NAN);
+    if (!isnan(sd_seed)) {
+        if (!(sd_seed >= 0 && sd_seed <= 9007199254740992.0 && sd_seed == floor(sd_seed)))
+            KEEL_FAIL(KEEL_ERR_ARG, "%s: seed must be a whole number in [0, 2^53], got %g (\"%s\")",
+                      what, sd_seed, p->init);
+        if (sd_seed != 0) r.seed = (uint64_t)sd_seed, r.stream = 0;
+    }
     if (dist == 1) {
         double limit = sqrt(3.0 * scale / n);
-        for (int64_t i = 0; i < p->size; i++) p->w[i] = (float)((2 * keel_rng_uniform(&r) - 1) * limit);
+        for (int64_t i = 0; i < p->size; i++)
+            p->w[i] = (float)((2 * keel_rng_uniform(&r) - 1) * limit);
     } else if (dist == 2) {
         double sd = sqrt(scale / n) / 0.87962566103423978;
-        for (int64_t i = 0; i < p->size; i++) p->w[i] = (float)(sd * truncated(&r));
+        for (int64_t i = 0; i < p->size; i++)
+            p->w[i] = (float)(sd * truncated(&r));
     } else if (!strcmp(nm, "zeros") || !strcmp(nm, "zero")) {
         keys = k_none;
         memset(p->w, 0, (size_t)p->size * sizeof(float));
     } else if (!strcmp(nm, "ones") || !strcmp(nm, "one")) {
         keys = k_none;
-        for (int64_t i = 0; i < p->size; i++) p->w[i] = 1.0f;
+        for (int64_t i = 0; i < p->size; i++)
+            p->w[i] = 1.0f;
     } else if (!strcmp(nm, "constant")) {
         keys = k_value;
         float v = (float)keel_spec_get(&spec, "value", 0, 0.0);
-        for (int64_t i = 0; i < p->size; i++) p->w[i] = v;
-    } else if (!strcmp(nm, "random_normal") || !strcmp(nm, "normal") || !strcmp(nm, "truncated_normal")) {
+        for (int64_t i = 0; i < p->size; i++)
+            p->w[i] = v;
+    } else if (!strcmp(nm, "random_normal") || !strcmp(nm, "normal") ||
+               !strcmp(nm, "truncated_normal")) {
         keys = k_normal;
-        double mean = keel_spec_get(&spec, "mean", 0, 0.0), sd = keel_spec_get(&spec, "stddev", 1, 0.05);
+        double mean = keel_spec_get(&spec, "mean", 0, 0.0),
+               sd = keel_spec_get(&spec, "stddev", 1, 0.05);
+        if (sd < 0)
+            KEEL_FAIL(KEEL_ERR_ARG, "%s: stddev must be >= 0, got %g (\"%s\")", what, sd, p->init);
         bool trunc = nm[0] == 't';
         for (int64_t i = 0; i < p->size; i++)
             p->w[i] = (float)(mean + sd * (trunc ? truncated(&r) : keel_rng_normal(&r)));
     } else if (!strcmp(nm, "random_uniform") || !strcmp(nm, "uniform")) {
         keys = k_uniform;
-        double lo = keel_spec_get(&spec, "minval", 0, -0.05), hi = keel_spec_get(&spec, "maxval", 1, 0.05);
-        for (int64_t i = 0; i < p->size; i++) p->w[i] = (float)(lo + (hi - lo) * keel_rng_uniform(&r));
+        double lo = keel_spec_get(&spec, "minval", 0, -0.05),
+               hi = keel_spec_get(&spec, "maxval", 1, 0.05);
+        if (lo > hi)
+            KEEL_FAIL(KEEL_ERR_ARG, "%s: minval %g is greater than maxval %g (\"%s\")", what, lo,
+                      hi, p->init);
+        for (int64_t i = 0; i < p->size; i++)
+            p->w[i] = (float)(lo + (hi - lo) * keel_rng_uniform(&r));
     } else if (!strcmp(nm, "orthogonal")) {
         keys = k_gain;
-        if (p->rank < 2) KEEL_FAIL(KEEL_ERR_ARG, "%s: orthogonal needs a weight of rank >= 2, %s has rank %d", what, p->name, p->rank);
+        if (p->rank < 2)
+            KEEL_FAIL(KEEL_ERR_ARG, "%s: orthogonal needs a weight of rank >= 2, %s has rank %d",
+                      what, p->name, p->rank);
         orthogonal(p, &r, keel_spec_get(&spec, "gain", 0, 1.0));
     } else if (!strcmp(nm, "identity")) {
         keys = k_identity;
-        if (p->rank != 2) KEEL_FAIL(KEEL_ERR_ARG, "%s: identity needs a 2-D weight, %s has rank %d", what, p->name, p->rank);
+        if (p->rank != 2)
+            KEEL_FAIL(KEEL_ERR_ARG, "%s: identity needs a 2-D weight, %s has rank %d", what,
+                      p->name, p->rank);
         double gain = keel_spec_get(&spec, "gain", 0, 1.0);
         memset(p->w, 0, (size_t)p->size * sizeof(float));
-        for (int64_t i = 0; i < KEEL_MIN(p->dims[0], p->dims[1]); i++) p->w[i * p->dims[1] + i] = (float)gain;
+        for (int64_t i = 0; i < KEEL_MIN(p->dims[0], p->dims[1]); i++)
+            p->w[i * p->dims[1] + i] = (float)gain;
     }
     return keel_spec_check(&spec, keys, what);
 }
@@ -175,7 +229,8 @@ double keel_reg_apply(keel_param **params, int n, bool add_grad) {
         keel_param *p = params[k];
         if (!p->trainable || (p->l1 == 0 && p->l2 == 0)) continue;
         double s1 = 0, s2 = 0;
-        for (int64_t i = 0; i < p->size; i++) s1 += fabsf(p->w[i]), s2 += (double)p->w[i] * p->w[i];
+        for (int64_t i = 0; i < p->size; i++)
+            s1 += fabsf(p->w[i]), s2 += (double)p->w[i] * p->w[i];
         total += p->l1 * s1 + p->l2 * s2;
         if (add_grad)
             for (int64_t i = 0; i < p->size; i++) {

@@ -10,27 +10,99 @@ static const char *const opt_names[KEEL_OPT_COUNT + 1] = {
     [KEEL_OPT_SGD] = "sgd",         [KEEL_OPT_ADAM] = "adam",       [KEEL_OPT_ADAMW] = "adamw",
     [KEEL_OPT_RMSPROP] = "rmsprop", [KEEL_OPT_ADAGRAD] = "adagrad", [KEEL_OPT_COUNT] = NULL};
 
-const char *keel_optimizer_name(keel_opt_kind k) { return opt_names[k]; }
+const char *keel_optimizer_name(keel_opt_kind k) {
+    return opt_names[k];
+}
 
-keel_status keel_optimizer_init(keel_optimizer *opt, const char *name, keel_optimizer_opts o, int64_t n) {
+/* The arguments each optimizer takes in its name string ("adam(learning_rate=0.01)"), Keras's
+ * keyword names; the clipping and decay arguments every optimizer has come after them. */
+static const char *const opt_keys[KEEL_OPT_COUNT][13] = {
+    [KEEL_OPT_SGD] = {"learning_rate", "momentum", "nesterov", "weight_decay", "clipnorm",
+                      "global_clipnorm", "clipvalue", NULL},
+    [KEEL_OPT_ADAM] = {"learning_rate", "beta_1", "beta_2", "epsilon", "amsgrad", "weight_decay",
+                       "clipnorm", "global_clipnorm", "clipvalue", NULL},
+    [KEEL_OPT_ADAMW] = {"learning_rate", "weight_decay", "beta_1", "beta_2", "epsilon", "amsgrad",
+                        "clipnorm", "global_clipnorm", "clipvalue", NULL},
+    [KEEL_OPT_RMSPROP] = {"learning_rate", "rho", "momentum", "epsilon", "centered", "weight_decay",
+                          "clipnorm", "global_clipnorm", "clipvalue", NULL},
+    [KEEL_OPT_ADAGRAD] = {"learning_rate", "initial_accumulator_value", "epsilon", "weight_decay",
+                          "clipnorm", "global_clipnorm", "clipvalue", NULL},
+};
+
+/* Arguments given in the name string set the matching fields of o (they win over the typed
+ * struct: the string is what the user wrote last, next to the name). */
+static keel_status apply_spec(const keel_spec *spec, keel_opt_kind kind, keel_optimizer_opts *o) {
+    const char *const *keys = opt_keys[kind];
+    keel_status st = keel_spec_check(spec, keys, "keel_compile: optimizer");
+    if (st) return st;
+    for (int k = 0; keys[k]; k++) {
+        double v = keel_spec_get(spec, keys[k], k, NAN);
+        if (isnan(v)) continue;
+        const char *key = keys[k];
+        if (!strcmp(key, "learning_rate"))
+            o->learning_rate = (float)v;
+        else if (!strcmp(key, "momentum"))
+            o->momentum = (float)v;
+        else if (!strcmp(key, "nesterov"))
+            o->nesterov = v != 0;
+        else if (!strcmp(key, "beta_1"))
+            o->beta_1 = (float)v;
+        else if (!strcmp(key, "beta_2"))
+            o->beta_2 = (float)v;
+        else if (!strcmp(key, "epsilon"))
+            o->epsilon = (float)v;
+        else if (!strcmp(key, "amsgrad"))
+            o->amsgrad = v != 0;
+        else if (!strcmp(key, "rho"))
+            o->rho = (float)v;
+        else if (!strcmp(key, "centered"))
+            o->centered = v != 0;
+        else if (!strcmp(key, "initial_accumulator_value"))
+            o->initial_accumulator_value = (float)v;
+        else if (!strcmp(key, "weight_decay"))
+            o->weight_decay = (float)v;
+        else if (!strcmp(key, "clipnorm"))
+            o->clipnorm = (float)v;
+        else if (!strcmp(key, "global_clipnorm"))
+            o->global_clipnorm = (float)v;
+        else if (!strcmp(key, "clipvalue"))
+            o->clipvalue = (float)v;
+    }
+    return KEEL_OK;
+}
+
+keel_status keel_optimizer_init(keel_optimizer *opt, const char *name, keel_optimizer_opts o,
+                                int64_t n) {
     memset(opt, 0, sizeof *opt);
-    if (!name) KEEL_FAIL(KEEL_ERR_ARG, "keel_compile: optimizer is NULL (e.g. .optimizer = \"adam\")");
-    char low[32];
+    if (!name)
+        KEEL_FAIL(KEEL_ERR_ARG, "keel_compile: optimizer is NULL (e.g. .optimizer = \"adam\")");
+    keel_spec spec;
+    keel_status st = keel_spec_parse(name, &spec, "keel_compile: optimizer");
+    if (st) return st;
+    char low[64];
     size_t i = 0;
-    for (; name[i] && i + 1 < sizeof low; i++) low[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    for (; spec.name[i] && i + 1 < sizeof low; i++)
+        low[i] =
+            (char)(spec.name[i] >= 'A' && spec.name[i] <= 'Z' ? spec.name[i] + 32 : spec.name[i]);
     low[i] = 0;
     int kind = -1;
     for (int k = 0; k < KEEL_OPT_COUNT; k++)
         if (!strcmp(low, opt_names[k])) kind = k;
     if (kind < 0) {
         const char *near = keel_nearest_name(low, opt_names);
-        KEEL_FAIL(KEEL_ERR_ARG, "keel_compile: unknown optimizer \"%s\"%s%s%s", name,
+        KEEL_FAIL(KEEL_ERR_ARG, "keel_compile: unknown optimizer \"%s\"%s%s%s", spec.name,
                   near ? " (did you mean \"" : "", near ? near : "", near ? "\"?)" : "");
     }
     opt->kind = (keel_opt_kind)kind;
-    if (o.learning_rate < 0 || o.momentum < 0 || o.epsilon < 0 || o.weight_decay < 0 || o.clipnorm < 0 ||
-        o.clipvalue < 0 || o.global_clipnorm < 0 || o.beta_1 < 0 || o.beta_1 >= 1 || o.beta_2 < 0 || o.beta_2 >= 1)
-        KEEL_FAIL(KEEL_ERR_ARG, "keel_compile: %s: hyper-parameters must be >= 0 (betas < 1)", low);
+    if ((st = apply_spec(&spec, opt->kind, &o))) return st;
+    /* written as !(x >= 0) so that a NaN fails too */
+    if (!(o.learning_rate >= 0) || !(o.momentum >= 0) || !(o.epsilon >= 0) ||
+        !(o.weight_decay >= 0) || !(o.clipnorm >= 0) || !(o.clipvalue >= 0) ||
+        !(o.global_clipnorm >= 0) || !(o.beta_1 >= 0) || !(o.beta_1 < 1) || !(o.beta_2 >= 0) ||
+        !(o.beta_2 < 1) || !(o.rho >= 0) || !(o.initial_accumulator_value >= 0) ||
+        !isfinite(o.learning_rate) || !isfinite(o.epsilon))
+        KEEL_FAIL(KEEL_ERR_ARG,
+                  "keel_compile: %s: hyper-parameters must be finite and >= 0 (betas < 1)", low);
     if (o.learning_rate == 0) o.learning_rate = kind == KEEL_OPT_SGD ? 0.01f : 0.001f;
     if (o.beta_1 == 0) o.beta_1 = 0.9f;
     if (o.beta_2 == 0) o.beta_2 = 0.999f;
@@ -40,8 +112,10 @@ keel_status keel_optimizer_init(keel_optimizer *opt, const char *name, keel_opti
     if (o.weight_decay == 0 && kind == KEEL_OPT_ADAMW) o.weight_decay = 0.004f;
     opt->o = o;
     opt->n = n;
-    bool s1 = kind != KEEL_OPT_SGD || o.momentum > 0 || (kind == KEEL_OPT_RMSPROP && o.momentum > 0);
-    bool s2 = kind == KEEL_OPT_ADAM || kind == KEEL_OPT_ADAMW || (kind == KEEL_OPT_RMSPROP && o.momentum > 0);
+    bool s1 =
+        kind != KEEL_OPT_SGD || o.momentum > 0 || (kind == KEEL_OPT_RMSPROP && o.momentum > 0);
+    bool s2 = kind == KEEL_OPT_ADAM || kind == KEEL_OPT_ADAMW ||
+              (kind == KEEL_OPT_RMSPROP && o.momentum > 0);
     bool s3 = ((kind == KEEL_OPT_ADAM || kind == KEEL_OPT_ADAMW) && o.amsgrad) ||
               (kind == KEEL_OPT_RMSPROP && o.centered);
     if ((s1 && !(opt->s1 = keel_alloc((size_t)n * sizeof(float)))) ||
@@ -51,7 +125,8 @@ keel_status keel_optimizer_init(keel_optimizer *opt, const char *name, keel_opti
         return KEEL_ERR_NOMEM;
     }
     if (kind == KEEL_OPT_ADAGRAD)
-        for (int64_t k = 0; k < n; k++) opt->s1[k] = o.initial_accumulator_value;
+        for (int64_t k = 0; k < n; k++)
+            opt->s1[k] = o.initial_accumulator_value;
     return KEEL_OK;
 }
 
@@ -64,17 +139,19 @@ void keel_optimizer_free(keel_optimizer *opt) {
 
 static double sumsq(const float *g, int64_t n) {
     double s = 0;
-    for (int64_t i = 0; i < n; i++) s += (double)g[i] * g[i];
+    for (int64_t i = 0; i < n; i++)
+        s += (double)g[i] * g[i];
     return s;
 }
 
 /* the update of one weight tensor: w, g and slots at offset off */
-static void update(keel_optimizer *opt, float *restrict w, float *restrict g, int64_t off, int64_t n,
-                   float scale_g, float cv) {
+static void update(keel_optimizer *opt, float *restrict w, float *restrict g, int64_t off,
+                   int64_t n, float scale_g, float cv) {
     const keel_optimizer_opts *o = &opt->o;
     const float lr = o->learning_rate, eps = o->epsilon;
-    float *restrict s1 = opt->s1 ? opt->s1 + off : NULL, *restrict s2 = opt->s2 ? opt->s2 + off : NULL,
-                   *restrict s3 = opt->s3 ? opt->s3 + off : NULL;
+    float *restrict s1 = opt->s1 ? opt->s1 + off : NULL,
+                    *restrict s2 = opt->s2 ? opt->s2 + off : NULL,
+                    *restrict s3 = opt->s3 ? opt->s3 + off : NULL;
     const float wd = o->weight_decay * lr;
     double t = (double)(opt->iterations + 1);
     switch (opt->kind) {
