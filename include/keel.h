@@ -105,6 +105,10 @@ KEEL_API keel_tensor *keel_tensor_slice(const keel_tensor *t, int64_t start, int
 /* A copy of t with a new shape of the same size. */
 KEEL_API keel_tensor *keel_tensor_reshape(const keel_tensor *t, int rank, const int64_t *dims);
 KEEL_API void keel_tensor_free(keel_tensor *t);
+/* [x0, x1, ...]: the inputs of a model with several inputs, in the order of its keel_model_input
+ * calls, as one x for fit / evaluate / predict / *_on_batch. The members are borrowed (they must
+ * outlive the list); keel_tensor_free frees the list alone. At most 8. */
+KEEL_API keel_tensor *keel_tensor_list(int n, const keel_tensor *const *members);
 /* The data, row-major; valid until keel_tensor_free. */
 KEEL_API float *keel_tensor_data(keel_tensor *t);
 KEEL_API const float *keel_tensor_cdata(const keel_tensor *t);
@@ -263,8 +267,86 @@ KEEL_API keel_layer *keel_zero_padding2d_(keel_zero_padding2d_opts o);
 #define keel_zero_padding2d(...)                                                                  \
     keel_zero_padding2d_((keel_zero_padding2d_opts){.padding = {1, 1}, __VA_ARGS__})
 
-/* Frees a layer that was never added to a model. */
+/* Merge layers of the functional API, over 2 to 4 inputs of the same shape: Add, Subtract (two
+ * inputs: x0 - x1), Multiply, Average, Maximum, Minimum (the gradient goes to the first input
+ * holding the extreme value, as tf.keras's pairwise fold does). Named keel_merge_* because
+ * keel_add is Sequential.add. Concatenate(axis=-1) joins inputs that differ only along axis
+ * (Keras's numbering, the batch axis being 0). A shape mismatch at compile names both inputs. */
+typedef struct keel_merge_opts {
+    const char *name;
+} keel_merge_opts;
+KEEL_API keel_layer *keel_merge_add_(keel_merge_opts o);
+KEEL_API keel_layer *keel_merge_subtract_(keel_merge_opts o);
+KEEL_API keel_layer *keel_merge_multiply_(keel_merge_opts o);
+KEEL_API keel_layer *keel_merge_average_(keel_merge_opts o);
+KEEL_API keel_layer *keel_merge_maximum_(keel_merge_opts o);
+KEEL_API keel_layer *keel_merge_minimum_(keel_merge_opts o);
+#define keel_merge_add(...) keel_merge_add_((keel_merge_opts){__VA_ARGS__})
+#define keel_merge_subtract(...) keel_merge_subtract_((keel_merge_opts){__VA_ARGS__})
+#define keel_merge_multiply(...) keel_merge_multiply_((keel_merge_opts){__VA_ARGS__})
+#define keel_merge_average(...) keel_merge_average_((keel_merge_opts){__VA_ARGS__})
+#define keel_merge_maximum(...) keel_merge_maximum_((keel_merge_opts){__VA_ARGS__})
+#define keel_merge_minimum(...) keel_merge_minimum_((keel_merge_opts){__VA_ARGS__})
+typedef struct keel_concatenate_opts {
+    int axis;
+    const char *name;
+} keel_concatenate_opts;
+KEEL_API keel_layer *keel_concatenate_(keel_concatenate_opts o);
+#define keel_concatenate(...) keel_concatenate_((keel_concatenate_opts){.axis = -1, __VA_ARGS__})
+
+/* Activation layers. LeakyReLU(alpha=0.3) (tf.keras 2's layer default; the "leaky_relu"
+ * function's is 0.2), ReLU(), ELU(alpha=1.0), Softmax(axis=-1, the last axis only). */
+typedef struct keel_leaky_relu_opts {
+    float alpha;
+    int64_t input_shape[KEEL_MAX_RANK];
+    const char *name;
+} keel_leaky_relu_opts;
+KEEL_API keel_layer *keel_leaky_relu_(keel_leaky_relu_opts o);
+#define keel_leaky_relu(...) keel_leaky_relu_((keel_leaky_relu_opts){.alpha = 0.3f, __VA_ARGS__})
+typedef struct keel_relu_opts {
+    int64_t input_shape[KEEL_MAX_RANK];
+    const char *name;
+} keel_relu_opts;
+KEEL_API keel_layer *keel_relu_(keel_relu_opts o);
+#define keel_relu(...) keel_relu_((keel_relu_opts){__VA_ARGS__})
+typedef struct keel_elu_opts {
+    float alpha;
+    int64_t input_shape[KEEL_MAX_RANK];
+    const char *name;
+} keel_elu_opts;
+KEEL_API keel_layer *keel_elu_(keel_elu_opts o);
+#define keel_elu(...) keel_elu_((keel_elu_opts){.alpha = 1.0f, __VA_ARGS__})
+typedef struct keel_softmax_opts {
+    int axis;
+    int64_t input_shape[KEEL_MAX_RANK];
+    const char *name;
+} keel_softmax_opts;
+KEEL_API keel_layer *keel_softmax_(keel_softmax_opts o);
+#define keel_softmax(...) keel_softmax_((keel_softmax_opts){.axis = -1, __VA_ARGS__})
+/* PReLU(alpha_initializer="zeros", shared_axes=None): y = x (x > 0), alpha * x (else), alpha a
+ * weight of the per-sample shape with size 1 along shared_axes (Keras's numbering: {1, 2} shares
+ * height and width of an image). */
+typedef struct keel_prelu_opts {
+    const char *alpha_initializer;
+    int shared_axes[KEEL_MAX_RANK];
+    int64_t input_shape[KEEL_MAX_RANK];
+    const char *name;
+} keel_prelu_opts;
+KEEL_API keel_layer *keel_prelu_(keel_prelu_opts o);
+#define keel_prelu(...) keel_prelu_((keel_prelu_opts){__VA_ARGS__})
+
+/* Frees a layer that no model holds (one never added, or whose add failed); a layer a model
+ * holds is freed with the last model that holds it, and this call leaves it alone. */
 KEEL_API void keel_layer_free(keel_layer *l);
+
+/* trainable (tf.keras 2's rule): a model trains the weights that were trainable when *it* was
+ * compiled. So both GAN idioms work: freeze the discriminator once between compiling it and
+ * compiling the combined model, or toggle the flag before each train_on_batch; a model trained
+ * while a layer's flag differs from its compile-time snapshot warns once (keel_warn), as tf.keras
+ * does, and uses the snapshot. A frozen BatchNormalization runs in inference mode. Setting a
+ * model's flag sets every layer in it, at any depth. */
+KEEL_API keel_status keel_layer_set_trainable(keel_layer *l, int trainable);
+KEEL_API int keel_layer_trainable(const keel_layer *l);
 
 /* ---------------------------------------------------------------- models */
 
@@ -272,10 +354,47 @@ typedef struct keel_model keel_model;
 
 /* A new, empty Sequential model; name NULL means "sequential". NULL only when out of memory. */
 KEEL_API keel_model *keel_sequential(const char *name);
+/* Drops the caller's reference; the model is freed with its last holder (another model it was
+ * added to keeps it alive). Layers are freed with the last model that holds them. */
 KEEL_API void keel_model_free(keel_model *m);
-/* Appends a layer; the model owns it from now on (also on failure). A NULL layer (a
- * constructor that failed) records that constructor's error on the model. */
+/* Appends a layer. A new layer's reference passes to the model (it is freed with it, also when
+ * keel_add fails); a layer another model holds already is shared: both models use the same
+ * weights, and it lives until the last of them is freed. A NULL layer (a constructor that
+ * failed) records that constructor's error on the model. */
 KEEL_API keel_status keel_add(keel_model *m, keel_layer *layer);
+/* Sequential([generator, discriminator]): appends a whole model as one layer. Its layers (and
+ * weights) are shared, not copied: training the outer model changes what the inner one
+ * predicts. The outer model holds a reference to the inner one. A model cannot contain itself. */
+KEEL_API keel_status keel_add_model(keel_model *m, keel_model *inner);
+/* model.trainable = flag: every layer of the model, at any depth. */
+KEEL_API keel_status keel_model_set_trainable(keel_model *m, int trainable);
+
+/* ---- the functional API: keras.Model(inputs, outputs).
+ *
+ *     keel_model *m = keel_model_new("two_towers");
+ *     keel_sym *a = keel_model_input(m, .shape = {4}), *b = keel_model_input(m, .shape = {3});
+ *     keel_sym *h = keel_apply_n(m, keel_concatenate(), 2, (keel_sym *[]){
+ *                                keel_apply(m, keel_dense(.units = 8), a),
+ *                                keel_apply(m, keel_dense(.units = 8), b)});
+ *     keel_model_outputs(m, 1, (keel_sym *[]){keel_apply(m, keel_dense(.units = 1), h)});
+ *
+ * A keel_sym is a symbolic tensor: the output of one call, owned by the model that made it
+ * (valid until keel_model_free). Applying one layer twice shares its weights; each call gets
+ * the sum of both gradients. A failed call returns NULL and records its error on the model, so
+ * the chain can be checked once, at keel_compile. */
+typedef struct keel_sym keel_sym;
+/* A new, empty functional model; name NULL means "model". */
+KEEL_API keel_model *keel_model_new(const char *name);
+/* Input(shape=...) of a functional model, in the order the data will be given. */
+KEEL_API keel_sym *keel_model_input_(keel_model *m, keel_input_opts o);
+#define keel_model_input(m, ...) keel_model_input_((m), (keel_input_opts){__VA_ARGS__})
+/* layer(x) / layer([x0, x1, ...]): the layer's reference passes to the model as with keel_add. */
+KEEL_API keel_sym *keel_apply(keel_model *m, keel_layer *layer, keel_sym *x);
+KEEL_API keel_sym *keel_apply_n(keel_model *m, keel_layer *layer, int n, keel_sym *const *xs);
+/* inner(x): a whole model applied as a layer (one output), its weights shared. */
+KEEL_API keel_sym *keel_apply_model(keel_model *m, keel_model *inner, int n, keel_sym *const *xs);
+/* Model(inputs, outputs=[...]): every input must reach an output. */
+KEEL_API keel_status keel_model_outputs(keel_model *m, int n, keel_sym *const *outs);
 /* The seed behind initialization, dropout and shuffling (default 1337). Call before compile. */
 KEEL_API keel_status keel_model_set_seed(keel_model *m, uint64_t seed);
 /* The first error this model recorded, KEEL_OK if none; its message via keel_model_error. */

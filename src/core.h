@@ -12,12 +12,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define KEEL_MAX_LIST 8
+
 struct keel_tensor {
     int rank;
     int64_t dims[KEEL_MAX_RANK];
     int64_t size;
     float *data;
+    /* a list of tensors (a model's several inputs): rank 0, no data, dims[0] the first
+     * member's sample count, members borrowed */
+    int n_list;
+    const keel_tensor *list[KEEL_MAX_LIST];
 };
+
+/* The members of a list tensor into out (at most cap), or t itself; returns how many. */
+int keel_tensor_unpack(const keel_tensor *t, const keel_tensor **out, int cap);
 
 /* ---- errors: one thread-local line; a model keeps its first error as well. */
 
@@ -25,15 +34,19 @@ struct keel_tensor {
 /* Records a formatted message as this thread's last error and returns status. */
 keel_status keel_error(keel_status status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The status of the last keel_error on this thread. */
+keel_status keel_last_status(void);
+/* Puts "<prefix>: " before the last error, keeping its status; returns that status. */
+keel_status keel_error_prefix(const char *prefix);
 /* The closest name in a NULL-terminated list (edit distance), or NULL if none is close. */
 const char *keel_nearest_name(const char *name, const char *const *names);
 
 /* Records a user error and returns it from the current function. */
 #define KEEL_FAIL(status, ...) return keel_error((status), __VA_ARGS__)
 /* A library invariant; a failure is a bug in keel, never the user's input. */
-#define KEEL_ASSERT(cond)                                                                         \
-    do {                                                                                          \
-        if (!(cond)) keel_bug(__FILE__, __LINE__, #cond);                                         \
+#define KEEL_ASSERT(cond)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) keel_bug(__FILE__, __LINE__, #cond);                                          \
     } while (0)
 _Noreturn void keel_bug(const char *file, int line, const char *what);
 /* A warning (Keras's UserWarning): one line to the handler set by keel_set_warning_handler. */
@@ -42,7 +55,7 @@ void keel_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool keel_mul_ok(int64_t a, int64_t b, int64_t *out);
 
 /* ---- memory: every allocation keel makes goes through these (NULL-safe free). */
-void *keel_alloc(size_t bytes);   /* 64-byte aligned, zeroed; records KEEL_ERR_NOMEM */
+void *keel_alloc(size_t bytes); /* 64-byte aligned, zeroed; records KEEL_ERR_NOMEM */
 void keel_free(void *p);
 char *keel_strdup(const char *s);
 
@@ -55,7 +68,9 @@ static inline uint64_t keel_mix64(uint64_t x) {
     return x ^ (x >> 31);
 }
 /* The per-(seed, stream) part of keel_rand_u64, for loops that draw many values of one stream. */
-static inline uint64_t keel_rand_base(uint64_t seed, uint64_t stream) { return keel_mix64(seed ^ keel_mix64(stream)); }
+static inline uint64_t keel_rand_base(uint64_t seed, uint64_t stream) {
+    return keel_mix64(seed ^ keel_mix64(stream));
+}
 static inline uint64_t keel_rand_u64(uint64_t seed, uint64_t stream, uint64_t i) {
     return keel_mix64(keel_rand_base(seed, stream) + i);
 }

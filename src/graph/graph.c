@@ -120,13 +120,46 @@ void keel_graph_forward(keel_graph *g, int64_t n, const keel_ctx *ctx) {
     }
 }
 
-void keel_graph_backward(keel_graph *g, int64_t n, const keel_ctx *ctx) {
-    /* a gradient fed by several consumers is accumulated, so it starts at zero */
-    for (int i = 0; i < g->n; i++) {
+/* the node whose buffers an alias (Flatten, Reshape) shares */
+static const keel_node *owner(const keel_node *nd) {
+    while (nd->op->alias_input)
+        nd = nd->in[0];
+    return nd;
+}
+
+void keel_graph_finish(keel_graph *g, keel_node *const *outputs, int n) {
+    /* ids are positions in g->nodes; written[] marks the gradient buffers some later node (in
+     * backward order) has already written, wl the layers whose weight gradients are written */
+    bool *written = calloc((size_t)g->n + 1, sizeof *written);
+    keel_layer **wl = calloc((size_t)g->n + 1, sizeof *wl);
+    int n_wl = 0;
+    KEEL_ASSERT(written && wl);
+    for (int i = 0; i < n; i++)
+        written[owner(outputs[i])->id] = true;
+    for (int i = g->n - 1; i >= 0; i--) {
         keel_node *nd = g->nodes[i];
-        if (nd->needs_grad && nd->consumers > 1 && !nd->op->alias_input)
-            memset(nd->grad, 0, (size_t)(nd->size * n) * sizeof(float));
+        memset(nd->acc_in, 0, sizeof nd->acc_in);
+        memset(nd->acc_w, 0, sizeof nd->acc_w);
+        if (!nd->needs_grad || !nd->op->backward) continue;
+        for (int k = 0; k < nd->n_in; k++) {
+            if (!nd->in[k]->needs_grad) continue;
+            int o = owner(nd->in[k])->id;
+            nd->acc_in[k] = written[o];
+            written[o] = true;
+        }
+        if (!nd->layer) continue;
+        bool seen = false; /* a later call of the same layer wrote its weight gradients */
+        for (int k = 0; k < n_wl && !seen; k++)
+            seen = wl[k] == nd->layer;
+        if (!seen) wl[n_wl++] = nd->layer;
+        for (int k = 0; k < nd->layer->n_params; k++)
+            nd->acc_w[k] = seen;
     }
+    free(written);
+    free(wl);
+}
+
+void keel_graph_backward(keel_graph *g, int64_t n, const keel_ctx *ctx) {
     for (int i = g->n - 1; i >= 0; i--) {
         keel_node *nd = g->nodes[i];
         if (!nd->needs_grad || !nd->op->backward) continue;
@@ -141,8 +174,12 @@ void keel_graph_free(keel_graph *g) {
         fprintf(stderr, "keel profile: %-24s %-14s forward %8.3fs backward %8.3fs\n",
                 g->nodes[i]->layer ? g->nodes[i]->layer->name : "(input)", g->nodes[i]->op->name,
                 g->nodes[i]->t_fwd, g->nodes[i]->t_bwd);
-    for (int i = 0; i < g->n; i++)
-        keel_free(g->nodes[i]);
+    for (int i = 0; i < g->n; i++) {
+        keel_node *nd = g->nodes[i];
+        if (nd->layer && nd->layer->node == nd) nd->layer->node = NULL;
+        keel_free(nd->state);
+        keel_free(nd);
+    }
     free(g->nodes);
     keel_free(g->arena);
     memset(g, 0, sizeof *g);
@@ -150,6 +187,23 @@ void keel_graph_free(keel_graph *g) {
 
 keel_param *keel_layer_param(keel_layer *l, const char *name, int rank, const int64_t *dims,
                              const char *init, const char *regularizer) {
+    if (l->built) { /* called again: the same weight, which must fit this input too */
+        KEEL_ASSERT(l->cursor < l->n_params);
+        keel_param *p = &l->params[l->cursor++];
+        bool same = p->rank == rank;
+        for (int i = 0; same && i < rank; i++)
+            same = p->dims[i] == dims[i];
+        if (!same) {
+            char a[160], b[160];
+            keel_error(KEEL_ERR_SHAPE,
+                       "%s: its %s was built with shape %s; this call needs %s (a shared layer "
+                       "must be called on inputs of the same shape)",
+                       l->name, p->name, keel_dims_str(p->rank, p->dims, false, a, sizeof a),
+                       keel_dims_str(rank, dims, false, b, sizeof b));
+            return NULL;
+        }
+        return p;
+    }
     KEEL_ASSERT(l->n_params < KEEL_MAX_PARAMS && rank <= 4);
     keel_param *p = &l->params[l->n_params++];
     memset(p, 0, sizeof *p);
@@ -167,7 +221,9 @@ keel_param *keel_layer_param(keel_layer *l, const char *name, int rank, const in
         }
     p->init = init;
     p->regularizer = regularizer;
+    p->own_trainable = true;
     p->trainable = l->trainable;
+    snprintf(p->label, sizeof p->label, "%s/%s", l->name, name);
     return p;
 }
 
@@ -203,6 +259,8 @@ keel_layer *keel_layer_new(const keel_layer_kind *kind, const char *name, const 
     if (!l) return NULL;
     l->kind = kind;
     l->trainable = true;
+    l->floating = true;
+    l->refs = 1;
     if (name) snprintf(l->name, sizeof l->name, "%s", name);
     if (cfg_size) {
         l->cfg = keel_alloc(cfg_size);
@@ -219,11 +277,29 @@ keel_layer *keel_layer_new(const keel_layer_kind *kind, const char *name, const 
     return l;
 }
 
-void keel_layer_free(keel_layer *l) {
-    if (!l) return;
+static void layer_destroy(keel_layer *l) {
     if (l->kind->free_cfg) l->kind->free_cfg(l);
+    for (int k = 0; k < l->n_params; k++)
+        keel_free(l->params[k].w);
     keel_free(l->cfg);
     keel_free(l);
+}
+
+void keel_layer_retain(keel_layer *l) {
+    if (l->floating)
+        l->floating = false;
+    else
+        l->refs++;
+}
+
+void keel_layer_release(keel_layer *l) {
+    if (l && --l->refs == 0) layer_destroy(l);
+}
+
+/* A held layer belongs to the models that hold it: freeing it here would pull it from under
+ * them, so only a layer never taken by a model is freed. */
+void keel_layer_free(keel_layer *l) {
+    if (l && l->floating) layer_destroy(l);
 }
 
 const char *keel_layer_name(const keel_layer *l) {

@@ -1,10 +1,17 @@
 /* graph.h: layers, the nodes they emit, the op table, and the memory plan.
  *
- * A layer, when the model is compiled, declares its weights (keel_param) and adds one node to
- * the graph. A node has an op (a row of infer / forward / backward functions), its input nodes,
- * its per-sample shape (the batch axis is implicit and set per call), and buffers sized for the
- * largest batch seen so far. The backward pass walks the nodes in reverse; each op writes into
- * its inputs' gradients (adding when an input feeds several nodes). */
+ * A layer is a definition: its options and its weights, declared once (the first time it is
+ * built) and owned by the layer, which is reference-counted so that several models can hold
+ * it. A call is a node: building a layer on an input node adds one node; everything per call
+ * (shapes, convolution geometry, scratch, per-thread partial sums) lives on the node or in the
+ * graph's arena, never in the layer, so a layer can be called twice in one graph or in many.
+ * A node has an op (a row of infer / forward / backward functions), its input nodes, its
+ * per-sample shape (the batch axis is implicit), and buffers sized for the largest batch.
+ *
+ * Gradients accumulate by a graph rule (keel_graph_finish): walking the nodes in backward
+ * order, the first op to write a buffer's gradient overwrites it and every later one adds,
+ * per edge (acc_in) and per weight (acc_w); aliases (Flatten, Reshape) resolve to the buffer
+ * they share. No op counts consumers. */
 #ifndef KEEL_GRAPH_H
 #define KEEL_GRAPH_H
 
@@ -38,16 +45,21 @@ typedef struct keel_op {
 /* A weight of a layer: a slice of the model's flat weight / gradient buffers. */
 typedef struct keel_param {
     char name[16];
-    char label[96]; /* "dense_1/kernel", for messages; set when the model collects it */
+    char label[96];     /* "dense_1/kernel", for messages */
+    bool own_trainable; /* false for weights no optimizer touches (moving statistics) */
     int rank;
     int64_t dims[4];
     int64_t size;
     const char *init;        /* initializer spec, e.g. "glorot_uniform" */
     const char *regularizer; /* NULL or "l2(0.01)" */
     float l1, l2;            /* parsed regularizer */
+    /* The three below are the view of the model running now, bound by it before each call
+     * (keel_model_bind): each model has its own gradient buffer, optimizer slots and
+     * compile-time trainable snapshot for the same shared weight. */
     bool trainable;
-    int64_t offset; /* into the flat buffers */
-    float *w, *g;
+    int64_t offset; /* into the model's gradient and slot buffers */
+    float *g;
+    float *w; /* owned by the layer */
 } keel_param;
 
 struct keel_node {
@@ -59,15 +71,21 @@ struct keel_node {
     int rank; /* per-sample shape, batch axis excluded */
     int64_t dims[KEEL_MAX_RANK];
     int64_t size;
-    keel_act act;     /* applied to the op's output (Dense, Activation) */
-    bool keep_pre;    /* keep the pre-activation in `pre` (gelu, ..., or for a fused loss) */
-    bool loss_fused;  /* the loss writes d(pre-activation) into grad: skip act backward */
+    keel_act act;    /* applied to the op's output (Dense, Activation) */
+    bool keep_pre;   /* keep the pre-activation in `pre` (gelu, ..., or for a fused loss) */
+    bool loss_fused; /* the loss writes d(pre-activation) into grad: skip act backward */
     bool needs_grad;
     int consumers;
-    keel_node *consumer; /* the last node added with this one as an input (the only one when consumers == 1) */
+    keel_node *consumer; /* the last node added with this one as an input (the only one when
+                            consumers == 1) */
     /* a 2x2 max pool fused into the convolution before it (set by the convolution's forward
      * each pass): the pool's forward is done, its backward applies the ReLU mask */
     bool fused_by_prev, fused_next;
+    bool acc_in[KEEL_MAX_IN];    /* backward adds into in[i]->grad (another op wrote it first) */
+    bool acc_w[KEEL_MAX_PARAMS]; /* backward adds into the layer's weight gradient k */
+    bool frozen;                 /* the layer was not trainable when the model was compiled */
+    keel_conv_geom geom;         /* per-call geometry (Conv2D, pooling) */
+    void *state; /* one block of per-call buffers an op keeps; freed with the node */
     float *val, *grad, *pre, *scratch;
     double t_fwd, t_bwd; /* seconds, with KEEL_PROFILE set */
 };
@@ -75,23 +93,30 @@ struct keel_node {
 /* Layer kinds: a vtable. */
 typedef struct keel_layer keel_layer;
 typedef struct keel_layer_kind {
-    const char *type; /* "Dense", the Keras class name */
+    const char *type;   /* "Dense", the Keras class name */
     const char *prefix; /* "dense", for automatic names */
     /* Declares params and adds the layer's node after `in`; returns it or NULL on error. */
     keel_node *(*build)(keel_layer *l, keel_graph *g, keel_node *in);
+    /* Layers that take several inputs (merge layers) build with this instead. */
+    keel_node *(*build_n)(keel_layer *l, keel_graph *g, keel_node **in, int n);
     void (*free_cfg)(keel_layer *l);
 } keel_layer_kind;
 
 struct keel_layer {
     const keel_layer_kind *kind;
+    int refs;      /* models holding the layer */
+    bool floating; /* made but not yet held: the first model to take it takes this reference */
+    bool built;    /* weights declared and allocated (the first build) */
+    int cursor;    /* keel_layer_param's position while a built layer is built again */
     char name[64];
     int input_rank; /* a declared input shape (Input, or input_dim / input_shape) */
     int64_t input_dims[KEEL_MAX_RANK];
     void *cfg;
     keel_param params[KEEL_MAX_PARAMS];
     int n_params;
-    keel_node *node;
+    keel_node *node; /* the latest call's node, cleared when its graph is freed (tests) */
     bool trainable;
+    struct keel_model *sub; /* a model used as a layer (kind "Model") */
 };
 
 struct keel_graph {
@@ -101,8 +126,12 @@ struct keel_graph {
     float *arena;
 };
 
+/* Sets the gradient-accumulation flags of every node (see the top of this file); outputs[0..n)
+ * have their gradient written first, by the loss. */
+void keel_graph_finish(keel_graph *g, keel_node *const *outputs, int n);
 /* Adds a node after in[0..n_in) with op; runs op->infer. NULL on error (message recorded). */
-keel_node *keel_graph_add(keel_graph *g, const keel_op *op, keel_layer *layer, keel_node **in, int n_in);
+keel_node *keel_graph_add(keel_graph *g, const keel_op *op, keel_layer *layer, keel_node **in,
+                          int n_in);
 /* Sizes every buffer for `batch` samples (reallocates only to grow). */
 keel_status keel_graph_plan(keel_graph *g, int64_t batch);
 void keel_graph_forward(keel_graph *g, int64_t n, const keel_ctx *ctx);
@@ -111,9 +140,15 @@ void keel_graph_forward(keel_graph *g, int64_t n, const keel_ctx *ctx);
 void keel_graph_backward(keel_graph *g, int64_t n, const keel_ctx *ctx);
 void keel_graph_free(keel_graph *g);
 
-/* Declares a weight on a layer; returns it. */
+/* Declares a weight on a layer and returns it; on a layer already built, returns the weight
+ * at the same position after checking that its shape is the same (a shared layer called on
+ * input of another shape is an error naming both). NULL and a message on error. */
 keel_param *keel_layer_param(keel_layer *l, const char *name, int rank, const int64_t *dims,
                              const char *init, const char *regularizer);
+/* Takes a reference to a layer (keel_add, a functional call): the floating reference of a new
+ * layer the first time, a new one after. Drops one with keel_layer_release; the last frees. */
+void keel_layer_retain(keel_layer *l);
+void keel_layer_release(keel_layer *l);
 /* Allocates a layer of a kind with a copy of cfg (cfg_size bytes). */
 keel_layer *keel_layer_new(const keel_layer_kind *kind, const char *name, const void *cfg,
                            size_t cfg_size, const int64_t *input_dims);

@@ -11,7 +11,9 @@ bool keel_cfg_str(const char **dst, const char *src) {
     return *dst != NULL;
 }
 
-void keel_cfg_str_free(const char *s) { keel_free((void *)s); }
+void keel_cfg_str_free(const char *s) {
+    keel_free((void *)s);
+}
 
 /* ---------------------------------------------------------------- Input */
 
@@ -20,12 +22,14 @@ static keel_node *input_build(keel_layer *l, keel_graph *g, keel_node *in) {
     return in; /* the model made the input node from this layer's shape */
 }
 
-static const keel_layer_kind input_kind = {.type = "InputLayer", .prefix = "input", .build = input_build};
+static const keel_layer_kind input_kind = {
+    .type = "InputLayer", .prefix = "input", .build = input_build};
 
 keel_layer *keel_input_(keel_input_opts o) {
     int r = keel_dims_rank(o.shape);
     if (r == 0) {
-        keel_error(KEEL_ERR_ARG, "input: shape is empty (give the per-sample shape, e.g. .shape = {784})");
+        keel_error(KEEL_ERR_ARG,
+                   "input: shape is empty (give the per-sample shape, e.g. .shape = {784})");
         return NULL;
     }
     for (int i = r; i < KEEL_MAX_RANK; i++)
@@ -35,7 +39,8 @@ keel_layer *keel_input_(keel_input_opts o) {
         }
     for (int i = 0; i < r; i++)
         if (o.shape[i] < 0) {
-            keel_error(KEEL_ERR_ARG, "input: dimension %d is negative (%lld)", i, (long long)o.shape[i]);
+            keel_error(KEEL_ERR_ARG, "input: dimension %d is negative (%lld)", i,
+                       (long long)o.shape[i]);
             return NULL;
         }
     return keel_layer_new(&input_kind, o.name, NULL, 0, o.shape);
@@ -68,9 +73,11 @@ static void activation_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     keel_node *in = nd->in[0];
     if (!in->needs_grad) return;
     int64_t cols = nd->dims[nd->rank - 1], rows = n * nd->size / cols, total = n * nd->size;
-    if (!nd->loss_fused) keel_act_backward(nd->act, nd->pre, nd->val, nd->grad, nd->grad, rows, cols);
-    if (in->consumers > 1)
-        for (int64_t i = 0; i < total; i++) in->grad[i] += nd->grad[i];
+    if (!nd->loss_fused)
+        keel_act_backward(nd->act, nd->pre, nd->val, nd->grad, nd->grad, rows, cols);
+    if (nd->acc_in[0])
+        for (int64_t i = 0; i < total; i++)
+            in->grad[i] += nd->grad[i];
     else
         memcpy(in->grad, nd->grad, (size_t)total * sizeof(float));
 }
@@ -102,9 +109,9 @@ keel_layer *keel_activation_(keel_activation_opts o) {
                    o.name ? o.name : "activation");
         return NULL;
     }
-    if (keel_act_parse(o.activation, &c.act, o.name ? o.name : "activation") != KEEL_OK) return NULL;
-    return keel_layer_new(&activation_kind, o.name, &c, sizeof c,
-                          o.input_shape);
+    if (keel_act_parse(o.activation, &c.act, o.name ? o.name : "activation") != KEEL_OK)
+        return NULL;
+    return keel_layer_new(&activation_kind, o.name, &c, sizeof c, o.input_shape);
 }
 
 /* ---------------------------------------------------------------- Dropout */
@@ -114,7 +121,9 @@ typedef struct dropout_cfg {
     uint64_t seed;
 } dropout_cfg;
 
-static int64_t dropout_scratch(const keel_node *nd) { return nd->size; }
+static int64_t dropout_scratch(const keel_node *nd) {
+    return nd->size;
+}
 
 /* mask[i] = 1/keep with probability keep, else 0; drawn from (seed, layer, step, i) so a mask
  * does not depend on the thread count */
@@ -144,10 +153,12 @@ static void dropout_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     if (!ctx->training || c->rate == 0) {
         memcpy(y, x, (size_t)total * sizeof *y);
         if (ctx->training) /* backward still reads the mask */
-            for (int64_t i = 0; i < total; i++) mask[i] = 1.0f;
+            for (int64_t i = 0; i < total; i++)
+                mask[i] = 1.0f;
         return;
     }
-    uint64_t seed = c->seed ? c->seed : ctx->seed, stream = keel_mix64((uint64_t)nd->id + 1) ^ ctx->step;
+    uint64_t seed = c->seed ? c->seed : ctx->seed,
+             stream = keel_mix64((uint64_t)nd->id + 1) ^ ctx->step;
     drop_job j = {x, y, mask, keel_rand_base(seed, stream), 1.0f - c->rate};
     keel_parallel_for(total, total * 8, drop_range, &j);
 }
@@ -158,10 +169,12 @@ static void dropout_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     if (!in->needs_grad) return;
     int64_t total = n * nd->size;
     const float *mask = nd->scratch, *dy = nd->grad;
-    if (in->consumers > 1)
-        for (int64_t i = 0; i < total; i++) in->grad[i] += dy[i] * mask[i];
+    if (nd->acc_in[0])
+        for (int64_t i = 0; i < total; i++)
+            in->grad[i] += dy[i] * mask[i];
     else
-        for (int64_t i = 0; i < total; i++) in->grad[i] = dy[i] * mask[i];
+        for (int64_t i = 0; i < total; i++)
+            in->grad[i] = dy[i] * mask[i];
 }
 
 const keel_op keel_op_dropout = {.name = "dropout",
@@ -174,11 +187,13 @@ static keel_node *dropout_build(keel_layer *l, keel_graph *g, keel_node *in) {
     return keel_graph_add(g, &keel_op_dropout, l, &in, 1);
 }
 
-static const keel_layer_kind dropout_kind = {.type = "Dropout", .prefix = "dropout", .build = dropout_build};
+static const keel_layer_kind dropout_kind = {
+    .type = "Dropout", .prefix = "dropout", .build = dropout_build};
 
 keel_layer *keel_dropout_(keel_dropout_opts o) {
     if (!(o.rate >= 0 && o.rate <= 1)) {
-        keel_error(KEEL_ERR_ARG, "%s: rate must be in [0, 1], got %g", o.name ? o.name : "dropout", o.rate);
+        keel_error(KEEL_ERR_ARG, "%s: rate must be in [0, 1], got %g", o.name ? o.name : "dropout",
+                   o.rate);
         return NULL;
     }
     dropout_cfg c = {.rate = o.rate, .seed = o.seed};
@@ -203,8 +218,10 @@ static keel_status reshape_infer(keel_node *nd) {
     int64_t known = 1;
     int unknown = -1;
     for (int i = 0; i < c->rank; i++) {
-        if (c->dims[i] == -1) unknown = i;
-        else known *= c->dims[i];
+        if (c->dims[i] == -1)
+            unknown = i;
+        else
+            known *= c->dims[i];
     }
     nd->rank = c->rank;
     memcpy(nd->dims, c->dims, sizeof nd->dims);
@@ -216,9 +233,11 @@ static keel_status reshape_infer(keel_node *nd) {
                       (long long)in->size, keel_dims_str(c->rank, c->dims, true, b, sizeof b));
         nd->dims[unknown] = in->size / known;
     } else if (known != in->size) {
-        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: cannot reshape input %s (%lld values per sample) to %s (%lld values)",
+        KEEL_FAIL(KEEL_ERR_SHAPE,
+                  "%s: cannot reshape input %s (%lld values per sample) to %s (%lld values)",
                   nd->layer->name, keel_dims_str(in->rank, in->dims, true, a, sizeof a),
-                  (long long)in->size, keel_dims_str(c->rank, c->dims, true, b, sizeof b), (long long)known);
+                  (long long)in->size, keel_dims_str(c->rank, c->dims, true, b, sizeof b),
+                  (long long)known);
     }
     return KEEL_OK;
 }
@@ -229,13 +248,14 @@ static keel_node *reshape_build(keel_layer *l, keel_graph *g, keel_node *in) {
     return keel_graph_add(g, &keel_op_reshape, l, &in, 1);
 }
 
-static const keel_layer_kind flatten_kind = {.type = "Flatten", .prefix = "flatten", .build = reshape_build};
-static const keel_layer_kind reshape_kind = {.type = "Reshape", .prefix = "reshape", .build = reshape_build};
+static const keel_layer_kind flatten_kind = {
+    .type = "Flatten", .prefix = "flatten", .build = reshape_build};
+static const keel_layer_kind reshape_kind = {
+    .type = "Reshape", .prefix = "reshape", .build = reshape_build};
 
 keel_layer *keel_flatten_(keel_flatten_opts o) {
     reshape_cfg c = {0};
-    return keel_layer_new(&flatten_kind, o.name, &c, sizeof c,
-                          o.input_shape);
+    return keel_layer_new(&flatten_kind, o.name, &c, sizeof c, o.input_shape);
 }
 
 keel_layer *keel_reshape_(keel_reshape_opts o) {
@@ -248,10 +268,11 @@ keel_layer *keel_reshape_(keel_reshape_opts o) {
     }
     int unknown = 0;
     for (int i = 0; i < c.rank; i++) {
-        if (o.target_shape[i] == -1) unknown++;
+        if (o.target_shape[i] == -1)
+            unknown++;
         else if (o.target_shape[i] < 0) {
-            keel_error(KEEL_ERR_ARG, "%s: target_shape[%d] is %lld (only one -1 is allowed)", what, i,
-                       (long long)o.target_shape[i]);
+            keel_error(KEEL_ERR_ARG, "%s: target_shape[%d] is %lld (only one -1 is allowed)", what,
+                       i, (long long)o.target_shape[i]);
             return NULL;
         }
     }
@@ -260,6 +281,5 @@ keel_layer *keel_reshape_(keel_reshape_opts o) {
         return NULL;
     }
     memcpy(c.dims, o.target_shape, sizeof c.dims);
-    return keel_layer_new(&reshape_kind, o.name, &c, sizeof c,
-                          o.input_shape);
+    return keel_layer_new(&reshape_kind, o.name, &c, sizeof c, o.input_shape);
 }

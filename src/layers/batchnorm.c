@@ -6,13 +6,16 @@
 
 #include <stdio.h>
 
+/* The layer's options; each call (node->state) gets its own copy with its own buffers, since
+ * the statistics of the last batch belong to that call. */
 typedef struct bn_cfg {
     keel_batch_normalization_opts o;
     int64_t C;
     float *mean, *invstd; /* of the last training batch, for the backward pass */
-    float *factor;        /* per channel: 1/sqrt(moving var + eps) (inference), gamma invstd / M (backward) */
-    double *acc;          /* 2C accumulators per thread, allocated once so a step allocates nothing */
-    int parts;            /* threads the accumulators are for */
+    float *
+        factor; /* per channel: 1/sqrt(moving var + eps) (inference), gamma invstd / M (backward) */
+    double *acc; /* 2C accumulators per thread, allocated once so a step allocates nothing */
+    int parts;   /* threads the accumulators are for */
 } bn_cfg;
 
 /* ---- the kernels: rows of C channels, cut into one block of rows per thread; the inner loops
@@ -28,7 +31,9 @@ typedef struct bn_job {
     float dx_beta;
 } bn_job;
 
-static int64_t part_lo(const bn_job *j, int64_t p) { return j->rows * p / j->parts; }
+static int64_t part_lo(const bn_job *j, int64_t p) {
+    return j->rows * p / j->parts;
+}
 
 /* acc[p][0..C) = sum over the part's rows of x */
 static void sum_part(void *ctx, int64_t lo, int64_t hi) {
@@ -40,7 +45,8 @@ static void sum_part(void *ctx, int64_t lo, int64_t hi) {
         for (int64_t r = part_lo(j, p); r < part_lo(j, p + 1); r++) {
             const float *xr = j->x + r * C;
 #pragma omp simd
-            for (int64_t ch = 0; ch < C; ch++) a[ch] += xr[ch];
+            for (int64_t ch = 0; ch < C; ch++)
+                a[ch] += xr[ch];
         }
     }
 }
@@ -84,12 +90,15 @@ static void grad_sums_part(void *ctx, int64_t lo, int64_t hi) {
 /* part 0's sums += every other part's, in part order */
 static void reduce_parts(const bn_job *j, int64_t n) {
     for (int64_t p = 1; p < j->parts; p++)
-        for (int64_t i = 0; i < n; i++) j->acc[i] += j->acc[p * 2 * j->c->C + i];
+        for (int64_t i = 0; i < n; i++)
+            j->acc[i] += j->acc[p * 2 * j->c->C + i];
 }
 
 static void bn_run_parts(bn_job *j, keel_range_fn fn) {
-    if (j->parts > 1) keel_parallel_run(j->parts, (int)j->parts, fn, j);
-    else fn(j, 0, 1);
+    if (j->parts > 1)
+        keel_parallel_run(j->parts, (int)j->parts, fn, j);
+    else
+        fn(j, 0, 1);
 }
 
 /* training: x-hat = (x - mean) * invstd, kept for the backward pass; y = gamma x-hat + beta.
@@ -120,7 +129,8 @@ static void dx_rows(void *ctx, int64_t lo, int64_t hi) {
         float *o = j->dx + r * C;
 #pragma omp simd
         for (int64_t ch = 0; ch < C; ch++)
-            o[ch] = j->scale[ch] * (M * d[ch] - (float)j->acc[ch] - h[ch] * (float)j->acc[C + ch]) + j->dx_beta * o[ch];
+            o[ch] = j->scale[ch] * (M * d[ch] - (float)j->acc[ch] - h[ch] * (float)j->acc[C + ch]) +
+                    j->dx_beta * o[ch];
     }
 }
 
@@ -136,21 +146,32 @@ static keel_status bn_infer(keel_node *nd) {
 }
 
 /* x-hat of the training batch, kept for the backward pass */
-static int64_t bn_scratch(const keel_node *nd) { return nd->size; }
+static int64_t bn_scratch(const keel_node *nd) {
+    return nd->size;
+}
 
 static void bn_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     keel_layer *l = nd->layer;
-    bn_cfg *c = l->cfg;
+    bn_cfg *c = nd->state;
     const int64_t C = c->C, rows = n * nd->size / C;
-    const float *gamma = c->o.scale ? l->params[0].w : NULL, *beta = c->o.center ? l->params[c->o.scale ? 1 : 0].w : NULL;
+    const float *gamma = c->o.scale ? l->params[0].w : NULL,
+                *beta = c->o.center ? l->params[c->o.scale ? 1 : 0].w : NULL;
     int k = (c->o.scale ? 1 : 0) + (c->o.center ? 1 : 0);
     float *mm = l->params[k].w, *mv = l->params[k + 1].w;
     const float eps = c->o.epsilon, mom = c->o.momentum;
     const bool bessel = nd->rank == 3 || nd->rank == 4;
-    bn_job j = {.c = c, .rows = rows, .parts = bn_parts(c, rows), .x = nd->in[0]->val, .gamma = gamma, .beta = beta,
-                .y = nd->val, .acc = c->acc};
-    if (!ctx->training) {
-        for (int64_t ch = 0; ch < C; ch++) c->factor[ch] = 1.0f / sqrtf(mv[ch] + eps);
+    bn_job j = {.c = c,
+                .rows = rows,
+                .parts = bn_parts(c, rows),
+                .x = nd->in[0]->val,
+                .gamma = gamma,
+                .beta = beta,
+                .y = nd->val,
+                .acc = c->acc};
+    if (!ctx->training ||
+        nd->frozen) { /* tf.keras 2: a frozen BatchNormalization runs in inference mode */
+        for (int64_t ch = 0; ch < C; ch++)
+            c->factor[ch] = 1.0f / sqrtf(mv[ch] + eps);
         j.mean = mm, j.scale = c->factor;
         keel_parallel_for(rows, rows * C, normalize_rows, &j);
         return;
@@ -158,11 +179,13 @@ static void bn_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     /* mean, then the biased variance as the mean squared deviation (two passes: no cancellation) */
     bn_run_parts(&j, sum_part);
     reduce_parts(&j, C);
-    for (int64_t ch = 0; ch < C; ch++) c->mean[ch] = (float)(c->acc[ch] / (double)rows);
+    for (int64_t ch = 0; ch < C; ch++)
+        c->mean[ch] = (float)(c->acc[ch] / (double)rows);
     j.mean = c->mean;
     bn_run_parts(&j, sqdev_part);
     for (int64_t p = 1; p < j.parts; p++)
-        for (int64_t ch = 0; ch < C; ch++) c->acc[C + ch] += c->acc[p * 2 * C + C + ch];
+        for (int64_t ch = 0; ch < C; ch++)
+            c->acc[C + ch] += c->acc[p * 2 * C + C + ch];
     for (int64_t ch = 0; ch < C; ch++) {
         double mean = c->acc[ch] / (double)rows, var = c->acc[C + ch] / (double)rows;
         c->invstd[ch] = (float)(1.0 / sqrt(var + eps));
@@ -181,56 +204,70 @@ static void bn_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
 static void bn_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     (void)ctx;
     keel_layer *l = nd->layer;
-    bn_cfg *c = l->cfg;
+    bn_cfg *c = nd->state;
     keel_node *in = nd->in[0];
     const int64_t C = c->C, rows = n * nd->size / C;
     const float *gamma = c->o.scale ? l->params[0].w : NULL;
-    bn_job j = {.c = c, .rows = rows, .parts = bn_parts(c, rows), .dy = nd->grad, .xh = nd->scratch, .acc = c->acc};
+    bn_job j = {.c = c,
+                .rows = rows,
+                .parts = bn_parts(c, rows),
+                .dy = nd->grad,
+                .xh = nd->scratch,
+                .acc = c->acc};
     bn_run_parts(&j, grad_sums_part);
     reduce_parts(&j, 2 * C);
     const double *s = c->acc;
     if (c->o.scale && l->params[0].trainable)
-        for (int64_t ch = 0; ch < C; ch++) l->params[0].g[ch] = (float)s[C + ch];
+        for (int64_t ch = 0; ch < C; ch++)
+            l->params[0].g[ch] = (nd->acc_w[0] ? l->params[0].g[ch] : 0.0f) + (float)s[C + ch];
     if (c->o.center && l->params[c->o.scale ? 1 : 0].trainable)
-        for (int64_t ch = 0; ch < C; ch++) l->params[c->o.scale ? 1 : 0].g[ch] = (float)s[ch];
+        for (int64_t ch = 0; ch < C; ch++) {
+            float *g = l->params[c->o.scale ? 1 : 0].g;
+            g[ch] = (nd->acc_w[0] ? g[ch] : 0.0f) + (float)s[ch];
+        }
     if (!in->needs_grad) return;
-    for (int64_t ch = 0; ch < C; ch++) c->factor[ch] = (gamma ? gamma[ch] : 1.0f) * c->invstd[ch] / (float)rows;
-    j.scale = c->factor, j.dx = in->grad, j.dx_beta = in->consumers > 1 ? 1.0f : 0.0f;
+    for (int64_t ch = 0; ch < C; ch++)
+        c->factor[ch] = (gamma ? gamma[ch] : 1.0f) * c->invstd[ch] / (float)rows;
+    j.scale = c->factor, j.dx = in->grad, j.dx_beta = nd->acc_in[0] ? 1.0f : 0.0f;
     keel_parallel_for(rows, rows * C, dx_rows, &j);
 }
 
-static const keel_op bn_op = {
-    .name = "batch_normalization", .infer = bn_infer, .scratch = bn_scratch, .forward = bn_forward, .backward = bn_backward};
+static const keel_op bn_op = {.name = "batch_normalization",
+                              .infer = bn_infer,
+                              .scratch = bn_scratch,
+                              .forward = bn_forward,
+                              .backward = bn_backward};
 
 static keel_node *bn_build(keel_layer *l, keel_graph *g, keel_node *in) {
-    bn_cfg *c = l->cfg;
-    c->C = in->dims[in->rank - 1];
-    int64_t dims[1] = {c->C};
-    if (c->o.scale) keel_layer_param(l, "gamma", 1, dims, "ones", NULL);
-    if (c->o.center) keel_layer_param(l, "beta", 1, dims, "zeros", NULL);
+    const bn_cfg *lc = l->cfg;
+    int64_t C = in->dims[in->rank - 1], dims[1] = {C};
+    if ((lc->o.scale && !keel_layer_param(l, "gamma", 1, dims, "ones", NULL)) ||
+        (lc->o.center && !keel_layer_param(l, "beta", 1, dims, "zeros", NULL)))
+        return NULL;
     keel_param *mm = keel_layer_param(l, "moving_mean", 1, dims, "zeros", NULL);
     keel_param *mv = keel_layer_param(l, "moving_variance", 1, dims, "ones", NULL);
-    mm->trainable = mv->trainable = false;
-    c->mean = keel_alloc((size_t)c->C * sizeof(float));
-    c->invstd = keel_alloc((size_t)c->C * sizeof(float));
-    c->factor = keel_alloc((size_t)c->C * sizeof(float));
-    c->parts = KEEL_MAX(1, keel_threads());
-    c->acc = keel_alloc((size_t)(2 * c->C * c->parts) * sizeof(double));
-    if (!c->mean || !c->invstd || !c->factor || !c->acc) return NULL;
-    return keel_graph_add(g, &bn_op, l, &in, 1);
-}
-
-static void bn_free(keel_layer *l) {
-    bn_cfg *c = l->cfg;
-    if (!c) return;
-    keel_free(c->mean);
-    keel_free(c->invstd);
-    keel_free(c->factor);
-    keel_free(c->acc);
+    if (!mm || !mv) return NULL;
+    mm->trainable = mv->trainable = mm->own_trainable = mv->own_trainable = false;
+    keel_node *nd = keel_graph_add(g, &bn_op, l, &in, 1);
+    if (!nd) return NULL;
+    int64_t parts = KEEL_MAX(1, keel_threads());
+    size_t head = (sizeof(bn_cfg) + 63) & ~(size_t)63;
+    bn_cfg *c = keel_alloc(head + (size_t)(2 * C * parts) * sizeof(double) +
+                           (size_t)(3 * C) * sizeof(float));
+    if (!c) return NULL;
+    nd->state = c;
+    *c = *lc;
+    c->C = C;
+    c->parts = (int)parts;
+    c->acc = (double *)((char *)c + head);
+    c->mean = (float *)(c->acc + 2 * C * parts);
+    c->invstd = c->mean + C;
+    c->factor = c->invstd + C;
+    return nd;
 }
 
 static const keel_layer_kind bn_kind = {
-    .type = "BatchNormalization", .prefix = "batch_normalization", .build = bn_build, .free_cfg = bn_free};
+    .type = "BatchNormalization", .prefix = "batch_normalization", .build = bn_build};
 
 keel_layer *keel_batch_normalization_(keel_batch_normalization_opts o) {
     const char *what = o.name ? o.name : "batch_normalization";

@@ -9,11 +9,15 @@ typedef struct conv_cfg {
     keel_conv2d_opts o;
     keel_act act;
     bool same;
-    keel_conv_geom g; /* set when built */
-    float *partial;   /* per-thread dW / db sums of the direct path */
-    float *db_tmp;    /* db when there is no bias, or it is frozen */
-    int partial_threads;
 } conv_cfg;
+
+/* A call's buffers (node->state, one block): the direct path's per-thread dW / db sums, db when
+ * there is no bias or it is frozen, and dW / db of a call that adds to another call's (a layer
+ * called twice: the direct kernel writes, so it writes here and the sum is added). */
+typedef struct conv_state {
+    float *partial, *db_tmp, *dw_acc, *db_acc;
+    int partial_threads;
+} conv_state;
 
 static bool pointwise(const keel_conv_geom *g) {
     return g->KH == 1 && g->KW == 1 && g->SH == 1 && g->SW == 1 && g->PT == 0 && g->PL == 0;
@@ -30,7 +34,7 @@ static keel_status conv_infer(keel_node *nd) {
             in->rank == 2
                 ? " (add keel_reshape(.target_shape = {H, W, 1}) or give input_shape with channels)"
                 : "");
-    keel_conv_geom *g = &c->g;
+    keel_conv_geom *g = &nd->geom;
     g->H = in->dims[0], g->W = in->dims[1], g->C = in->dims[2], g->OC = c->o.filters;
     g->KH = c->o.kernel_size[0], g->KW = c->o.kernel_size[1];
     g->SH = c->o.strides[0], g->SW = c->o.strides[1];
@@ -49,14 +53,14 @@ static keel_status conv_infer(keel_node *nd) {
 }
 
 static int64_t conv_scratch(const keel_node *nd) {
-    const keel_conv_geom *g = &((conv_cfg *)nd->layer->cfg)->g;
+    const keel_conv_geom *g = &nd->geom;
     return pointwise(g) ? 0 : g->OH * g->OW * g->KH * g->KW * g->C;
 }
 
 static void conv_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     (void)ctx;
     const keel_layer *l = nd->layer;
-    const keel_conv_geom *g = &((conv_cfg *)l->cfg)->g;
+    const keel_conv_geom *g = &nd->geom;
     int64_t K = g->KH * g->KW * g->C, rows = n * g->OH * g->OW;
     if (keel_conv_direct_ok(g)) {
         bool relu = nd->act.kind == KEEL_ACT_RELU && !nd->keep_pre;
@@ -100,12 +104,12 @@ static void conv_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     (void)ctx;
     keel_node *in = nd->in[0];
     keel_layer *l = nd->layer;
-    const keel_conv_geom *g = &((conv_cfg *)l->cfg)->g;
+    const keel_conv_geom *g = &nd->geom;
     int64_t K = g->KH * g->KW * g->C, rows = n * g->OH * g->OW;
     float *dz = nd->grad;
     bool pw = pointwise(g);
     keel_param *W = &l->params[0];
-    conv_cfg *c = l->cfg;
+    conv_state *c = nd->state;
     /* a first layer with ReLU needs dZ only for dW and db: the direct pass masks it itself */
     bool fold_relu = keel_conv_direct_ok(g) && W->trainable && !in->needs_grad && !nd->loss_fused &&
                      nd->act.kind == KEEL_ACT_RELU;
@@ -113,26 +117,35 @@ static void conv_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     if (!nd->loss_fused && !fold_relu && !nd->fused_next)
         keel_act_backward(nd->act, nd->pre, nd->val, dz, dz, rows, g->OC);
     if (keel_conv_direct_ok(g) && W->trainable) { /* dW and db in one pass, no columns */
-        bool has_b = l->n_params > 1 && l->params[1].trainable;
-        keel_conv_direct_dw(g, in->val, dz, fold_relu && !nd->fused_next ? nd->val : NULL, W->g,
-                            has_b ? l->params[1].g : c->db_tmp, c->partial, c->partial_threads, n);
+        bool has_b = l->n_params > 1 && l->params[1].trainable, acc = nd->acc_w[0];
+        keel_conv_direct_dw(g, in->val, dz, fold_relu && !nd->fused_next ? nd->val : NULL,
+                            acc ? c->dw_acc : W->g,
+                            has_b ? (acc ? c->db_acc : l->params[1].g) : c->db_tmp, c->partial,
+                            c->partial_threads, n);
+        if (acc) { /* another call of this layer wrote first: add this call's share */
+            for (int64_t i = 0; i < W->size; i++)
+                W->g[i] += c->dw_acc[i];
+            for (int64_t i = 0; has_b && i < g->OC; i++)
+                l->params[1].g[i] += c->db_acc[i];
+        }
     } else {
         const float *col =
             pw ? in->val : nd->scratch; /* the im2col forward pass left the columns */
         if (W->trainable)               /* dW = col^T dZ */
-            keel_gemm(true, false, K, g->OC, rows, 1.0f, col, K, dz, g->OC, 0.0f, W->g, g->OC);
+            keel_gemm(true, false, K, g->OC, rows, 1.0f, col, K, dz, g->OC,
+                      nd->acc_w[0] ? 1.0f : 0.0f, W->g, g->OC);
         if (l->n_params > 1 && l->params[1].trainable)
-            keel_sum_rows(dz, l->params[1].g, rows, g->OC, false);
+            keel_sum_rows(dz, l->params[1].g, rows, g->OC, nd->acc_w[1]);
     }
     if (!in->needs_grad) return;
-    float beta = in->consumers > 1 ? 1.0f : 0.0f;
+    float beta = nd->acc_in[0] ? 1.0f : 0.0f;
     if (pw) { /* dX (+)= dZ W^T directly */
         keel_gemm(false, true, rows, K, g->OC, 1.0f, dz, g->OC, W->w, g->OC, beta, in->grad, K);
         return;
     }
     /* dcol = dZ W^T into the column buffer (no longer needed), then fold it back */
     keel_gemm(false, true, rows, K, g->OC, 1.0f, dz, g->OC, W->w, g->OC, 0.0f, nd->scratch, K);
-    if (in->consumers <= 1) memset(in->grad, 0, (size_t)(n * in->size) * sizeof(float));
+    if (!nd->acc_in[0]) memset(in->grad, 0, (size_t)(n * in->size) * sizeof(float));
     keel_col2im(g, nd->scratch, in->grad, n);
 }
 
@@ -151,19 +164,26 @@ static keel_node *conv_build(keel_layer *l, keel_graph *g, keel_node *in) {
                           c->o.kernel_initializer ? c->o.kernel_initializer : "glorot_uniform",
                           c->o.kernel_regularizer))
         return NULL;
-    if (c->o.use_bias)
-        keel_layer_param(l, "bias", 1, (int64_t[]){c->o.filters},
-                         c->o.bias_initializer ? c->o.bias_initializer : "zeros",
-                         c->o.bias_regularizer);
+    if (c->o.use_bias && !keel_layer_param(l, "bias", 1, (int64_t[]){c->o.filters},
+                                           c->o.bias_initializer ? c->o.bias_initializer : "zeros",
+                                           c->o.bias_regularizer))
+        return NULL;
     keel_node *nd = keel_graph_add(g, &conv_op, l, &in, 1);
     if (!nd) return NULL;
     /* the direct path's per-thread partial sums, for as many threads as there are now */
-    int64_t KO = c->g.KH * c->g.KW * c->g.C * c->g.OC;
-    c->partial_threads = KEEL_MAX(1, keel_threads());
-    c->partial =
-        keel_alloc((size_t)((c->partial_threads - 1) * (KO + c->g.OC) + 1) * sizeof(float));
-    c->db_tmp = keel_alloc((size_t)c->g.OC * sizeof(float));
-    if (!c->partial || !c->db_tmp) return NULL;
+    const keel_conv_geom *ge = &nd->geom;
+    int64_t KO = ge->KH * ge->KW * ge->C * ge->OC, T = KEEL_MAX(1, keel_threads());
+    int64_t floats = (T - 1) * (KO + ge->OC) + 1 + ge->OC + KO + ge->OC;
+    conv_state *st = keel_alloc(sizeof(conv_state) + 64 + (size_t)floats * sizeof(float));
+    if (!st) return NULL;
+    nd->state = st;
+    float *f = (float *)(st + 1);
+    f += (64 - ((uintptr_t)f & 63)) / sizeof(float); /* 64-byte aligned, for the kernels */
+    st->partial_threads = (int)T;
+    st->partial = f, f += (T - 1) * (KO + ge->OC) + 1;
+    st->db_tmp = f, f += ge->OC;
+    st->dw_acc = f, f += KO;
+    st->db_acc = f;
     nd->act = c->act;
     nd->keep_pre = keel_act_needs_input(c->act.kind);
     return nd;
@@ -172,8 +192,6 @@ static keel_node *conv_build(keel_layer *l, keel_graph *g, keel_node *in) {
 static void conv_free(keel_layer *l) {
     conv_cfg *c = l->cfg;
     if (!c) return;
-    keel_free(c->partial);
-    keel_free(c->db_tmp);
     keel_cfg_str_free(c->o.activation);
     keel_cfg_str_free(c->o.kernel_initializer);
     keel_cfg_str_free(c->o.bias_initializer);

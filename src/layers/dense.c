@@ -39,12 +39,13 @@ static void dense_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     float *dz = nd->grad; /* dL/dy becomes dL/dz in place */
     if (!nd->loss_fused) keel_act_backward(nd->act, nd->pre, nd->val, dz, dz, rows, U);
     keel_param *W = &l->params[0];
-    if (W->trainable) /* dW = X^T dZ */
-        keel_gemm(true, false, K, U, rows, 1.0f, in->val, K, dz, U, 0.0f, W->g, U);
-    if (l->n_params > 1 && l->params[1].trainable) /* db = sum_rows dZ */
-        keel_sum_rows(dz, l->params[1].g, rows, U, false);
+    if (W->trainable) /* dW (+)= X^T dZ */
+        keel_gemm(true, false, K, U, rows, 1.0f, in->val, K, dz, U, nd->acc_w[0] ? 1.0f : 0.0f,
+                  W->g, U);
+    if (l->n_params > 1 && l->params[1].trainable) /* db (+)= sum_rows dZ */
+        keel_sum_rows(dz, l->params[1].g, rows, U, nd->acc_w[1]);
     if (in->needs_grad) /* dX (+)= dZ W^T */
-        keel_gemm(false, true, rows, K, U, 1.0f, dz, U, W->w, U, in->consumers > 1 ? 1.0f : 0.0f,
+        keel_gemm(false, true, rows, K, U, 1.0f, dz, U, W->w, U, nd->acc_in[0] ? 1.0f : 0.0f,
                   in->grad, K);
 }
 
@@ -58,10 +59,10 @@ static keel_node *dense_build(keel_layer *l, keel_graph *g, keel_node *in) {
                           c->o.kernel_initializer ? c->o.kernel_initializer : "glorot_uniform",
                           c->o.kernel_regularizer))
         return NULL;
-    if (c->o.use_bias)
-        keel_layer_param(l, "bias", 1, (int64_t[]){c->o.units},
-                         c->o.bias_initializer ? c->o.bias_initializer : "zeros",
-                         c->o.bias_regularizer);
+    if (c->o.use_bias && !keel_layer_param(l, "bias", 1, (int64_t[]){c->o.units},
+                                           c->o.bias_initializer ? c->o.bias_initializer : "zeros",
+                                           c->o.bias_regularizer))
+        return NULL;
     keel_node *nd = keel_graph_add(g, &keel_op_dense, l, &in, 1);
     if (!nd) return NULL;
     nd->act = c->act;

@@ -14,7 +14,6 @@ typedef struct pool_cfg {
     int64_t pool[2], strides[2];
     bool same, max;
     bool global;
-    keel_conv_geom g;
     int64_t pads[4]; /* zero padding: top, bottom, left, right */
 } pool_cfg;
 
@@ -27,20 +26,24 @@ static keel_status pool_infer(keel_node *nd) {
     const keel_node *in = nd->in[0];
     char a[128];
     if (in->rank != 3)
-        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: expects input (batch, height, width, channels), got %s%s", nd->layer->name,
-                  keel_dims_str(in->rank, in->dims, true, a, sizeof a), shape_hint(in));
-    keel_conv_geom *g = &c->g;
+        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: expects input (batch, height, width, channels), got %s%s",
+                  nd->layer->name, keel_dims_str(in->rank, in->dims, true, a, sizeof a),
+                  shape_hint(in));
+    keel_conv_geom *g = &nd->geom;
     g->H = in->dims[0], g->W = in->dims[1], g->C = g->OC = in->dims[2];
     if (c->global) {
         nd->rank = 1;
         nd->dims[0] = g->C;
         return KEEL_OK;
     }
-    g->KH = c->pool[0], g->KW = c->pool[1], g->SH = c->strides[0], g->SW = c->strides[1], g->DH = g->DW = 1;
+    g->KH = c->pool[0], g->KW = c->pool[1], g->SH = c->strides[0], g->SW = c->strides[1],
+    g->DH = g->DW = 1;
     if (keel_conv_out(g->H, g->KH, g->SH, 1, c->same, &g->OH, &g->PT) ||
         keel_conv_out(g->W, g->KW, g->SW, 1, c->same, &g->OW, &g->PL))
-        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: pool_size %lldx%lld is larger than the input %s (padding \"valid\")", nd->layer->name,
-                  (long long)g->KH, (long long)g->KW, keel_dims_str(in->rank, in->dims, true, a, sizeof a));
+        KEEL_FAIL(KEEL_ERR_SHAPE,
+                  "%s: pool_size %lldx%lld is larger than the input %s (padding \"valid\")",
+                  nd->layer->name, (long long)g->KH, (long long)g->KW,
+                  keel_dims_str(in->rank, in->dims, true, a, sizeof a));
     nd->rank = 3;
     nd->dims[0] = g->OH, nd->dims[1] = g->OW, nd->dims[2] = g->C;
     return KEEL_OK;
@@ -54,7 +57,7 @@ static int64_t pool_scratch(const keel_node *nd) {
 static void pool_forward_samples(void *ctx, int64_t lo, int64_t hi) {
     keel_node *nd = ctx;
     const pool_cfg *c = nd->layer->cfg;
-    const keel_conv_geom *g = &c->g;
+    const keel_conv_geom *g = &nd->geom;
     const float *x = nd->in[0]->val;
     float *y = nd->val;
     int32_t *arg = (int32_t *)nd->scratch;
@@ -73,8 +76,10 @@ static void pool_forward_samples(void *ctx, int64_t lo, int64_t hi) {
                     /* 8 channels per vector: running max and its input index, kept in
                      * registers across the window */
                     for (int64_t ch = 0; ch < C; ch += 8) {
-                        v8f m = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
-                        v8i lane = {0, 1, 2, 3, 4, 5, 6, 7}, idx = lane + (int32_t)((h0 * g->W + w0) * C + ch);
+                        v8f m = {-INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                                 -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+                        v8i lane = {0, 1, 2, 3, 4, 5, 6, 7},
+                            idx = lane + (int32_t)((h0 * g->W + w0) * C + ch);
                         for (int64_t ih = h0; ih < h1; ih++)
                             for (int64_t iw = w0; iw < w1; iw++) {
                                 int32_t base = (int32_t)((ih * g->W + iw) * C + ch);
@@ -88,7 +93,8 @@ static void pool_forward_samples(void *ctx, int64_t lo, int64_t hi) {
                         memcpy(ao + ch, &idx, sizeof idx);
                     }
                 } else if (c->max) {
-                    for (int64_t ch = 0; ch < C; ch++) yo[ch] = -INFINITY, ao[ch] = (int32_t)((h0 * g->W + w0) * C + ch);
+                    for (int64_t ch = 0; ch < C; ch++)
+                        yo[ch] = -INFINITY, ao[ch] = (int32_t)((h0 * g->W + w0) * C + ch);
                     for (int64_t ih = h0; ih < h1; ih++)
                         for (int64_t iw = w0; iw < w1; iw++) {
                             const float *xi = xb + (ih * g->W + iw) * C;
@@ -102,15 +108,18 @@ static void pool_forward_samples(void *ctx, int64_t lo, int64_t hi) {
                             }
                         }
                 } else {
-                    for (int64_t ch = 0; ch < C; ch++) yo[ch] = 0;
+                    for (int64_t ch = 0; ch < C; ch++)
+                        yo[ch] = 0;
                     for (int64_t ih = h0; ih < h1; ih++)
                         for (int64_t iw = w0; iw < w1; iw++) {
                             const float *xi = xb + (ih * g->W + iw) * C;
 #pragma omp simd
-                            for (int64_t ch = 0; ch < C; ch++) yo[ch] += xi[ch];
+                            for (int64_t ch = 0; ch < C; ch++)
+                                yo[ch] += xi[ch];
                         }
                     float inv = 1.0f / (float)((h1 - h0) * (w1 - w0));
-                    for (int64_t ch = 0; ch < C; ch++) yo[ch] *= inv;
+                    for (int64_t ch = 0; ch < C; ch++)
+                        yo[ch] *= inv;
                 }
             }
     }
@@ -126,8 +135,8 @@ static void pool_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
  * consumer): every input cell is in at most one window, so each is written once, the window's
  * gradient where it won and 0 elsewhere, with no zeroing pass and no scatter. Cells past the
  * last window (an odd edge) get 0. */
-static void max_tiles_backward(const keel_conv_geom *g, const float *dy, const int32_t *arg, const float *relu_y,
-                               float *dx) {
+static void max_tiles_backward(const keel_conv_geom *g, const float *dy, const int32_t *arg,
+                               const float *relu_y, float *dx) {
     const int64_t C = g->C, row = g->W * C;
     const v8i lane = {0, 1, 2, 3, 4, 5, 6, 7};
     for (int64_t oh = 0; oh < g->OH; oh++) {
@@ -155,39 +164,44 @@ static void max_tiles_backward(const keel_conv_geom *g, const float *dy, const i
                 memset(dx + (oh * g->KH + kh) * row + g->OW * g->KW * C, 0,
                        (size_t)((g->W - g->OW * g->KW) * C) * sizeof(float));
     }
-    if (g->OH * g->KH < g->H) memset(dx + g->OH * g->KH * row, 0, (size_t)((g->H - g->OH * g->KH) * row) * sizeof(float));
+    if (g->OH * g->KH < g->H)
+        memset(dx + g->OH * g->KH * row, 0, (size_t)((g->H - g->OH * g->KH) * row) * sizeof(float));
 }
 
 static void pool_backward_samples(void *ctx, int64_t lo, int64_t hi) {
     keel_node *nd = ctx;
     keel_node *in = nd->in[0];
     const pool_cfg *c = nd->layer->cfg;
-    const keel_conv_geom *g = &c->g;
+    const keel_conv_geom *g = &nd->geom;
     const float *dy = nd->grad;
     const int32_t *arg = (const int32_t *)nd->scratch;
     const int64_t C = g->C, in_size = g->H * g->W * C, row = g->W * C;
     /* Rows of windows that neither overlap nor start in padding own their input rows: each
      * band is zeroed just before it is scattered into (cache-hot), instead of a separate pass
      * over the whole gradient. */
-    const bool bands = in->consumers <= 1 && g->SH == g->KH && g->PT == 0;
+    const bool bands = !nd->acc_in[0] && g->SH == g->KH && g->PT == 0;
     if (bands && c->max && g->SW == g->KW && g->PL == 0 && C % 8 == 0) {
         for (int64_t b = lo; b < hi; b++) {
             const int64_t o = b * g->OH * g->OW * C;
-            max_tiles_backward(g, dy + o, arg + o, nd->fused_by_prev ? nd->val + o : NULL, in->grad + b * in_size);
+            max_tiles_backward(g, dy + o, arg + o, nd->fused_by_prev ? nd->val + o : NULL,
+                               in->grad + b * in_size);
         }
         return;
     }
     for (int64_t b = lo; b < hi; b++) {
         float *dx = in->grad + b * in_size;
         if (bands && g->OH * g->KH < g->H) /* rows no window covers */
-            memset(dx + g->OH * g->KH * row, 0, (size_t)((g->H - g->OH * g->KH) * row) * sizeof(float));
+            memset(dx + g->OH * g->KH * row, 0,
+                   (size_t)((g->H - g->OH * g->KH) * row) * sizeof(float));
         for (int64_t oh = 0; oh < g->OH; oh++) {
             if (bands) /* the last band may be cut short by the bottom edge ("same" padding) */
-                memset(dx + oh * g->KH * row, 0, (size_t)(KEEL_MIN(g->KH, g->H - oh * g->KH) * row) * sizeof(float));
+                memset(dx + oh * g->KH * row, 0,
+                       (size_t)(KEEL_MIN(g->KH, g->H - oh * g->KH) * row) * sizeof(float));
             for (int64_t ow = 0; ow < g->OW; ow++) {
                 int64_t o = ((b * g->OH + oh) * g->OW + ow) * C;
                 if (c->max) {
-                    for (int64_t ch = 0; ch < C; ch++) dx[arg[o + ch]] += dy[o + ch];
+                    for (int64_t ch = 0; ch < C; ch++)
+                        dx[arg[o + ch]] += dy[o + ch];
                     continue;
                 }
                 int64_t h0 = oh * g->SH - g->PT, w0 = ow * g->SW - g->PL;
@@ -198,7 +212,8 @@ static void pool_backward_samples(void *ctx, int64_t lo, int64_t hi) {
                     for (int64_t iw = w0; iw < w1; iw++) {
                         float *d = dx + (ih * g->W + iw) * C;
 #pragma omp simd
-                        for (int64_t ch = 0; ch < C; ch++) d[ch] += dy[o + ch] * inv;
+                        for (int64_t ch = 0; ch < C; ch++)
+                            d[ch] += dy[o + ch] * inv;
                     }
             }
         }
@@ -209,9 +224,9 @@ static void pool_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     (void)ctx;
     keel_node *in = nd->in[0];
     if (!in->needs_grad) return;
-    const keel_conv_geom *g = &((const pool_cfg *)nd->layer->cfg)->g;
-    bool bands = in->consumers <= 1 && g->SH == g->KH && g->PT == 0; /* see pool_backward_samples */
-    if (in->consumers <= 1 && !bands) memset(in->grad, 0, (size_t)(n * in->size) * sizeof(float));
+    const keel_conv_geom *g = &nd->geom;
+    bool bands = !nd->acc_in[0] && g->SH == g->KH && g->PT == 0; /* see pool_backward_samples */
+    if (!nd->acc_in[0] && !bands) memset(in->grad, 0, (size_t)(n * in->size) * sizeof(float));
     keel_parallel_for(n, n * in->size, pool_backward_samples, nd);
 }
 
@@ -220,32 +235,39 @@ static const keel_op pool_op;
 bool keel_pool_is_max2x2(const keel_node *nd) {
     if (nd->op != &pool_op) return false;
     const pool_cfg *c = nd->layer->cfg;
-    const keel_conv_geom *g = &c->g;
-    return c->max && g->KH == 2 && g->KW == 2 && g->SH == 2 && g->SW == 2 && g->PT == 0 && g->PL == 0 &&
-           g->OH == g->H / 2 && g->OW == g->W / 2 && g->C % 8 == 0;
+    const keel_conv_geom *g = &nd->geom;
+    return c->max && g->KH == 2 && g->KW == 2 && g->SH == 2 && g->SW == 2 && g->PT == 0 &&
+           g->PL == 0 && g->OH == g->H / 2 && g->OW == g->W / 2 && g->C % 8 == 0;
 }
 
-static const keel_op pool_op = {
-    .name = "pool2d", .infer = pool_infer, .scratch = pool_scratch, .forward = pool_forward, .backward = pool_backward};
+static const keel_op pool_op = {.name = "pool2d",
+                                .infer = pool_infer,
+                                .scratch = pool_scratch,
+                                .forward = pool_forward,
+                                .backward = pool_backward};
 
 /* global pooling: (H, W, C) -> (C) */
 static void gpool_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     (void)ctx;
     const pool_cfg *c = nd->layer->cfg;
-    const int64_t HW = c->g.H * c->g.W, C = c->g.C;
+    const int64_t HW = nd->geom.H * nd->geom.W, C = nd->geom.C;
     int32_t *arg = (int32_t *)nd->scratch;
     for (int64_t b = 0; b < n; b++) {
         const float *x = nd->in[0]->val + b * HW * C;
         float *y = nd->val + b * C;
-        for (int64_t ch = 0; ch < C; ch++) y[ch] = c->max ? x[ch] : 0, c->max ? (void)(arg[b * C + ch] = (int32_t)ch) : (void)0;
+        for (int64_t ch = 0; ch < C; ch++)
+            y[ch] = c->max ? x[ch] : 0, c->max ? (void)(arg[b * C + ch] = (int32_t)ch) : (void)0;
         for (int64_t p = c->max ? 1 : 0; p < HW; p++)
             for (int64_t ch = 0; ch < C; ch++) {
                 float v = x[p * C + ch];
-                if (!c->max) y[ch] += v;
-                else if (v > y[ch]) y[ch] = v, arg[b * C + ch] = (int32_t)(p * C + ch);
+                if (!c->max)
+                    y[ch] += v;
+                else if (v > y[ch])
+                    y[ch] = v, arg[b * C + ch] = (int32_t)(p * C + ch);
             }
         if (!c->max)
-            for (int64_t ch = 0; ch < C; ch++) y[ch] /= (float)HW;
+            for (int64_t ch = 0; ch < C; ch++)
+                y[ch] /= (float)HW;
     }
 }
 
@@ -254,21 +276,25 @@ static void gpool_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     keel_node *in = nd->in[0];
     if (!in->needs_grad) return;
     const pool_cfg *c = nd->layer->cfg;
-    const int64_t HW = c->g.H * c->g.W, C = c->g.C;
+    const int64_t HW = nd->geom.H * nd->geom.W, C = nd->geom.C;
     const int32_t *arg = (const int32_t *)nd->scratch;
-    if (in->consumers <= 1) memset(in->grad, 0, (size_t)(n * HW * C) * sizeof(float));
+    if (!nd->acc_in[0]) memset(in->grad, 0, (size_t)(n * HW * C) * sizeof(float));
     for (int64_t b = 0; b < n; b++) {
         float *dx = in->grad + b * HW * C;
         const float *dy = nd->grad + b * C;
         if (c->max)
-            for (int64_t ch = 0; ch < C; ch++) dx[arg[b * C + ch]] += dy[ch];
+            for (int64_t ch = 0; ch < C; ch++)
+                dx[arg[b * C + ch]] += dy[ch];
         else
             for (int64_t p = 0; p < HW; p++)
-                for (int64_t ch = 0; ch < C; ch++) dx[p * C + ch] += dy[ch] / (float)HW;
+                for (int64_t ch = 0; ch < C; ch++)
+                    dx[p * C + ch] += dy[ch] / (float)HW;
     }
 }
 
-static int64_t gpool_scratch(const keel_node *nd) { return ((const pool_cfg *)nd->layer->cfg)->max ? nd->size : 0; }
+static int64_t gpool_scratch(const keel_node *nd) {
+    return ((const pool_cfg *)nd->layer->cfg)->max ? nd->size : 0;
+}
 
 static const keel_op gpool_op = {.name = "global_pool2d",
                                  .infer = pool_infer,
@@ -280,8 +306,10 @@ static keel_node *pool_build(keel_layer *l, keel_graph *g, keel_node *in) {
     return keel_graph_add(g, ((pool_cfg *)l->cfg)->global ? &gpool_op : &pool_op, l, &in, 1);
 }
 
-static const keel_layer_kind max_kind = {.type = "MaxPooling2D", .prefix = "max_pooling2d", .build = pool_build};
-static const keel_layer_kind avg_kind = {.type = "AveragePooling2D", .prefix = "average_pooling2d", .build = pool_build};
+static const keel_layer_kind max_kind = {
+    .type = "MaxPooling2D", .prefix = "max_pooling2d", .build = pool_build};
+static const keel_layer_kind avg_kind = {
+    .type = "AveragePooling2D", .prefix = "average_pooling2d", .build = pool_build};
 static const keel_layer_kind gmax_kind = {
     .type = "GlobalMaxPooling2D", .prefix = "global_max_pooling2d", .build = pool_build};
 static const keel_layer_kind gavg_kind = {
@@ -296,27 +324,34 @@ static keel_layer *pool_new(keel_pool2d_opts o, bool max) {
         keel_error(KEEL_ERR_ARG, "%s: pool_size must be positive", what);
         return NULL;
     }
-    if (c.strides[0] == 0 && c.strides[1] == 0) memcpy(c.strides, c.pool, sizeof c.strides); /* Keras: None */
+    if (c.strides[0] == 0 && c.strides[1] == 0)
+        memcpy(c.strides, c.pool, sizeof c.strides); /* Keras: None */
     if (!keel_pair(c.strides, 1)) {
         keel_error(KEEL_ERR_ARG, "%s: strides must be positive", what);
         return NULL;
     }
     if (!keel_padding_same(o.padding, &c.same, what)) return NULL;
-    return keel_layer_new(max ? &max_kind : &avg_kind, o.name, &c, sizeof c,
-                          o.input_shape);
+    return keel_layer_new(max ? &max_kind : &avg_kind, o.name, &c, sizeof c, o.input_shape);
 }
 
-keel_layer *keel_max_pooling2d_(keel_pool2d_opts o) { return pool_new(o, true); }
-keel_layer *keel_average_pooling2d_(keel_pool2d_opts o) { return pool_new(o, false); }
+keel_layer *keel_max_pooling2d_(keel_pool2d_opts o) {
+    return pool_new(o, true);
+}
+keel_layer *keel_average_pooling2d_(keel_pool2d_opts o) {
+    return pool_new(o, false);
+}
 
 static keel_layer *gpool_new(keel_global_pool2d_opts o, bool max) {
     pool_cfg c = {.max = max, .global = true};
-    return keel_layer_new(max ? &gmax_kind : &gavg_kind, o.name, &c, sizeof c,
-                          o.input_shape);
+    return keel_layer_new(max ? &gmax_kind : &gavg_kind, o.name, &c, sizeof c, o.input_shape);
 }
 
-keel_layer *keel_global_average_pooling2d_(keel_global_pool2d_opts o) { return gpool_new(o, false); }
-keel_layer *keel_global_max_pooling2d_(keel_global_pool2d_opts o) { return gpool_new(o, true); }
+keel_layer *keel_global_average_pooling2d_(keel_global_pool2d_opts o) {
+    return gpool_new(o, false);
+}
+keel_layer *keel_global_max_pooling2d_(keel_global_pool2d_opts o) {
+    return gpool_new(o, true);
+}
 
 /* ---------------------------------------------------------------- ZeroPadding2D */
 
@@ -325,9 +360,10 @@ static keel_status zpad_infer(keel_node *nd) {
     const keel_node *in = nd->in[0];
     char a[128];
     if (in->rank != 3)
-        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: expects input (batch, height, width, channels), got %s%s", nd->layer->name,
-                  keel_dims_str(in->rank, in->dims, true, a, sizeof a), shape_hint(in));
-    c->g.H = in->dims[0], c->g.W = in->dims[1], c->g.C = in->dims[2];
+        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: expects input (batch, height, width, channels), got %s%s",
+                  nd->layer->name, keel_dims_str(in->rank, in->dims, true, a, sizeof a),
+                  shape_hint(in));
+    nd->geom.H = in->dims[0], nd->geom.W = in->dims[1], nd->geom.C = in->dims[2];
     nd->rank = 3;
     nd->dims[0] = in->dims[0] + c->pads[0] + c->pads[1];
     nd->dims[1] = in->dims[1] + c->pads[2] + c->pads[3];
@@ -338,14 +374,16 @@ static keel_status zpad_infer(keel_node *nd) {
 /* copies between the input and the interior of the padded output; dir 0 in -> out */
 static void zpad_copy(const keel_node *nd, int64_t n, float *in, float *out, bool to_out) {
     const pool_cfg *c = nd->layer->cfg;
-    const int64_t H = c->g.H, W = c->g.W, C = c->g.C, OW = nd->dims[1];
+    const int64_t H = nd->geom.H, W = nd->geom.W, C = nd->geom.C, OW = nd->dims[1];
     for (int64_t b = 0; b < n; b++)
         for (int64_t h = 0; h < H; h++) {
             float *o = out + ((b * nd->dims[0] + h + c->pads[0]) * OW + c->pads[2]) * C;
             float *i = in + ((b * H + h) * W) * C;
-            if (to_out) memcpy(o, i, (size_t)(W * C) * sizeof(float));
+            if (to_out)
+                memcpy(o, i, (size_t)(W * C) * sizeof(float));
             else
-                for (int64_t k = 0; k < W * C; k++) i[k] += o[k];
+                for (int64_t k = 0; k < W * C; k++)
+                    i[k] += o[k];
         }
 }
 
@@ -359,24 +397,33 @@ static void zpad_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     (void)ctx;
     keel_node *in = nd->in[0];
     if (!in->needs_grad) return;
-    if (in->consumers <= 1) memset(in->grad, 0, (size_t)(n * in->size) * sizeof(float));
+    if (!nd->acc_in[0]) memset(in->grad, 0, (size_t)(n * in->size) * sizeof(float));
     zpad_copy(nd, n, in->grad, nd->grad, false);
 }
 
-static const keel_op zpad_op = {.name = "zero_padding2d", .infer = zpad_infer, .forward = zpad_forward, .backward = zpad_backward};
+static const keel_op zpad_op = {.name = "zero_padding2d",
+                                .infer = zpad_infer,
+                                .forward = zpad_forward,
+                                .backward = zpad_backward};
 
-static keel_node *zpad_build(keel_layer *l, keel_graph *g, keel_node *in) { return keel_graph_add(g, &zpad_op, l, &in, 1); }
+static keel_node *zpad_build(keel_layer *l, keel_graph *g, keel_node *in) {
+    return keel_graph_add(g, &zpad_op, l, &in, 1);
+}
 
-static const keel_layer_kind zpad_kind = {.type = "ZeroPadding2D", .prefix = "zero_padding2d", .build = zpad_build};
+static const keel_layer_kind zpad_kind = {
+    .type = "ZeroPadding2D", .prefix = "zero_padding2d", .build = zpad_build};
 
 keel_layer *keel_zero_padding2d_(keel_zero_padding2d_opts o) {
     pool_cfg c = {0};
     bool explicit4 = o.pads[0] || o.pads[1] || o.pads[2] || o.pads[3];
-    if (explicit4) memcpy(c.pads, o.pads, sizeof c.pads);
-    else c.pads[0] = c.pads[1] = o.padding[0], c.pads[2] = c.pads[3] = o.padding[1];
+    if (explicit4)
+        memcpy(c.pads, o.pads, sizeof c.pads);
+    else
+        c.pads[0] = c.pads[1] = o.padding[0], c.pads[2] = c.pads[3] = o.padding[1];
     for (int i = 0; i < 4; i++)
         if (c.pads[i] < 0) {
-            keel_error(KEEL_ERR_ARG, "%s: padding must be >= 0", o.name ? o.name : "zero_padding2d");
+            keel_error(KEEL_ERR_ARG, "%s: padding must be >= 0",
+                       o.name ? o.name : "zero_padding2d");
             return NULL;
         }
     return keel_layer_new(&zpad_kind, o.name, &c, sizeof c, o.input_shape);

@@ -32,6 +32,29 @@ static const char *first_layer_name(const keel_model *m) {
     return m->layers[0]->name;
 }
 
+/* one input tensor against its input node */
+static keel_status check_input(keel_model *m, const char *fn, const char *name,
+                               const keel_tensor *x, const keel_node *in) {
+    char a[160], b[160];
+    bool ok = x->rank == in->rank + 1;
+    for (int i = 0; ok && i < in->rank; i++)
+        ok = x->dims[i + 1] == in->dims[i];
+    /* Keras reads a 1-D x as N samples of one feature when the model takes one feature */
+    if (x->rank == 1 && in->rank == 1 && in->dims[0] == 1) ok = true;
+    if (ok) return KEEL_OK;
+    const char *hint = "";
+    if (x->rank > in->rank + 1 && x->size / (x->dims[0] ? x->dims[0] : 1) == in->size)
+        hint = " (add keel_flatten() before it, or reshape x)";
+    else if (x->rank == 1)
+        hint = " (a 1-D x is read as samples of one feature; this model takes more per sample)";
+    else if (x->rank == in->rank && x->size == in->size)
+        hint = " (x is one sample without its batch axis: give it shape (1, ...))";
+    KEEL_FAIL(KEEL_ERR_SHAPE, "%s: %s has shape %s but %s expects input of shape %s%s", fn, name,
+              keel_tensor_shape_str(x, a, sizeof a),
+              m->n_in_nodes > 1 ? "the model" : first_layer_name(m),
+              keel_dims_str(in->rank, in->dims, true, b, sizeof b), hint);
+}
+
 keel_status keel_check_data(keel_model *m, const char *fn, const keel_tensor *x,
                             const keel_tensor *y) {
     keel_status st = keel_model_check(m, fn);
@@ -39,24 +62,23 @@ keel_status keel_check_data(keel_model *m, const char *fn, const keel_tensor *x,
     if (!m->compiled)
         KEEL_FAIL(KEEL_ERR_STATE, "%s: you must call keel_compile() before using %s", fn, m->name);
     if (!x) KEEL_FAIL(KEEL_ERR_ARG, "%s: x is NULL", fn);
-    const keel_node *in = m->input, *out = m->output;
+    keel_model_bind(m, false); /* this model's view of weights it may share with others */
+    const keel_node *out = m->output;
     char a[160], b[160];
-    bool ok = x->rank == in->rank + 1;
-    for (int i = 0; ok && i < in->rank; i++)
-        ok = x->dims[i + 1] == in->dims[i];
-    /* Keras reads a 1-D x as N samples of one feature when the model takes one feature */
-    if (x->rank == 1 && in->rank == 1 && in->dims[0] == 1) ok = true;
-    if (!ok) {
-        const char *hint = "";
-        if (x->rank > in->rank + 1 && x->size / (x->dims[0] ? x->dims[0] : 1) == in->size)
-            hint = " (add keel_flatten() before it, or reshape x)";
-        else if (x->rank == 1)
-            hint = " (a 1-D x is read as samples of one feature; this model takes more per sample)";
-        else if (x->rank == in->rank && x->size == in->size)
-            hint = " (x is one sample without its batch axis: give it shape (1, ...))";
-        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: x has shape %s but %s expects input of shape %s%s", fn,
-                  keel_tensor_shape_str(x, a, sizeof a), first_layer_name(m),
-                  keel_dims_str(in->rank, in->dims, true, b, sizeof b), hint);
+    const keel_tensor *xs[KEEL_MAX_IO];
+    int nx = keel_tensor_unpack(x, xs, KEEL_MAX_IO);
+    if (nx != m->n_in_nodes)
+        KEEL_FAIL(KEEL_ERR_ARG, "%s: %s takes %d input%s but x gives %d%s", fn, m->name,
+                  m->n_in_nodes, m->n_in_nodes == 1 ? "" : "s", nx,
+                  nx == 1 ? " (pass the inputs as keel_tensor_list(n, xs))" : "");
+    for (int i = 0; i < nx; i++) {
+        char name[32];
+        snprintf(name, sizeof name, nx > 1 ? "x[%d]" : "x", i);
+        if (!xs[i]) KEEL_FAIL(KEEL_ERR_ARG, "%s: %s is NULL", fn, name);
+        if ((st = check_input(m, fn, name, xs[i], m->in_nodes[i]))) return st;
+        if (xs[i]->dims[0] != xs[0]->dims[0])
+            KEEL_FAIL(KEEL_ERR_SHAPE, "%s: x[0] has %lld samples but x[%d] has %lld", fn,
+                      (long long)xs[0]->dims[0], i, (long long)xs[i]->dims[0]);
     }
     if (x->dims[0] == 0) KEEL_FAIL(KEEL_ERR_ARG, "%s: x has no samples", fn);
     if (!y) return KEEL_OK;
@@ -127,39 +149,46 @@ static keel_status bad_value(const char *fn, const char *what, const keel_tensor
               (long long)row, (long long)k, what);
 }
 
-/* Copies rows idx[start..start+n) (or start..start+n when idx is NULL) of x and y into the
- * buffers. With check (training and evaluation data), a non-finite value is an error naming
- * it; predict passes NaN through, as Keras does. */
-static keel_status gather(keel_model *m, const char *fn, const keel_tensor *x, const keel_tensor *y,
-                          const int64_t *idx, int64_t start, int64_t n, bool check) {
-    int64_t xs = m->input->size, ys = y ? y->size / y->dims[0] : 0;
-    float *xd = m->input->val;
-    if (!idx) {
-        if (!check) {
-            memcpy(xd, x->data + start * xs, (size_t)(n * xs) * sizeof(float));
-            if (y) memcpy(m->ybuf, y->data + start * ys, (size_t)(n * ys) * sizeof(float));
-            return KEEL_OK;
-        }
-        bool okx = copy_finite(xd, x->data + start * xs, n * xs);
-        bool oky = !y || copy_finite(m->ybuf, y->data + start * ys, n * ys);
-        if (okx && oky) return KEEL_OK;
-        for (int64_t i = start; i < start + n; i++) { /* rare: find the row */
-            if (!copy_finite(xd, x->data + i * xs, xs)) return bad_value(fn, "x", x, i);
-            if (y && !copy_finite(m->ybuf, y->data + i * ys, ys)) return bad_value(fn, "y", y, i);
-        }
-        return KEEL_OK;
-    }
+/* Rows idx[start..start+n) (or start..start+n when idx is NULL) of t, `per` floats each, into
+ * dst; with check, a non-finite value is an error naming it (`what` is "x" or "y"). */
+static keel_status gather_rows(const char *fn, const char *what, const keel_tensor *t, float *dst,
+                               int64_t per, const int64_t *idx, int64_t start, int64_t n,
+                               bool check) {
     bool ok = true;
-    for (int64_t i = 0; i < n; i++) {
-        ok &= copy_finite(xd + i * xs, x->data + idx[start + i] * xs, xs);
-        if (y) ok &= copy_finite(m->ybuf + i * ys, y->data + idx[start + i] * ys, ys);
+    if (!idx) {
+        if (!check)
+            memcpy(dst, t->data + start * per, (size_t)(n * per) * sizeof(float));
+        else
+            ok = copy_finite(dst, t->data + start * per, n * per);
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            ok &= copy_finite(dst + i * per, t->data + idx[start + i] * per, per);
     }
     if (ok || !check) return KEEL_OK;
-    for (int64_t i = 0; i < n; i++) {
-        int64_t r = idx[start + i];
-        if (!copy_finite(xd, x->data + r * xs, xs)) return bad_value(fn, "x", x, r);
-        if (y && !copy_finite(m->ybuf, y->data + r * ys, ys)) return bad_value(fn, "y", y, r);
+    for (int64_t i = 0; i < n; i++) { /* rare: find the row */
+        int64_t r = idx ? idx[start + i] : start + i;
+        if (!copy_finite(dst, t->data + r * per, per)) return bad_value(fn, what, t, r);
     }
+    return KEEL_OK;
+}
+
+/* Copies a batch of x (each input of the model) and y into the buffers. With check (training
+ * and evaluation data), a non-finite value is an error naming it; predict passes NaN through,
+ * as Keras does. */
+static keel_status gather(keel_model *m, const char *fn, const keel_tensor *x, const keel_tensor *y,
+                          const int64_t *idx, int64_t start, int64_t n, bool check) {
+    const keel_tensor *xs[KEEL_MAX_IO];
+    int nx = keel_tensor_unpack(x, xs, KEEL_MAX_IO);
+    keel_status st;
+    for (int i = 0; i < nx; i++) {
+        char name[16];
+        snprintf(name, sizeof name, nx > 1 ? "x[%d]" : "x", i);
+        if ((st = gather_rows(fn, name, xs[i], m->in_nodes[i]->val, m->in_nodes[i]->size, idx,
+                              start, n, check)))
+            return st;
+    }
+    if (y && (st = gather_rows(fn, "y", y, m->ybuf, y->size / y->dims[0], idx, start, n, check)))
+        return st;
     return KEEL_OK;
 }
 
@@ -173,6 +202,7 @@ static void batch_metrics(keel_model *m, int64_t n, double loss, double *sums) {
 /* One training step on the gathered batch; KEEL_ERR_NAN (weights untouched) if the loss is
  * not finite. */
 static keel_status train_step(keel_model *m, int64_t n, double *sums, double *loss_out) {
+    keel_model_bind(m, true);
     m->ctx.training = true;
     m->ctx.seed = m->seed;
     keel_graph_forward(&m->g, n, &m->ctx);
@@ -314,14 +344,13 @@ static bool early_epoch_end(keel_model *m, early_state *es, const keel_early_sto
     if (better) {
         es->best = cur;
         es->wait = 0;
-        if (es->best_weights)
-            memcpy(es->best_weights, m->weights, (size_t)m->n_weights * sizeof(float));
+        if (es->best_weights) keel_model_get_flat(m, es->best_weights);
         return false;
     }
     es->wait++;
     if (es->wait >= o->patience && epoch > 0) {
         if (es->best_weights && es->best != INFINITY && es->best != -INFINITY) {
-            memcpy(m->weights, es->best_weights, (size_t)m->n_weights * sizeof(float));
+            keel_model_set_flat(m, es->best_weights);
             *restored = true;
         }
         return true;
@@ -606,6 +635,7 @@ static keel_status check_flow(keel_model *m, const char *fn, keel_flow *f, bool 
     if (!m->compiled)
         KEEL_FAIL(KEEL_ERR_STATE, "%s: you must call keel_compile() before using %s", fn, m->name);
     if (!f) KEEL_FAIL(KEEL_ERR_ARG, "%s: flow is NULL", fn);
+    keel_model_bind(m, false);
     int64_t dims[3], ysize;
     keel_flow_dims(f, dims, &ysize);
     const keel_node *in = m->input, *out = m->output;

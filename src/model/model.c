@@ -1,30 +1,55 @@
-/* model.c: Sequential models: adding layers, compiling (graph, weights, optimizer, loss,
- * metrics), the model's kept error, weight access. Training loops live in fit.c. */
+/* model.c: models as views over shared layers: holding layers (keel_add), compiling (expanding
+ * the recipe into a graph, building each layer's weights once, collecting the weights reached
+ * with their trainable flags, the model's own gradient and optimizer buffers, loss, metrics),
+ * binding a model's view before it runs, the kept error and weight access. The functional
+ * recipe (inputs, calls, outputs, models used as layers) is in functional.c; training loops
+ * in fit.c. */
 #include "model.h"
 
 #include <stdio.h>
 
 #define DEFAULT_SEED 1337
 
-keel_model *keel_sequential(const char *name) {
+keel_model *keel_model_alloc(const char *name, bool functional) {
     keel_runtime_init();
     keel_model *m = keel_alloc(sizeof *m);
     if (!m) return NULL;
-    snprintf(m->name, sizeof m->name, "%s", name ? name : "sequential");
+    snprintf(m->name, sizeof m->name, "%s", name ? name : functional ? "model" : "sequential");
     m->seed = DEFAULT_SEED;
+    m->refs = 1;
+    m->functional = functional;
     return m;
 }
 
-void keel_model_free(keel_model *m) {
-    if (!m) return;
+keel_model *keel_sequential(const char *name) {
+    return keel_model_alloc(name, false);
+}
+
+static void drop_compiled(keel_model *m) {
     keel_graph_free(&m->g); /* first: its profile report names the layers */
-    for (int i = 0; i < m->n_layers; i++)
-        keel_layer_free(m->layers[i]);
-    keel_free(m->layers);
+    keel_free(m->layer_nodes);
     keel_free(m->params);
-    keel_free(m->weights);
+    keel_free(m->offsets);
+    keel_free(m->ptrain);
     keel_free(m->grads);
+    keel_free(m->flat);
+    m->layer_nodes = NULL, m->params = NULL, m->offsets = NULL, m->ptrain = NULL;
+    m->grads = m->flat = NULL;
+    m->n_params = 0, m->n_weights = 0;
     keel_optimizer_free(&m->opt);
+}
+
+/* Drops one reference; the last frees the model and releases what it holds. */
+void keel_model_free(keel_model *m) {
+    if (!m || --m->refs > 0) return;
+    drop_compiled(m);
+    for (int i = 0; i < m->n_layers; i++)
+        keel_layer_release(m->layers[i]);
+    for (int i = 0; i < m->n_calls; i++)
+        keel_free(m->syms[i]);
+    keel_free(m->layers);
+    keel_free(m->calls);
+    keel_free(m->syms);
     keel_free(m->ybuf);
     keel_history_free(&m->hist);
     keel_free(m);
@@ -66,6 +91,24 @@ keel_status keel_model_set_seed(keel_model *m, uint64_t seed) {
     return KEEL_OK;
 }
 
+/* Appends a held layer (the reference is taken by the caller). */
+keel_status keel_model_hold(keel_model *m, keel_layer *l) {
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i] == l)
+            return KEEL_OK; /* a functional model calling a layer twice holds it once */
+    if (m->n_layers == m->cap_layers) {
+        int cap = m->cap_layers ? 2 * m->cap_layers : 8;
+        keel_layer **nl = keel_alloc((size_t)cap * sizeof *nl);
+        if (!nl) return KEEL_ERR_NOMEM;
+        if (m->n_layers) memcpy(nl, m->layers, (size_t)m->n_layers * sizeof *nl);
+        keel_free(m->layers);
+        m->layers = nl, m->cap_layers = cap;
+    }
+    keel_layer_retain(l);
+    m->layers[m->n_layers++] = l;
+    return KEEL_OK;
+}
+
 keel_status keel_add(keel_model *m, keel_layer *layer) {
     if (!m) {
         keel_layer_free(layer);
@@ -80,118 +123,293 @@ keel_status keel_add(keel_model *m, keel_layer *layer) {
                                              why[0] ? why : "its constructor failed"));
     }
     keel_status st = keel_model_check(m, "keel_add");
+    if (st == KEEL_OK && m->functional)
+        st = keel_model_fail(m, keel_error(KEEL_ERR_STATE,
+                                           "keel_add: %s is a functional model; apply layers with "
+                                           "keel_call and set its outputs instead",
+                                           m->name));
     if (st == KEEL_OK && m->compiled)
         st = keel_model_fail(
             m, keel_error(KEEL_ERR_STATE,
                           "keel_add: %s is already compiled; add layers before keel_compile",
                           m->name));
-    if (st == KEEL_OK && m->n_layers == m->cap_layers) {
-        int cap = m->cap_layers ? 2 * m->cap_layers : 8;
-        keel_layer **nl = keel_alloc((size_t)cap * sizeof *nl);
-        if (!nl)
-            st = keel_model_fail(m, KEEL_ERR_NOMEM);
-        else {
-            if (m->n_layers) memcpy(nl, m->layers, (size_t)m->n_layers * sizeof *nl);
-            keel_free(m->layers);
-            m->layers = nl, m->cap_layers = cap;
-        }
+    if (st == KEEL_OK && layer->sub && keel_model_contains(layer->sub, m))
+        st = keel_model_fail(m, keel_error(KEEL_ERR_ARG,
+                                           "keel_add: %s cannot be added to %s: a model cannot "
+                                           "contain itself",
+                                           layer->sub->name, m->name));
+    if (st == KEEL_OK) {
+        /* a layer already in this Sequential would be two calls of it in one chain: allowed in
+         * a functional model, but in a Sequential it is almost surely a mistake */
+        for (int i = 0; i < m->n_layers; i++)
+            if (m->layers[i] == layer)
+                st = keel_model_fail(m, keel_error(KEEL_ERR_ARG,
+                                                   "keel_add: %s is already in %s (to call a "
+                                                   "layer twice, use the functional API)",
+                                                   layer->name[0] ? layer->name : "the layer",
+                                                   m->name));
     }
-    if (st) {
-        keel_layer_free(layer);
-        return st;
-    }
-    m->layers[m->n_layers++] = layer;
-    return KEEL_OK;
+    if (st == KEEL_OK) st = keel_model_fail(m, keel_model_hold(m, layer));
+    if (st) keel_layer_free(layer); /* frees it only if no model holds it */
+    return st;
 }
 
-/* Keras names unnamed layers by type: dense, dense_1, dense_2, ... */
-static void name_layers(keel_model *m) {
+/* Keras names unnamed layers by type: dense, dense_1, dense_2, ... A name is given for good the
+ * first time a model names the layer, so a shared layer keeps one name in every model. */
+static void name_layer(keel_layer *l, int *counts, const keel_layer_kind **kinds, int *n_kinds) {
+    if (l->name[0]) return;
+    int k = 0;
+    while (k < *n_kinds && kinds[k] != l->kind)
+        k++;
+    if (k == *n_kinds) kinds[(*n_kinds)++] = l->kind, counts[k] = 0;
+    const char *prefix = l->sub ? (l->sub->functional ? "model" : "sequential") : l->kind->prefix;
+    if (l->sub)
+        snprintf(l->name, sizeof l->name, "%s", l->sub->name);
+    else if (counts[k])
+        snprintf(l->name, sizeof l->name, "%s_%d", prefix, counts[k]);
+    else
+        snprintf(l->name, sizeof l->name, "%s", prefix);
+    counts[k]++;
+    for (int i = 0; i < l->n_params; i++)
+        snprintf(l->params[i].label, sizeof l->params[i].label, "%s/%s", l->name,
+                 l->params[i].name);
+}
+
+static void name_layers_rec(keel_model *m, int *counts, const keel_layer_kind **kinds, int *n_kinds,
+                            int depth) {
+    for (int i = 0; i < m->n_layers && depth < 64; i++) {
+        name_layer(m->layers[i], counts, kinds, n_kinds);
+        if (m->layers[i]->sub)
+            name_layers_rec(m->layers[i]->sub, counts, kinds, n_kinds, depth + 1);
+    }
+}
+
+/* ---------------------------------------------------------------- building the graph */
+
+/* Builds one call of l on in[0..n): the layer's weights the first time (allocated and
+ * initialized from the compiling model's seed), a node every time. */
+keel_node *keel_build_call(build_ctx *bc, keel_layer *l, keel_graph *g, keel_node **in, int n) {
+    int stream = bc->counter++;
+    if (l->sub) return keel_model_expand(l->sub, bc, g, in, n);
+    l->cursor = 0;
+    for (int k = 0; k < l->n_params; k++)
+        l->params[k].trainable = l->trainable && l->params[k].own_trainable;
+    keel_node *nd;
+    if (l->kind->build_n)
+        nd = l->kind->build_n(l, g, in, n);
+    else if (n != 1) {
+        keel_error(KEEL_ERR_ARG, "%s: a %s layer takes one input, got %d", l->name, l->kind->type,
+                   n);
+        return NULL;
+    } else
+        nd = l->kind->build(l, g, in[0]);
+    if (!nd) return NULL;
+    nd->frozen = !l->trainable;
+    l->node = nd;
+    if (l->built) return nd;
+    for (int k = 0; k < l->n_params; k++) {
+        keel_param *p = &l->params[k];
+        char what[128];
+        snprintf(what, sizeof what, "%s: %s", l->name, p->name);
+        if (!(p->w = keel_alloc((size_t)p->size * sizeof(float)))) return NULL;
+        if (keel_init_param(p, bc->top->seed, (uint64_t)(stream * KEEL_MAX_PARAMS + k + 1), what) ||
+            keel_reg_parse(p->regularizer, &p->l1, &p->l2, what))
+            return NULL;
+    }
+    l->built = true;
+    return nd;
+}
+
+/* The per-sample shape a Sequential declares on its first layer (or on the first layer of a
+ * model it starts with); rank 0 when none. */
+int keel_model_declared_input(const keel_model *m, int64_t *dims) {
+    for (int depth = 0; m && m->n_layers && depth < 64; depth++) {
+        const keel_layer *first = m->layers[0];
+        if (m->functional) {
+            const keel_callrec *c = &m->calls[m->inputs[0]];
+            memcpy(dims, c->dims, sizeof c->dims);
+            return m->n_inputs ? c->rank : 0;
+        }
+        if (!first->sub) {
+            memcpy(dims, first->input_dims, sizeof first->input_dims);
+            return first->input_rank;
+        }
+        m = first->sub;
+    }
+    return 0;
+}
+
+static bool same_shape(const keel_node *nd, int rank, const int64_t *dims) {
+    bool ok = nd->rank == rank;
+    for (int i = 0; ok && i < rank; i++)
+        ok = nd->dims[i] == dims[i];
+    return ok;
+}
+
+/* Expands a Sequential's chain on one input node; its last node. */
+static keel_node *expand_sequential(keel_model *m, build_ctx *bc, keel_graph *g, keel_node *cur) {
+    if (m->n_layers == 0) {
+        keel_error(KEEL_ERR_STATE, "%s has no layers", m->name);
+        return NULL;
+    }
     for (int i = 0; i < m->n_layers; i++) {
         keel_layer *l = m->layers[i];
-        if (l->name[0]) continue;
-        int count = 0;
-        for (int j = 0; j < i; j++)
-            count += m->layers[j]->kind == l->kind;
-        if (count)
-            snprintf(l->name, sizeof l->name, "%s_%d", l->kind->prefix, count);
-        else
-            snprintf(l->name, sizeof l->name, "%s", l->kind->prefix);
+        if (!strcmp(l->kind->type, "InputLayer") && i > 0) {
+            keel_error(KEEL_ERR_STATE,
+                       "%s: %s is an Input layer at position %d; it must come first", m->name,
+                       l->name, i + 1);
+            return NULL;
+        }
+        if (l->input_rank && !same_shape(cur, l->input_rank, l->input_dims)) {
+            char a[160], b[160];
+            keel_error(KEEL_ERR_SHAPE, "%s: %s declares input %s but receives %s", m->name, l->name,
+                       keel_dims_str(l->input_rank, l->input_dims, true, a, sizeof a),
+                       keel_dims_str(cur->rank, cur->dims, true, b, sizeof b));
+            return NULL;
+        }
+        keel_node *nd = keel_build_call(bc, l, g, &cur, 1);
+        if (!nd) return NULL;
+        if (m == bc->top) m->layer_nodes[i] = nd;
+        cur = nd;
     }
+    return cur;
+}
+
+keel_node *keel_model_expand(keel_model *m, build_ctx *bc, keel_graph *g, keel_node **in, int n) {
+    if (++bc->depth > 64) {
+        keel_error(KEEL_ERR_STATE, "%s: models nested more than 64 deep", m->name);
+        return NULL;
+    }
+    keel_node *out;
+    if (!m->functional) {
+        if (n != 1) {
+            keel_error(KEEL_ERR_ARG, "%s: a Sequential model takes one input, got %d", m->name, n);
+            return NULL;
+        }
+        out = expand_sequential(m, bc, g, in[0]);
+    } else {
+        out = keel_functional_expand(m, bc, g, in, n, NULL);
+    }
+    bc->depth--;
+    return out;
+}
+
+/* Input nodes for the model being compiled, from its declared shapes. */
+static keel_status make_inputs(keel_model *m) {
+    int n = m->functional ? m->n_inputs : 1;
+    for (int i = 0; i < n; i++) {
+        int64_t dims[KEEL_MAX_RANK] = {0};
+        int rank = m->functional ? m->calls[m->inputs[i]].rank : keel_model_declared_input(m, dims);
+        if (m->functional) memcpy(dims, m->calls[m->inputs[i]].dims, sizeof dims);
+        if (rank == 0)
+            KEEL_FAIL(KEEL_ERR_STATE,
+                      "keel_compile: %s's first layer %s has no input shape (add keel_input(.shape "
+                      "= {...}) "
+                      "first, or give it .input_dim / .input_shape)",
+                      m->name, m->n_layers ? m->layers[0]->name : "(none)");
+        keel_node *in = keel_graph_add(&m->g, &keel_op_input, NULL, NULL, 0);
+        if (!in) return KEEL_ERR_NOMEM;
+        in->rank = rank;
+        memcpy(in->dims, dims, sizeof in->dims);
+        in->size = keel_dims_prod(in->rank, in->dims);
+        m->in_nodes[m->n_in_nodes++] = in;
+    }
+    m->input = m->in_nodes[0];
+    return KEEL_OK;
 }
 
 static keel_status build_graph(keel_model *m) {
-    keel_layer *first = m->layers[0];
-    if (first->input_rank == 0)
-        KEEL_FAIL(
-            KEEL_ERR_STATE,
-            "keel_compile: %s's first layer %s has no input shape (add keel_input(.shape = {...}) "
-            "first, or give it .input_dim / .input_shape)",
-            m->name, first->name);
-    keel_node *in = keel_graph_add(&m->g, &keel_op_input, NULL, NULL, 0);
-    if (!in) return KEEL_ERR_NOMEM;
-    in->rank = first->input_rank;
-    memcpy(in->dims, first->input_dims, sizeof in->dims);
-    in->size = keel_dims_prod(in->rank, in->dims);
-    m->input = in;
-    keel_node *cur = in;
-    for (int i = 0; i < m->n_layers; i++) {
-        keel_layer *l = m->layers[i];
-        if (!strcmp(l->kind->type, "InputLayer") && i > 0)
-            KEEL_FAIL(KEEL_ERR_STATE,
-                      "keel_compile: %s is an Input layer at position %d; it must come first",
-                      l->name, i + 1);
-        keel_node *nd = l->kind->build(l, &m->g, cur);
-        if (!nd) return KEEL_ERR_SHAPE;
-        l->node = nd;
-        cur = nd;
+    keel_status st;
+    if ((st = make_inputs(m))) return st;
+    if (!(m->layer_nodes = keel_alloc((size_t)(m->n_layers + 1) * sizeof *m->layer_nodes)))
+        return KEEL_ERR_NOMEM;
+    build_ctx bc = {.top = m};
+    if (!m->functional) {
+        keel_node *out = keel_model_expand(m, &bc, &m->g, m->in_nodes, 1);
+        if (!out) return keel_error_prefix("keel_compile");
+        m->out_nodes[0] = out;
+        m->n_out_nodes = 1;
+    } else {
+        bc.depth = 1;
+        if (!keel_functional_expand(m, &bc, &m->g, m->in_nodes, m->n_in_nodes, m->out_nodes))
+            return keel_error_prefix("keel_compile");
+        m->n_out_nodes = m->n_outputs;
     }
-    m->output = cur;
-    if (cur == in) KEEL_FAIL(KEEL_ERR_STATE, "keel_compile: %s has only an Input layer", m->name);
+    m->output = m->out_nodes[0];
+    if (m->output == m->input)
+        KEEL_FAIL(KEEL_ERR_STATE, "keel_compile: %s has only an Input layer", m->name);
     return KEEL_OK;
 }
 
-/* collate every weight in one flat buffer, then initialize each */
-static keel_status build_weights(keel_model *m) {
-    int np = 0;
+/* every weight the graph reaches, once each, with this model's offsets and trainable flags */
+static keel_status collect_weights(keel_model *m) {
+    int cap = 0;
+    for (int i = 0; i < m->g.n; i++)
+        if (m->g.nodes[i]->layer) cap += m->g.nodes[i]->layer->n_params;
+    m->params = keel_alloc((size_t)(cap + 1) * sizeof *m->params);
+    m->offsets = keel_alloc((size_t)(cap + 1) * sizeof *m->offsets);
+    m->ptrain = keel_alloc((size_t)(cap + 1) * sizeof *m->ptrain);
+    if (!m->params || !m->offsets || !m->ptrain) return KEEL_ERR_NOMEM;
     int64_t total = 0;
-    for (int i = 0; i < m->n_layers; i++)
-        np += m->layers[i]->n_params;
-    m->params = keel_alloc((size_t)(np ? np : 1) * sizeof *m->params);
-    if (!m->params) return KEEL_ERR_NOMEM;
-    for (int i = 0; i < m->n_layers; i++)
-        for (int k = 0; k < m->layers[i]->n_params; k++) {
-            keel_param *p = &m->layers[i]->params[k];
-            p->offset = total;
+    for (int i = 0; i < m->g.n; i++) {
+        keel_layer *l = m->g.nodes[i]->layer;
+        if (!l) continue;
+        for (int k = 0; k < l->n_params; k++) {
+            keel_param *p = &l->params[k];
+            bool seen = false;
+            for (int j = 0; j < m->n_params && !seen; j++)
+                seen = m->params[j] == p;
+            if (seen) continue;
             if (p->size > INT64_MAX / 8 - total)
                 KEEL_FAIL(KEEL_ERR_NOMEM, "keel_compile: %s has too many weights (more than 2^60)",
                           m->name);
+            m->params[m->n_params] = p;
+            m->offsets[m->n_params] = total;
+            m->ptrain[m->n_params] = l->trainable && p->own_trainable;
+            m->n_params++;
             total += p->size;
-            m->params[m->n_params++] = p;
-        }
-    m->n_weights = total;
-    m->weights = keel_alloc((size_t)(total ? total : 1) * sizeof(float));
-    m->grads = keel_alloc((size_t)(total ? total : 1) * sizeof(float));
-    if (!m->weights || !m->grads) return KEEL_ERR_NOMEM;
-    for (int i = 0; i < m->n_layers; i++) {
-        keel_layer *l = m->layers[i];
-        for (int k = 0; k < l->n_params; k++) {
-            keel_param *p = &l->params[k];
-            p->w = m->weights + p->offset;
-            p->g = m->grads + p->offset;
-            char what[128];
-            snprintf(what, sizeof what, "%s: %s", l->name, p->name);
-            snprintf(p->label, sizeof p->label, "%s/%s", l->name, p->name);
-            keel_status st =
-                keel_init_param(p, m->seed, (uint64_t)(i * KEEL_MAX_PARAMS + k + 1), what);
-            if (st) return st;
-            st = keel_reg_parse(p->regularizer, &p->l1, &p->l2, what);
-            if (st) return st;
         }
     }
+    m->n_weights = total;
+    m->grads = keel_alloc((size_t)(total ? total : 1) * sizeof(float));
+    m->flat = keel_alloc((size_t)(total ? total : 1) * sizeof(float));
+    if (!m->grads || !m->flat) return KEEL_ERR_NOMEM;
     return KEEL_OK;
 }
 
-/* Folds a final sigmoid / softmax into a crossentropy loss (see losses.c). */
+void keel_model_bind(keel_model *m, bool training) {
+    for (int k = 0; k < m->n_params; k++) {
+        keel_param *p = m->params[k];
+        p->g = m->grads + m->offsets[k];
+        p->offset = m->offsets[k];
+        p->trainable = m->ptrain[k];
+    }
+    if (!training || m->warned_trainable) return;
+    for (int i = 0; i < m->g.n; i++) {
+        const keel_layer *l = m->g.nodes[i]->layer;
+        if (l && l->n_params && l->trainable == m->g.nodes[i]->frozen) {
+            /* tf.keras 2 trains with the compile-time flags and says so */
+            keel_warn("Discrepancy between trainable weights and collected trainable weights in "
+                      "%s: %s was made %s "
+                      "after %s was compiled; the flags of the compile are used (compile again to "
+                      "use the new ones)",
+                      m->name, l->name, l->trainable ? "trainable" : "non-trainable", m->name);
+            m->warned_trainable = true;
+            return;
+        }
+    }
+}
+
+void keel_model_get_flat(const keel_model *m, float *dst) {
+    for (int k = 0; k < m->n_params; k++)
+        memcpy(dst + m->offsets[k], m->params[k]->w, (size_t)m->params[k]->size * sizeof(float));
+}
+
+void keel_model_set_flat(keel_model *m, const float *src) {
+    for (int k = 0; k < m->n_params; k++)
+        memcpy(m->params[k]->w, src + m->offsets[k], (size_t)m->params[k]->size * sizeof(float));
+}
+
 static void fuse_loss(keel_model *m) {
     keel_node *out = m->output;
     keel_act_kind a = out->act.kind;
@@ -210,21 +428,37 @@ static void fuse_loss(keel_model *m) {
 keel_status keel_compile_(keel_model *m, keel_compile_opts o) {
     keel_status st = keel_model_check(m, "keel_compile");
     if (st) return st;
-    if (m->n_layers == 0)
+    if (!m->functional && m->n_layers == 0)
         return keel_model_fail(m, keel_error(KEEL_ERR_STATE,
                                              "keel_compile: %s has no layers (keel_add some first)",
                                              m->name));
+    if (m->functional && m->n_outputs == 0)
+        return keel_model_fail(
+            m, keel_error(KEEL_ERR_STATE,
+                          "keel_compile: %s has no outputs (keel_model_outputs first)", m->name));
     keel_loss loss;
     keel_metric metrics[KEEL_MAX_METRICS];
     int nm = 0;
     if ((st = keel_loss_parse(o.loss, o.loss_opts, &loss))) return keel_model_fail(m, st);
     for (; nm < KEEL_MAX_METRICS && o.metrics[nm]; nm++)
         if ((st = keel_metric_parse(o.metrics[nm], &metrics[nm]))) return keel_model_fail(m, st);
-    if (!m->compiled) {
-        name_layers(m);
-        if ((st = build_graph(m)) || (st = build_weights(m))) return keel_model_fail(m, st);
-    }
-    keel_optimizer_free(&m->opt);
+    /* the graph is built anew at each compile: the trainable flags of this moment decide which
+     * nodes need gradients (tf.keras 2's rule); the weights live in the layers and stay */
+    drop_compiled(m);
+    m->compiled = false;
+    m->n_in_nodes = m->n_out_nodes = 0;
+    m->warned_trainable = false;
+    int counts[64];
+    const keel_layer_kind *kinds[64];
+    int n_kinds = 0;
+    name_layers_rec(m, counts, kinds, &n_kinds, 0);
+    if ((st = build_graph(m)) || (st = collect_weights(m))) return keel_model_fail(m, st);
+    if (m->n_out_nodes > 1)
+        return keel_model_fail(
+            m, keel_error(KEEL_ERR_ARG,
+                          "keel_compile: %s has %d outputs; training a model with several "
+                          "outputs is not supported yet (predict works on each part)",
+                          m->name, m->n_out_nodes));
     if ((st = keel_optimizer_init(&m->opt, o.optimizer, o.optimizer_opts, m->n_weights)))
         return keel_model_fail(m, st);
     m->loss = loss;
@@ -234,11 +468,9 @@ keel_status keel_compile_(keel_model *m, keel_compile_opts o) {
     for (int i = 0; i < nm; i++)
         m->names[i + 1] = m->metrics[i].name;
     fuse_loss(m);
-    /* buffers are laid out again at the next call: the fused loss may need a new buffer */
-    keel_free(m->g.arena);
-    m->g.arena = NULL;
-    m->g.batch_cap = 0;
+    keel_graph_finish(&m->g, m->out_nodes, m->n_out_nodes);
     m->compiled = true;
+    keel_model_bind(m, false);
     return KEEL_OK;
 }
 
@@ -281,9 +513,8 @@ int keel_model_metric_names(const keel_model *m, const char **names, int cap) {
 int64_t keel_model_count_params(const keel_model *m) {
     if (!m) return 0;
     int64_t total = 0;
-    for (int i = 0; i < m->n_layers; i++)
-        for (int k = 0; k < m->layers[i]->n_params; k++)
-            total += m->layers[i]->params[k].size;
+    for (int k = 0; k < m->n_params; k++)
+        total += m->params[k]->size;
     return total;
 }
 
@@ -292,8 +523,9 @@ float *keel_model_weights(keel_model *m, int64_t *count) {
         keel_error(KEEL_ERR_STATE, "keel_model_weights: the model is not compiled");
         return NULL;
     }
+    keel_model_get_flat(m, m->flat);
     if (count) *count = m->n_weights;
-    return m->weights;
+    return m->flat;
 }
 
 keel_layer *keel_model_layer(keel_model *m, int index) {

@@ -13,20 +13,60 @@ struct keel_history {
     double *vals[KEEL_HIST_MAX_KEYS];
 };
 
+#define KEEL_MAX_IO 8
+
+/* One call of a functional model's recipe: a layer (a model used as a layer is a layer of kind
+ * "Model") applied to earlier calls, or an input. */
+typedef struct keel_callrec {
+    keel_layer *layer; /* NULL for an input */
+    int in[KEEL_MAX_IN], n_in;
+    int rank; /* an input's per-sample shape */
+    int64_t dims[KEEL_MAX_RANK];
+} keel_callrec;
+
+/* A symbolic tensor of a functional model: the output of one call. */
+struct keel_sym {
+    keel_model *model;
+    int call;
+};
+
+/* A model is a view: a recipe of layer calls (a Sequential's layer list, or a functional
+ * model's calls), held by reference, and, once compiled, its own graph of nodes (one per call),
+ * the weights its graph reaches with their trainable flags as they were at compile time
+ * (tf.keras 2's rule), and its own gradient and optimizer-slot buffers. Two models that share
+ * a layer share its weight values and nothing else; before each call a model binds its view
+ * onto the shared weights (keel_model_bind), so two models sharing layers must not run at the
+ * same moment on two threads. Models are reference-counted too: a model used as a layer inside
+ * another is freed with the last holder. */
 struct keel_model {
     char name[64];
-    keel_layer **layers;
+    int refs;
+    bool functional;
+    keel_layer *
+        *layers; /* held: a Sequential's in order; a functional model's in first-call order */
     int n_layers, cap_layers;
-    keel_status status; /* first error, kept */
+    keel_callrec *calls;
+    keel_sym **syms; /* one per call, freed with the model */
+    int n_calls, cap_calls;
+    int inputs[KEEL_MAX_IO], n_inputs;   /* call indices (functional) */
+    int outputs[KEEL_MAX_IO], n_outputs; /* call indices (functional) */
+    keel_layer *as_layer; /* the "Model" layer that wraps this model, when used as one */
+    keel_status status;   /* first error, kept */
     char error[KEEL_ERR_CAP];
     uint64_t seed;
     bool compiled;
     keel_graph g;
-    keel_node *input, *output;
-    keel_param **params;
+    keel_node *in_nodes[KEEL_MAX_IO], *out_nodes[KEEL_MAX_IO];
+    int n_in_nodes, n_out_nodes;
+    keel_node *input, *output; /* the first of each */
+    keel_node **layer_nodes;   /* per layers[i], its (last) output node in g, for the summary */
+    keel_param **params;       /* every weight the graph reaches, each once */
+    int64_t *offsets;          /* into grads and the optimizer's slots */
+    bool *ptrain;              /* trainable at compile time */
     int n_params;
-    float *weights, *grads;
+    float *grads, *flat;
     int64_t n_weights;
+    bool warned_trainable;
     keel_optimizer opt;
     keel_loss loss;
     keel_metric metrics[KEEL_MAX_METRICS];
@@ -38,13 +78,43 @@ struct keel_model {
     keel_history hist;
 };
 
+/* What expanding a recipe into a graph carries along (model.c). */
+typedef struct build_ctx {
+    keel_model *top; /* the model being compiled: its seed initializes the weights built now */
+    int counter;     /* layers visited, in order: each new weight's random stream */
+    int depth;
+} build_ctx;
+
+keel_model *keel_model_alloc(const char *name, bool functional);
+/* Holds a layer (takes a reference) unless the model holds it already. */
+keel_status keel_model_hold(keel_model *m, keel_layer *l);
+/* Adds m's nodes after in[0..n) to g; its (first) output node, or NULL with the error set.
+ * keel_functional_expand also writes every output node to outs when outs is not NULL. */
+keel_node *keel_model_expand(keel_model *m, build_ctx *bc, keel_graph *g, keel_node **in, int n);
+keel_node *keel_functional_expand(keel_model *m, build_ctx *bc, keel_graph *g, keel_node **in,
+                                  int n, keel_node **outs);
+/* One call of layer l in a graph (its weights built the first time). */
+keel_node *keel_build_call(build_ctx *bc, keel_layer *l, keel_graph *g, keel_node **in, int n);
+/* Whether m is inner or is used, at any depth, inside inner. */
+bool keel_model_contains(const keel_model *inner, const keel_model *m);
+/* The input shape a model declares (its first layer's, or its first Input's); 0 if none. */
+int keel_model_declared_input(const keel_model *m, int64_t *dims);
+
+/* Points every shared weight at this model's gradient buffer, slot offsets and compile-time
+ * trainable flags; when `training`, warns once if a layer's flag changed since the compile. */
+void keel_model_bind(keel_model *m, bool training);
+/* Copies every weight of the model into dst (n_weights floats, in params order), or back. */
+void keel_model_get_flat(const keel_model *m, float *dst);
+void keel_model_set_flat(keel_model *m, const float *src);
+
 /* Records err as the model's error if it has none yet; returns err. */
 keel_status keel_model_fail(keel_model *m, keel_status err);
 /* Returns the model's kept error (restating it as the thread's last error), or KEEL_OK. */
 keel_status keel_model_check(keel_model *m, const char *fn);
 
 /* Checks x (and y when not NULL) against the compiled model; resolves "accuracy". */
-keel_status keel_check_data(keel_model *m, const char *fn, const keel_tensor *x, const keel_tensor *y);
+keel_status keel_check_data(keel_model *m, const char *fn, const keel_tensor *x,
+                            const keel_tensor *y);
 /* Per-sample floats of y for the compiled loss. */
 int64_t keel_target_size(const keel_model *m);
 /* Keras's validation split point floor(N * (1 - split)), with split taken as the shortest

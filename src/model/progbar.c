@@ -45,7 +45,8 @@ static int format_logs(char *buf, size_t cap, const keel_logs *logs, bool use_ab
     int n = 0;
     for (int i = 0; logs && i < logs->count && (size_t)n < cap; i++) {
         double v = logs->values[i], a = use_abs ? fabs(v) : v;
-        n += snprintf(buf + n, cap - (size_t)n, a > 1e-3 ? " - %s: %.4f" : " - %s: %.4e", logs->names[i], v);
+        n += snprintf(buf + n, cap - (size_t)n, a > 1e-3 ? " - %s: %.4f" : " - %s: %.4e",
+                      logs->names[i], v);
     }
     return n;
 }
@@ -57,19 +58,23 @@ void keel_progbar_update(keel_progbar *pb, int64_t current, const keel_logs *log
     if (pb->verbose == 2 && !finalize) return;
     if (pb->verbose == 1 && !finalize && (!pb->dynamic || now - pb->last_update < 0.05)) return;
     pb->last_update = now;
-    double per_step = (current > 1 && pb->after_first > 0) ? (now - pb->after_first) / (double)(current - 1)
-                                                           : (now - pb->start) / (double)(current ? current : 1);
+    double per_step = (current > 1 && pb->after_first > 0)
+                          ? (now - pb->after_first) / (double)(current - 1)
+                          : (now - pb->start) / (double)(current ? current : 1);
     int digits = 1;
-    for (int64_t t = pb->target; t >= 10; t /= 10) digits++;
+    for (int64_t t = pb->target; t >= 10; t /= 10)
+        digits++;
     char line[2048];
     int n = 0;
     if (pb->verbose == 1) {
         n += snprintf(line + n, sizeof line - (size_t)n, "%*lld/%lld [", digits, (long long)current,
                       (long long)pb->target);
         int width = 30, filled = (int)(width * (double)current / (double)pb->target);
-        for (int i = 0; i < filled - 1; i++) line[n++] = '=';
+        for (int i = 0; i < filled - 1; i++)
+            line[n++] = '=';
         if (filled > 0) line[n++] = current < pb->target ? '>' : '=';
-        for (int i = filled; i < width; i++) line[n++] = '.';
+        for (int i = filled; i < width; i++)
+            line[n++] = '.';
         line[n++] = ']';
         if (finalize) {
             char t[64];
@@ -78,11 +83,13 @@ void keel_progbar_update(keel_progbar *pb, int64_t current, const keel_logs *log
         } else {
             double eta = per_step * (double)(pb->target - current);
             if (eta > 3600)
-                n += snprintf(line + n, sizeof line - (size_t)n, " - ETA: %d:%02d:%02d", (int)eta / 3600,
-                              ((int)eta % 3600) / 60, (int)eta % 60);
+                n += snprintf(line + n, sizeof line - (size_t)n, " - ETA: %d:%02d:%02d",
+                              (int)eta / 3600, ((int)eta % 3600) / 60, (int)eta % 60);
             else if (eta > 60)
-                n += snprintf(line + n, sizeof line - (size_t)n, " - ETA: %d:%02d", (int)eta / 60, (int)eta % 60);
-            else n += snprintf(line + n, sizeof line - (size_t)n, " - ETA: %ds", (int)eta);
+                n += snprintf(line + n, sizeof line - (size_t)n, " - ETA: %d:%02d", (int)eta / 60,
+                              (int)eta % 60);
+            else
+                n += snprintf(line + n, sizeof line - (size_t)n, " - ETA: %ds", (int)eta);
         }
         n += format_logs(line + n, sizeof line - (size_t)n, logs, true);
     } else {
@@ -90,8 +97,8 @@ void keel_progbar_update(keel_progbar *pb, int64_t current, const keel_logs *log
         double epoch_time = now - pb->start;
         format_time(t1, sizeof t1, epoch_time, "epoch");
         format_time(t2, sizeof t2, epoch_time / (double)pb->target, "step");
-        n += snprintf(line + n, sizeof line - (size_t)n, "%*lld/%lld - %.0fs", digits, (long long)current,
-                      (long long)pb->target, epoch_time);
+        n += snprintf(line + n, sizeof line - (size_t)n, "%*lld/%lld - %.0fs", digits,
+                      (long long)current, (long long)pb->target, epoch_time);
         n += format_logs(line + n, sizeof line - (size_t)n, logs, false);
         n += snprintf(line + n, sizeof line - (size_t)n, " - %s - %s", t1, t2);
     }
@@ -100,7 +107,8 @@ void keel_progbar_update(keel_progbar *pb, int64_t current, const keel_logs *log
     if (pb->dynamic) {
         fputc('\r', pb->out);
         fputs(line, pb->out);
-        for (int i = n; i < pb->prev_width; i++) fputc(' ', pb->out);
+        for (int i = n; i < pb->prev_width; i++)
+            fputc(' ', pb->out);
         pb->prev_width = n;
         if (finalize) fputc('\n', pb->out);
     } else {
@@ -117,7 +125,8 @@ void keel_history_reset(keel_history *h) {
 }
 
 void keel_history_free(keel_history *h) {
-    for (int i = 0; i < h->n_keys; i++) keel_free(h->vals[i]);
+    for (int i = 0; i < h->n_keys; i++)
+        keel_free(h->vals[i]);
     memset(h, 0, sizeof *h);
 }
 
@@ -135,13 +144,15 @@ keel_status keel_history_append(keel_history *h, const keel_logs *logs) {
     }
     for (int i = 0; i < logs->count; i++) {
         int k = 0;
-        while (k < h->n_keys && strcmp(h->keys[k], logs->names[i])) k++;
+        while (k < h->n_keys && strcmp(h->keys[k], logs->names[i]))
+            k++;
         if (k == h->n_keys) {
             if (k == KEEL_HIST_MAX_KEYS) continue;
             snprintf(h->keys[k], sizeof h->keys[k], "%s", logs->names[i]);
             h->vals[k] = keel_alloc((size_t)h->cap * sizeof(double));
             if (!h->vals[k]) return KEEL_ERR_NOMEM;
-            for (int e = 0; e < h->epochs; e++) h->vals[k][e] = NAN;
+            for (int e = 0; e < h->epochs; e++)
+                h->vals[k][e] = NAN;
             h->n_keys++;
         }
         h->vals[k][h->epochs] = logs->values[i];
@@ -150,11 +161,14 @@ keel_status keel_history_append(keel_history *h, const keel_logs *logs) {
     return KEEL_OK;
 }
 
-int keel_history_epochs(const keel_history *h) { return h ? h->epochs : 0; }
+int keel_history_epochs(const keel_history *h) {
+    return h ? h->epochs : 0;
+}
 
 int keel_history_keys(const keel_history *h, const char **keys, int cap) {
     if (!h) return 0;
-    for (int i = 0; i < h->n_keys && i < cap; i++) keys[i] = h->keys[i];
+    for (int i = 0; i < h->n_keys && i < cap; i++)
+        keys[i] = h->keys[i];
     return h->n_keys;
 }
 

@@ -52,6 +52,17 @@ static void memory(char *buf, size_t cap, int64_t params) {
     snprintf(buf, cap, "%.2f %s", bytes, units[u]);
 }
 
+/* the weights of a layer, or of every layer of a model used as a layer (one row, as Keras
+ * shows a nested model) */
+static int64_t layer_params(const keel_layer *l, int depth) {
+    int64_t n = 0;
+    for (int k = 0; k < l->n_params; k++)
+        n += l->params[k].size;
+    for (int i = 0; l->sub && depth < 64 && i < l->sub->n_layers; i++)
+        n += layer_params(l->sub->layers[i], depth + 1);
+    return n;
+}
+
 keel_status keel_summary(keel_model *m, FILE *out) {
     keel_status st = keel_model_check(m, "keel_summary");
     if (st) return st;
@@ -65,20 +76,32 @@ keel_status keel_summary(keel_model *m, FILE *out) {
     row(out, "Layer (type)", "Output Shape", "Param #");
     fprintf(out, "%s\n", dbl);
     int64_t total = 0, trainable = 0;
+    for (int k = 0; k < m->n_params; k++) {
+        total += m->params[k]->size;
+        if (m->ptrain[k]) trainable += m->params[k]->size;
+    }
+    int rows = 0;
+    for (int i = 0; m->functional && i < m->n_inputs;
+         i++) { /* Keras lists a functional model's inputs */
+        char name[160], shape[160];
+        snprintf(name, sizeof name, "input_%d (InputLayer)", i + 1);
+        const keel_node *in = m->in_nodes[i];
+        shape[0] = '[';
+        keel_dims_str(in->rank, in->dims, true, shape + 1, sizeof shape - 2);
+        strcat(shape, "]");
+        if (rows++) fprintf(out, "\n");
+        row(out, name, shape, "0");
+    }
     for (int i = 0; i < m->n_layers; i++) {
         keel_layer *l = m->layers[i];
-        if (!strcmp(l->kind->type, "InputLayer")) continue;
+        if (!strcmp(l->kind->type, "InputLayer") || !m->layer_nodes[i]) continue;
         char name[160], shape[160], count[32];
-        int64_t np = 0;
-        for (int k = 0; k < l->n_params; k++) {
-            np += l->params[k].size;
-            if (l->params[k].trainable) trainable += l->params[k].size;
-        }
-        total += np;
-        snprintf(name, sizeof name, "%s (%s)", l->name, l->kind->type);
-        keel_dims_str(l->node->rank, l->node->dims, true, shape, sizeof shape);
-        snprintf(count, sizeof count, "%lld", (long long)np);
-        if (i) fprintf(out, "\n");
+        const char *type =
+            l->sub ? (l->sub->functional ? "Functional" : "Sequential") : l->kind->type;
+        snprintf(name, sizeof name, "%s (%s)", l->name, type);
+        keel_dims_str(m->layer_nodes[i]->rank, m->layer_nodes[i]->dims, true, shape, sizeof shape);
+        snprintf(count, sizeof count, "%lld", (long long)layer_params(l, 0));
+        if (rows++) fprintf(out, "\n");
         row(out, name, shape, count);
     }
     char a[32], b[32], c[32];

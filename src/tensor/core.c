@@ -5,8 +5,14 @@
 #include <stdio.h>
 
 static _Thread_local char last_error[KEEL_ERR_CAP];
+static _Thread_local keel_status last_status;
+
+keel_status keel_last_status(void) {
+    return last_status;
+}
 
 keel_status keel_error(keel_status status, const char *fmt, ...) {
+    last_status = status;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(last_error, sizeof last_error, fmt, ap);
@@ -260,4 +266,10 @@ int keel_dims_rank(const int64_t *dims) {
     while (r < KEEL_MAX_RANK && dims[r] != 0)
         r++;
     return r;
+}
+
+keel_status keel_error_prefix(const char *prefix) {
+    char copy[KEEL_ERR_CAP];
+    snprintf(copy, sizeof copy, "%s", last_error);
+    return keel_error(last_status ? last_status : KEEL_ERR_ARG, "%s: %s", prefix, copy);
 }

@@ -10,7 +10,8 @@ static keel_status check_dims(const char *fn, int rank, const int64_t *dims) {
     int64_t total = 1;
     for (int i = 0; i < rank; i++) {
         if (dims[i] < 0)
-            KEEL_FAIL(KEEL_ERR_ARG, "%s: dimension %d is negative (%lld)", fn, i, (long long)dims[i]);
+            KEEL_FAIL(KEEL_ERR_ARG, "%s: dimension %d is negative (%lld)", fn, i,
+                      (long long)dims[i]);
         if (dims[i] > 0 && total > INT64_MAX / 4 / dims[i])
             KEEL_FAIL(KEEL_ERR_ARG, "%s: shape too large", fn);
         total *= dims[i];
@@ -48,12 +49,14 @@ keel_tensor *keel_tensor_from_data(int rank, const int64_t *dims, const float *d
 }
 
 keel_tensor *keel_tensor_slice(const keel_tensor *t, int64_t start, int64_t count) {
-    if (!t) {
-        keel_error(KEEL_ERR_ARG, "keel_tensor_slice: tensor is NULL");
+    if (!t || t->n_list) {
+        keel_error(KEEL_ERR_ARG, "keel_tensor_slice: tensor is %s",
+                   t ? "a list (slice its members)" : "NULL");
         return NULL;
     }
     if (start < 0 || count < 0 || start > t->dims[0] || count > t->dims[0] - start) {
-        keel_error(KEEL_ERR_ARG, "keel_tensor_slice: rows [%lld, %lld) out of range (tensor has %lld)",
+        keel_error(KEEL_ERR_ARG,
+                   "keel_tensor_slice: rows [%lld, %lld) out of range (tensor has %lld)",
                    (long long)start, (long long)(start + count), (long long)t->dims[0]);
         return NULL;
     }
@@ -67,8 +70,8 @@ keel_tensor *keel_tensor_slice(const keel_tensor *t, int64_t start, int64_t coun
 }
 
 keel_tensor *keel_tensor_reshape(const keel_tensor *t, int rank, const int64_t *dims) {
-    if (!t) {
-        keel_error(KEEL_ERR_ARG, "keel_tensor_reshape: tensor is NULL");
+    if (!t || t->n_list) {
+        keel_error(KEEL_ERR_ARG, "keel_tensor_reshape: tensor is %s", t ? "a list" : "NULL");
         return NULL;
     }
     if (check_dims("keel_tensor_reshape", rank, dims) != KEEL_OK) return NULL;
@@ -88,10 +91,18 @@ void keel_tensor_free(keel_tensor *t) {
     keel_free(t);
 }
 
-float *keel_tensor_data(keel_tensor *t) { return t ? t->data : NULL; }
-const float *keel_tensor_cdata(const keel_tensor *t) { return t ? t->data : NULL; }
-int keel_tensor_rank(const keel_tensor *t) { return t ? t->rank : 0; }
-int64_t keel_tensor_size(const keel_tensor *t) { return t ? t->size : 0; }
+float *keel_tensor_data(keel_tensor *t) {
+    return t ? t->data : NULL;
+}
+const float *keel_tensor_cdata(const keel_tensor *t) {
+    return t ? t->data : NULL;
+}
+int keel_tensor_rank(const keel_tensor *t) {
+    return t ? t->rank : 0;
+}
+int64_t keel_tensor_size(const keel_tensor *t) {
+    return t ? t->size : 0;
+}
 
 int64_t keel_tensor_dim(const keel_tensor *t, int axis) {
     if (!t) return 0;
@@ -105,4 +116,35 @@ char *keel_tensor_shape_str(const keel_tensor *t, char *buf, size_t cap) {
         return buf;
     }
     return keel_dims_str(t->rank, t->dims, false, buf, cap);
+}
+
+keel_tensor *keel_tensor_list(int n, const keel_tensor *const *members) {
+    if (n < 1 || n > KEEL_MAX_LIST || !members) {
+        keel_error(KEEL_ERR_ARG, "keel_tensor_list: between 1 and %d tensors, got %d",
+                   KEEL_MAX_LIST, n);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++)
+        if (!members[i] || members[i]->n_list || members[i]->rank < 1) {
+            keel_error(KEEL_ERR_ARG, "keel_tensor_list: member %d is %s", i,
+                       !members[i] ? "NULL" : "a list itself (lists do not nest)");
+            return NULL;
+        }
+    keel_tensor *t = keel_alloc(sizeof *t);
+    if (!t) return NULL;
+    t->n_list = n;
+    for (int i = 0; i < n; i++)
+        t->list[i] = members[i];
+    t->dims[0] = members[0]->dims[0];
+    return t;
+}
+
+int keel_tensor_unpack(const keel_tensor *t, const keel_tensor **out, int cap) {
+    if (!t->n_list) {
+        out[0] = t;
+        return 1;
+    }
+    for (int i = 0; i < t->n_list && i < cap; i++)
+        out[i] = t->list[i];
+    return t->n_list;
 }

@@ -1,0 +1,184 @@
+/* advanced_act.c: the activation layers GANs use: LeakyReLU (tf.keras 2's default alpha 0.3,
+ * not the 0.2 of the "leaky_relu" function), ReLU, ELU, Softmax, which run the Activation op
+ * with a fixed function, and PReLU, whose slope is a weight. */
+#include "layers.h"
+
+#include <stdio.h>
+
+typedef struct act_cfg {
+    keel_act act;
+} act_cfg;
+
+static keel_node *act_build(keel_layer *l, keel_graph *g, keel_node *in) {
+    keel_node *nd = keel_graph_add(g, &keel_op_activation, l, &in, 1);
+    if (!nd) return NULL;
+    nd->act = ((act_cfg *)l->cfg)->act;
+    nd->keep_pre = keel_act_needs_input(nd->act.kind);
+    return nd;
+}
+
+static const keel_layer_kind leaky_kind = {
+    .type = "LeakyReLU", .prefix = "leaky_re_lu", .build = act_build};
+static const keel_layer_kind relu_kind = {.type = "ReLU", .prefix = "re_lu", .build = act_build};
+static const keel_layer_kind elu_kind = {.type = "ELU", .prefix = "elu", .build = act_build};
+static const keel_layer_kind softmax_kind = {
+    .type = "Softmax", .prefix = "softmax", .build = act_build};
+
+static keel_layer *act_layer(const keel_layer_kind *kind, keel_act a, const char *name,
+                             const int64_t *input_shape) {
+    act_cfg c = {a};
+    return keel_layer_new(kind, name, &c, sizeof c, input_shape);
+}
+
+keel_layer *keel_leaky_relu_(keel_leaky_relu_opts o) {
+    if (!(o.alpha >= 0) || !isfinite(o.alpha)) {
+        keel_error(KEEL_ERR_ARG, "%s: alpha must be a finite number >= 0, got %g",
+                   o.name ? o.name : "leaky_re_lu", o.alpha);
+        return NULL;
+    }
+    return act_layer(&leaky_kind, (keel_act){KEEL_ACT_LEAKY_RELU, o.alpha}, o.name, o.input_shape);
+}
+
+keel_layer *keel_relu_(keel_relu_opts o) {
+    return act_layer(&relu_kind, (keel_act){KEEL_ACT_RELU, 0}, o.name, o.input_shape);
+}
+
+keel_layer *keel_elu_(keel_elu_opts o) {
+    if (!isfinite(o.alpha)) {
+        keel_error(KEEL_ERR_ARG, "%s: alpha must be finite", o.name ? o.name : "elu");
+        return NULL;
+    }
+    return act_layer(&elu_kind, (keel_act){KEEL_ACT_ELU, o.alpha}, o.name, o.input_shape);
+}
+
+keel_layer *keel_softmax_(keel_softmax_opts o) {
+    if (o.axis != -1 && o.axis != 0) {
+        keel_error(KEEL_ERR_ARG,
+                   "%s: keel's Softmax layer works along the last axis (axis=-1), got %d",
+                   o.name ? o.name : "softmax", o.axis);
+        return NULL;
+    }
+    return act_layer(&softmax_kind, (keel_act){KEEL_ACT_SOFTMAX, 0}, o.name, o.input_shape);
+}
+
+/* ---------------------------------------------------------------- PReLU
+ * y = x for x > 0, alpha * x otherwise, with alpha a weight of the input's per-sample shape,
+ * size 1 along the shared axes. The backward follows TensorFlow's relu(x) - alpha relu(-x):
+ * at exactly 0 both parts pass no gradient. */
+
+typedef struct prelu_cfg {
+    keel_prelu_opts o;
+    int shared; /* bit d: per-sample axis d is shared */
+} prelu_cfg;
+
+/* node->state: for each per-sample position, the index of its alpha */
+static keel_status prelu_infer(keel_node *nd) {
+    nd->rank = nd->in[0]->rank;
+    memcpy(nd->dims, nd->in[0]->dims, sizeof nd->dims);
+    return KEEL_OK;
+}
+
+static void prelu_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
+    (void)ctx;
+    const float *x = nd->in[0]->val, *alpha = nd->layer->params[0].w;
+    const int32_t *map = nd->state;
+    float *y = nd->val;
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t i = 0; i < nd->size; i++) {
+            float v = x[b * nd->size + i];
+            y[b * nd->size + i] = v > 0 ? v : alpha[map[i]] * v;
+        }
+}
+
+static void prelu_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
+    (void)ctx;
+    keel_node *in = nd->in[0];
+    keel_param *A = &nd->layer->params[0];
+    const float *x = in->val, *dy = nd->grad;
+    const int32_t *map = nd->state;
+    if (A->trainable) { /* dalpha[k] (+)= sum of dy * x where x < 0, over the positions sharing k */
+        if (!nd->acc_w[0]) memset(A->g, 0, (size_t)A->size * sizeof(float));
+        for (int64_t b = 0; b < n; b++)
+            for (int64_t i = 0; i < nd->size; i++) {
+                float v = x[b * nd->size + i];
+                if (v < 0) A->g[map[i]] += dy[b * nd->size + i] * v;
+            }
+    }
+    if (!in->needs_grad) return;
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t i = 0; i < nd->size; i++) {
+            int64_t j = b * nd->size + i;
+            float v = x[j], g = v > 0 ? dy[j] : v < 0 ? A->w[map[i]] * dy[j] : 0.0f;
+            in->grad[j] = nd->acc_in[0] ? in->grad[j] + g : g;
+        }
+}
+
+static const keel_op prelu_op = {
+    .name = "prelu", .infer = prelu_infer, .forward = prelu_forward, .backward = prelu_backward};
+
+static keel_node *prelu_build(keel_layer *l, keel_graph *g, keel_node *in) {
+    const prelu_cfg *c = l->cfg;
+    int64_t dims[KEEL_MAX_RANK], adims[4];
+    int rank = in->rank;
+    if (rank > 4) {
+        keel_error(KEEL_ERR_SHAPE,
+                   "%s: PReLU takes inputs of up to 4 dimensions per sample, got %d", l->name,
+                   rank);
+        return NULL;
+    }
+    for (int d = 0; d < rank; d++)
+        adims[d] = dims[d] = (c->shared >> d & 1) ? 1 : in->dims[d];
+    if (!keel_layer_param(l, "alpha", rank, adims,
+                          c->o.alpha_initializer ? c->o.alpha_initializer : "zeros", NULL))
+        return NULL;
+    keel_node *nd = keel_graph_add(g, &prelu_op, l, &in, 1);
+    if (!nd) return NULL;
+    int32_t *map = keel_alloc((size_t)nd->size * sizeof *map);
+    if (!map) return NULL;
+    nd->state = map;
+    for (int64_t i = 0; i < nd->size;
+         i++) { /* unravel i, drop the shared coordinates, ravel into alpha */
+        int64_t rest = i, idx = 0, stride = nd->size, astride = keel_dims_prod(rank, dims);
+        for (int d = 0; d < rank; d++) {
+            stride /= in->dims[d];
+            astride /= dims[d];
+            int64_t coord = rest / stride;
+            rest %= stride;
+            idx += (dims[d] == 1 ? 0 : coord) * astride;
+        }
+        map[i] = (int32_t)idx;
+    }
+    return nd;
+}
+
+static void prelu_free(keel_layer *l) {
+    prelu_cfg *c = l->cfg;
+    if (c) keel_cfg_str_free(c->o.alpha_initializer);
+}
+
+static const keel_layer_kind prelu_kind = {
+    .type = "PReLU", .prefix = "p_re_lu", .build = prelu_build, .free_cfg = prelu_free};
+
+keel_layer *keel_prelu_(keel_prelu_opts o) {
+    const char *what = o.name ? o.name : "p_re_lu";
+    prelu_cfg c = {.o = o};
+    for (int i = 0; i < KEEL_MAX_RANK && o.shared_axes[i]; i++) {
+        /* Keras counts the batch axis: shared_axes=[1, 2] shares height and width */
+        if (o.shared_axes[i] < 1 || o.shared_axes[i] > 4) {
+            keel_error(KEEL_ERR_ARG,
+                       "%s: shared_axes entries count from 1 (the batch axis is 0), got %d", what,
+                       o.shared_axes[i]);
+            return NULL;
+        }
+        c.shared |= 1 << (o.shared_axes[i] - 1);
+    }
+    c.o.alpha_initializer = NULL;
+    c.o.name = NULL;
+    keel_layer *l = keel_layer_new(&prelu_kind, o.name, &c, sizeof c, o.input_shape);
+    if (!l) return NULL;
+    if (!keel_cfg_str(&((prelu_cfg *)l->cfg)->o.alpha_initializer, o.alpha_initializer)) {
+        keel_layer_free(l);
+        return NULL;
+    }
+    return l;
+}
