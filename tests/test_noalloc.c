@@ -4,9 +4,12 @@
  * AddressSanitizer, which owns the allocator, the count is not possible and the test skips.
  *
  * Calls made from inside BLIS are counted apart: BLIS keeps its control blocks in a pool that
- * grows by one set (5 mallocs) the first time more GEMMs run at once than ever before, which
- * with keel's threads happens once, at a step that depends on timing (measured: anywhere in
- * the first 5 steps, in 1 run of 6). keel's own count must be 0; BLIS's at most one growth. */
+ * grows when more GEMMs run at once than before, which with keel's threads depends on timing:
+ * on a quiet machine once, in the first steps; with other processes busy on the same cores,
+ * again and again (23 mallocs in 20 steps seen with a load average of 4, on the code before
+ * and after the composition redesign alike). So keel's own count must be 0 on every thread
+ * count, and BLIS's must be 0 on one thread, where no two GEMMs ever overlap; on two it is
+ * printed. */
 #include <criterion/criterion.h>
 #include <dlfcn.h>
 #include <keel.h>
@@ -99,7 +102,15 @@ Test(noalloc, train_on_batch_after_warm_up) {
     for (int i = 0; i < 20; i++) keel_train_on_batch(m, x, y, r, 2);
     long steps = atomic_load(&n_alloc) - before, blis = atomic_load(&n_blis) - blis0;
     cr_expect_eq(steps, 0, "20 training steps made %ld heap allocations", steps);
-    cr_expect_leq(blis, 5, "BLIS allocated %ld times in 20 steps: more than its one pool growth", blis);
+    cr_log_info("BLIS allocated %ld times in 20 steps on %d threads", blis, keel_get_threads());
+    keel_set_threads(1);
+    for (int i = 0; i < 3; i++) keel_train_on_batch(m, x, y, r, 2);
+    blis0 = atomic_load(&n_blis), before = atomic_load(&n_alloc);
+    for (int i = 0; i < 20; i++) keel_train_on_batch(m, x, y, r, 2);
+    cr_expect_eq(atomic_load(&n_alloc) - before, 0, "one thread: keel allocated");
+    cr_expect_eq(atomic_load(&n_blis) - blis0, 0, "one thread: BLIS allocated %ld times in 20 steps",
+                 atomic_load(&n_blis) - blis0);
+    keel_set_threads(0);
     keel_model_free(m);
     keel_tensor_free(x), keel_tensor_free(y);
 #endif
@@ -154,7 +165,15 @@ Test(noalloc, cnn_training_step) {
     for (int i = 0; i < 10; i++) keel_train_on_batch(m, x, y, r, 2);
     long steps = atomic_load(&n_alloc) - before, blis = atomic_load(&n_blis) - blis0;
     cr_expect_eq(steps, 0, "10 CNN training steps made %ld heap allocations", steps);
-    cr_expect_leq(blis, 5, "BLIS allocated %ld times in 10 steps: more than its one pool growth", blis);
+    cr_log_info("BLIS allocated %ld times in 10 steps on %d threads", blis, keel_get_threads());
+    keel_set_threads(1);
+    for (int i = 0; i < 3; i++) keel_train_on_batch(m, x, y, r, 2);
+    blis0 = atomic_load(&n_blis), before = atomic_load(&n_alloc);
+    for (int i = 0; i < 10; i++) keel_train_on_batch(m, x, y, r, 2);
+    cr_expect_eq(atomic_load(&n_alloc) - before, 0, "one thread: keel allocated");
+    cr_expect_eq(atomic_load(&n_blis) - blis0, 0, "one thread: BLIS allocated %ld times in 10 steps",
+                 atomic_load(&n_blis) - blis0);
+    keel_set_threads(0);
     keel_model_free(m);
     keel_tensor_free(x), keel_tensor_free(y);
 #endif
