@@ -130,32 +130,55 @@ static void nearest_bwd_rows(void *ctx, int64_t lo, int64_t hi) {
     }
 }
 
+/* The column positions of output columns [ow0, ow0 + m), m <= TAB: the same for every row,
+ * so each thread works out a block of them once and runs all its rows through it (per pixel
+ * they cost as much as the lerps themselves when C is small). */
+#define TAB 64
+static int64_t col_table(const keel_upsample_geom *g, int64_t ow0, lin_pos *px) {
+    const int64_t m = KEEL_MIN((int64_t)TAB, g->OW - ow0);
+    const float sx = lin_scale(g->W, g->OW);
+    for (int64_t k = 0; k < m; k++)
+        px[k] = lin_at(ow0 + k, sx, g->W);
+    return m;
+}
+
 /* bilinear forward over output rows r = (b, oh): lerp along the width in the two source
  * rows, then along the height, in TF's order of operations */
 static void bilinear_fwd_rows(void *ctx, int64_t lo, int64_t hi) {
     const up_job *j = ctx;
     const keel_upsample_geom *g = j->g;
     const int64_t C = g->C;
-    const float sy = lin_scale(g->H, g->OH), sx = lin_scale(g->W, g->OW);
-    for (int64_t r = lo; r < hi; r++) {
-        const int64_t b = r / g->OH, oh = r % g->OH;
-        const lin_pos py = lin_at(oh, sy, g->H);
-        const float *top = j->src + (b * g->H + py.lo) * g->W * C;
-        const float *bot = j->src + (b * g->H + py.hi) * g->W * C;
-        float *yr = j->dst + r * g->OW * C;
-        for (int64_t ow = 0; ow < g->OW; ow++) {
-            const lin_pos px = lin_at(ow, sx, g->W);
-            const float *tl = top + px.lo * C, *tr = top + px.hi * C;
-            const float *bl = bot + px.lo * C, *br = bot + px.hi * C;
-            float *y = yr + ow * C;
+    const float sy = lin_scale(g->H, g->OH);
+    lin_pos px[TAB];
+    for (int64_t ow0 = 0; ow0 < g->OW; ow0 += TAB) {
+        const int64_t m = col_table(g, ow0, px);
+        for (int64_t r = lo; r < hi; r++) {
+            const int64_t b = r / g->OH, oh = r % g->OH;
+            const lin_pos py = lin_at(oh, sy, g->H);
+            const float *top = j->src + (b * g->H + py.lo) * g->W * C;
+            const float *bot = j->src + (b * g->H + py.hi) * g->W * C;
+            float *yr = j->dst + (r * g->OW + ow0) * C;
+            for (int64_t k = 0; k < m; k++) {
+                const float *tl = top + px[k].lo * C, *tr = top + px[k].hi * C;
+                const float *bl = bot + px[k].lo * C, *br = bot + px[k].hi * C;
+                const float tx = px[k].t;
+                float *y = yr + k * C;
 #pragma omp simd
-            for (int64_t c = 0; c < C; c++) {
-                const float t = tl[c] + (tr[c] - tl[c]) * px.t;
-                const float u = bl[c] + (br[c] - bl[c]) * px.t;
-                y[c] = t + (u - t) * py.t;
+                for (int64_t c = 0; c < C; c++) {
+                    const float t = tl[c] + (tr[c] - tl[c]) * tx;
+                    const float u = bl[c] + (br[c] - bl[c]) * tx;
+                    y[c] = t + (u - t) * py.t;
+                }
             }
         }
     }
+}
+
+/* dst[c] += src[c] * w: a separate function so that the compiler knows the two rows apart */
+static inline void axpy(float *restrict dst, const float *restrict src, float w, int64_t C) {
+#pragma omp simd
+    for (int64_t c = 0; c < C; c++)
+        dst[c] += src[c] * w;
 }
 
 /* bilinear backward over input rows r = (b, h): the output rows that read row h lie within
@@ -165,26 +188,31 @@ static void bilinear_bwd_rows(void *ctx, int64_t lo, int64_t hi) {
     const up_job *j = ctx;
     const keel_upsample_geom *g = j->g;
     const int64_t C = g->C;
-    const float sy = lin_scale(g->H, g->OH), sx = lin_scale(g->W, g->OW);
-    for (int64_t r = lo; r < hi; r++) {
-        const int64_t b = r / g->H, h = r % g->H;
-        float *dxr = j->dst + r * g->W * C;
-        if (!j->accumulate) memset(dxr, 0, (size_t)(g->W * C) * sizeof *dxr);
-        const int64_t o0 = KEEL_MAX((h - 1) * g->SH, 0), o1 = KEEL_MIN((h + 2) * g->SH, g->OH);
-        for (int64_t oh = o0; oh < o1; oh++) {
-            const lin_pos py = lin_at(oh, sy, g->H);
-            if (py.lo != h && py.hi != h) continue;
-            /* both ends on h (a border row): the two weights add up to 1 */
-            const float wy = (py.lo == h ? 1.0f - py.t : 0.0f) + (py.hi == h ? py.t : 0.0f);
-            const float *dyr = j->src + (b * g->OH + oh) * g->OW * C;
-            for (int64_t ow = 0; ow < g->OW; ow++) {
-                const lin_pos px = lin_at(ow, sx, g->W);
-                const float wl = wy * (1.0f - px.t), wr = wy * px.t;
-                const float *d = dyr + ow * C;
-                float *dl = dxr + px.lo * C, *dr = dxr + px.hi * C;
-                for (int64_t c = 0; c < C; c++) {
-                    dl[c] += d[c] * wl;
-                    dr[c] += d[c] * wr;
+    const float sy = lin_scale(g->H, g->OH);
+    if (!j->accumulate)
+        memset(j->dst + lo * g->W * C, 0, (size_t)((hi - lo) * g->W * C) * sizeof(float));
+    lin_pos px[TAB];
+    for (int64_t ow0 = 0; ow0 < g->OW; ow0 += TAB) {
+        const int64_t m = col_table(g, ow0, px);
+        for (int64_t r = lo; r < hi; r++) {
+            const int64_t b = r / g->H, h = r % g->H;
+            float *dxr = j->dst + r * g->W * C;
+            const int64_t o0 = KEEL_MAX((h - 1) * g->SH, 0), o1 = KEEL_MIN((h + 2) * g->SH, g->OH);
+            for (int64_t oh = o0; oh < o1; oh++) {
+                const lin_pos py = lin_at(oh, sy, g->H);
+                if (py.lo != h && py.hi != h) continue;
+                /* both ends on h (a border row): the two weights add up to 1 */
+                const float wy = (py.lo == h ? 1.0f - py.t : 0.0f) + (py.hi == h ? py.t : 0.0f);
+                const float *dyr = j->src + ((b * g->OH + oh) * g->OW + ow0) * C;
+                for (int64_t k = 0; k < m; k++) {
+                    const float *d = dyr + k * C;
+                    /* TF's order: dy * (height weight) * (width weight) */
+                    if (px[k].lo == px[k].hi) {
+                        axpy(dxr + px[k].lo * C, d, wy, C);
+                    } else {
+                        axpy(dxr + px[k].lo * C, d, wy * (1.0f - px[k].t), C);
+                        axpy(dxr + px[k].hi * C, d, wy * px[k].t, C);
+                    }
                 }
             }
         }
