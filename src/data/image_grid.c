@@ -48,6 +48,7 @@ static keel_status grid_check(const char *path, const keel_tensor *t, int cols, 
                   "keel_save_image_grid: %s: images must have 1 or 3 channels, got %s (%lld "
                   "channels)",
                   path, a, (long long)*c);
+    /* a zero-size batch is a valid tensor, but there is no PNG of 0 pixels */
     if (*n <= 0 || *h <= 0 || *w <= 0)
         KEEL_FAIL(KEEL_ERR_SHAPE, "keel_save_image_grid: %s: no images to write, shape %s", path,
                   a);
@@ -85,11 +86,13 @@ keel_status keel_save_image_grid(const char *path, const keel_tensor *images, in
                   "fewer images per file)",
                   path, (long long)N, (long long)H, (long long)W, (long long)nc, (long long)gh,
                   (long long)gw, KEEL_IMAGE_MAX_SIDE, (long long)KEEL_IMAGE_MAX_PIXELS);
+    /* 8-bit, gray or RGB like the input; the background first, then each image over it */
     keel_image img = {.h = (int)gh, .w = (int)gw, .c = (int)C};
     img.px = keel_alloc((size_t)(gw * gh * C));
     if (!img.px) return KEEL_ERR_NOMEM;
     memset(img.px, GRID_BACK, (size_t)(gw * gh * C));
     const double k = 255.0 / ((double)vmax - (double)vmin);
+    /* image i's row y is one run of W * C values in the batch and in the grid alike */
     const float *src = images->data;
     for (int64_t i = 0; i < N; i++) {
         /* the top-left pixel of cell (i / nc, i % nc) */

@@ -23,6 +23,7 @@ static int64_t deconv_len(int64_t in, int64_t k, int64_t s, bool same, int64_t o
     return (in - 1) * s + k - 2 * (same ? k / 2 : 0) + op;
 }
 
+/* Bounds the sides and the kernel so that no size product below can overflow int64. */
 #define SIDE_MAX ((int64_t)1 << 24)
 
 keel_status keel_deconv_geom_init(keel_deconv_geom *g, const char *what) {
@@ -47,6 +48,7 @@ keel_status keel_deconv_geom_init(keel_deconv_geom *g, const char *what) {
     if (g->KH > SIDE_MAX || g->KW > SIDE_MAX || g->SH > SIDE_MAX || g->SW > SIDE_MAX)
         KEEL_FAIL(KEEL_ERR_ARG, "%s: kernel_size (%lld, %lld) or strides (%lld, %lld) too large",
                   what, (long long)g->KH, (long long)g->KW, (long long)g->SH, (long long)g->SW);
+    /* -1 on one axis only is neither None nor a value: refused above */
     g->OH = deconv_len(g->H, g->KH, g->SH, g->same, g->OPH);
     g->OW = deconv_len(g->W, g->KW, g->SW, g->same, g->OPW);
     if (g->OH <= 0 || g->OW <= 0)
@@ -98,6 +100,7 @@ int64_t keel_deconv_scratch(const keel_deconv_geom *g) {
     return pointwise(g) ? 0 : g->H * g->W * g->KH * g->KW * g->OC;
 }
 
+/* the output (pixels, OC) and the bias it starts from (NULL: zeros) */
 typedef struct bias_job {
     float *y;
     const float *b;
