@@ -75,7 +75,7 @@ static inline lin_pos lin_at(int64_t o, float scale, int64_t in) {
     /* the first rows of the output sample above row 0 (v < 0): floor gives -1, both indices
      * clamp to 0 and the weight no longer matters; likewise below the last row. The build's
      * -ffp-contract=fast fuses multiply-adds here and in the lerps, where TF rounds twice: the
-     * outputs differ from Keras's by a few ulps (at most 4e-7 on the fixtures' values) */
+     * outputs differ from Keras's by a few ulps (below 5e-7 on the fixtures' values) */
     const float v = ((float)o + 0.5f) * scale - 0.5f, f = floorf(v);
     lin_pos p = {KEEL_MAX((int64_t)f, 0), KEEL_MIN((int64_t)ceilf(v), in - 1), v - f};
     return p;
