@@ -422,9 +422,12 @@ def make_twoin(w):
     da, db = KL.Dense(3, activation="tanh", name="dense_a"), KL.Dense(2, activation="tanh", name="dense_b")
     out = KL.Dense(1, name="out")
     m = tf.keras.Model([a, b], out(KL.Concatenate()([da(a), db(b)])))
-    weights = [("dense_a.kernel", da.kernel, rng.normal(0, 0.5, (4, 3))), ("dense_a.bias", da.bias, rng.normal(0, 0.2, 3)),
-               ("dense_b.kernel", db.kernel, rng.normal(0, 0.5, (3, 2))), ("dense_b.bias", db.bias, rng.normal(0, 0.2, 2)),
-               ("out.kernel", out.kernel, rng.normal(0, 0.5, (5, 1))), ("out.bias", out.bias, rng.normal(0, 0.2, 1))]
+    weights = [("dense_a.kernel", da.kernel, rng.normal(0, 0.5, (4, 3))),
+               ("dense_a.bias", da.bias, rng.normal(0, 0.2, 3)),
+               ("dense_b.kernel", db.kernel, rng.normal(0, 0.5, (3, 2))),
+               ("dense_b.bias", db.bias, rng.normal(0, 0.2, 2)),
+               ("out.kernel", out.kernel, rng.normal(0, 0.5, (5, 1))),
+               ("out.bias", out.bias, rng.normal(0, 0.2, 1))]
     weights = [(lbl, v, f32(val)) for lbl, v, val in weights]
     record_case(w, "twoin", m, [normal(rng, (4, 4)), normal(rng, (4, 3))], weights, 6100)
 
