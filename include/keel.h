@@ -652,6 +652,18 @@ KEEL_API void keel_flow_reset(keel_flow *f);
  * (or JPEG, by the extension .jpg / .jpeg). With scale, values are mapped from [min, max] to
  * [0, 255] as Keras's array_to_img does; without, they are clipped to [0, 255]. */
 KEEL_API keel_status keel_save_img(const char *path, const keel_tensor *img, int scale);
+/* Writes a batch of images as one PNG grid, e.g. a GAN's samples after each epoch: images is
+ * (N, H, W) (grayscale) or (N, H, W, C) with C = 1 or 3, row-major, image i at grid row
+ * i / cols, column i % cols. Values are mapped linearly from [vmin, vmax] to [0, 255] and
+ * clipped, so pass 0, 1 for sigmoid outputs and -1, 1 for tanh outputs; NaN is written as 0.
+ * cols = 0 means ceil(sqrt(N)); a cols above N is reduced to N. The rows are ceil(N / cols),
+ * the images are 2 pixels apart, and the gaps and any empty cells of the last row are white.
+ * A failed write leaves no partial file. Returns KEEL_ERR_ARG (NULL path or images, cols < 0,
+ * vmin >= vmax or either not finite), KEEL_ERR_SHAPE (another shape, an empty axis, a grid
+ * over 16384 pixels a side or 2^27 pixels in all), KEEL_ERR_IO (the path cannot be written)
+ * or KEEL_ERR_NOMEM, with keel_last_error saying which. */
+KEEL_API keel_status keel_save_image_grid(const char *path, const keel_tensor *images, int cols,
+                                          float vmin, float vmax);
 
 /* fit / evaluate / predict on a flow: one epoch is keel_flow_steps batches; the flow's batch
  * size applies. Validation, if any, comes from .validation_flow. */
