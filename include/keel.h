@@ -267,6 +267,43 @@ KEEL_API keel_layer *keel_zero_padding2d_(keel_zero_padding2d_opts o);
 #define keel_zero_padding2d(...)                                                                  \
     keel_zero_padding2d_((keel_zero_padding2d_opts){.padding = {1, 1}, __VA_ARGS__})
 
+/* UpSampling2D(size=(2, 2), interpolation="nearest"): (N, H, W, C) -> (N, H*sh, W*sw, C);
+ * "bilinear" is tf.image.resize's (half-pixel centers), as tf.keras 2.15 computes it. */
+typedef struct keel_upsampling2d_opts {
+    int64_t size[2];
+    const char *interpolation;
+    int64_t input_shape[KEEL_MAX_RANK];
+    const char *name;
+} keel_upsampling2d_opts;
+KEEL_API keel_layer *keel_upsampling2d_(keel_upsampling2d_opts o);
+#define keel_upsampling2d(...) keel_upsampling2d_((keel_upsampling2d_opts){.size = {2, 2}, __VA_ARGS__})
+
+/* Conv2DTranspose(filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None,
+ * activation=None, use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros").
+ * Kernel (KH, KW, filters, C) as Keras stores it. Output size as Keras's deconv_output_length:
+ * with output_padding None, "valid" gives H*s + max(k - s, 0) and "same" H*s; with output_padding
+ * p, (H - 1)*s + k - 2*(k/2 for "same", else 0) + p. The macro's default output_padding {-1, -1}
+ * is None; {p} means {p, p}; {0, 0} means 0 (not None: they differ). */
+typedef struct keel_conv2d_transpose_opts {
+    int64_t filters;
+    int64_t kernel_size[2];
+    int64_t strides[2];
+    const char *padding;
+    int64_t output_padding[2];
+    const char *activation;
+    int use_bias;
+    const char *kernel_initializer;
+    const char *bias_initializer;
+    const char *kernel_regularizer;
+    const char *bias_regularizer;
+    int64_t input_shape[KEEL_MAX_RANK];
+    const char *name;
+} keel_conv2d_transpose_opts;
+KEEL_API keel_layer *keel_conv2d_transpose_(keel_conv2d_transpose_opts o);
+#define keel_conv2d_transpose(...)                                                                \
+    keel_conv2d_transpose_((keel_conv2d_transpose_opts){                                          \
+        .use_bias = 1, .padding = "valid", .output_padding = {-1, -1}, __VA_ARGS__})
+
 /* Merge layers of the functional API, over 2 to 4 inputs of the same shape: Add, Subtract (two
  * inputs: x0 - x1), Multiply, Average, Maximum, Minimum (the gradient goes to the first input
  * holding the extreme value, as tf.keras's pairwise fold does). Named keel_merge_* because

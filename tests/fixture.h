@@ -54,7 +54,7 @@ static void fx_load_from(fx_file *f, const char *file, const char *tool) {
     fclose(fp);
 }
 
-static void fx_free(fx_file *f) {
+static inline void fx_free(fx_file *f) {
     for (int i = 0; i < f->n; i++) free(f->r[i].v);
     free(f->r);
     memset(f, 0, sizeof *f);
@@ -68,7 +68,7 @@ static void fx_free(fx_file *f) {
 
 /* Expects got[i] close to want[i]; reports the first few mismatches one by one, then a count.
  * Returns the number of mismatches. */
-static int expect_close(const char *ctx, const char *what, const double *got, const double *want, int64_t n,
+static inline int expect_close(const char *ctx, const char *what, const double *got, const double *want, int64_t n,
                         double rtol) {
     int bad = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -82,7 +82,7 @@ static int expect_close(const char *ctx, const char *what, const double *got, co
     return bad;
 }
 
-static int expect_close_f(const char *ctx, const char *what, const float *got, const double *want, int64_t n,
+static inline int expect_close_f(const char *ctx, const char *what, const float *got, const double *want, int64_t n,
                           double rtol) {
     double *g = malloc((size_t)(n ? n : 1) * sizeof *g);
     cr_assert_not_null(g);
@@ -92,17 +92,17 @@ static int expect_close_f(const char *ctx, const char *what, const float *got, c
     return bad;
 }
 
-static void expect_scalar(const char *ctx, const char *what, double got, double want, double rtol) {
+static inline void expect_scalar(const char *ctx, const char *what, double got, double want, double rtol) {
     expect_close(ctx, what, &got, &want, 1, rtol);
 }
 
 /* ---- keel models: weights read and written by layer index, the gradient from one SGD step */
 
-static void check_ok(keel_status st, const char *ctx, const char *call) {
+static inline void check_ok(keel_status st, const char *ctx, const char *call) {
     cr_assert_eq(st, KEEL_OK, "%s: %s failed: %s", ctx, call, keel_last_error());
 }
 
-static float *weight(keel_model *m, int layer, int index, int64_t expect) {
+static inline float *weight(keel_model *m, int layer, int index, int64_t expect) {
     keel_layer *l = keel_model_layer(m, layer);
     cr_assert_not_null(l, "%s", keel_last_error());
     int64_t n = 0;
@@ -113,17 +113,17 @@ static float *weight(keel_model *m, int layer, int index, int64_t expect) {
     return w;
 }
 
-static void set_weight(keel_model *m, int layer, int index, const double *v, int64_t n) {
+static inline void set_weight(keel_model *m, int layer, int index, const double *v, int64_t n) {
     float *w = weight(m, layer, index, n);
     for (int64_t i = 0; i < n; i++) w[i] = (float)v[i];
 }
 
-static void set_identity(keel_model *m, int layer, int64_t d) {
+static inline void set_identity(keel_model *m, int layer, int64_t d) {
     float *w = weight(m, layer, 0, d * d);
     for (int64_t i = 0; i < d * d; i++) w[i] = (i % (d + 1)) == 0 ? 1.0f : 0.0f;
 }
 
-static double *snapshot(keel_model *m, int layer, int index, int64_t n) {
+static inline double *snapshot(keel_model *m, int layer, int index, int64_t n) {
     float *w = weight(m, layer, index, n);
     double *s = malloc((size_t)n * sizeof *s);
     cr_assert_not_null(s);
@@ -132,7 +132,7 @@ static double *snapshot(keel_model *m, int layer, int index, int64_t n) {
 }
 
 /* grad = before - after, after one SGD step with learning rate 1 */
-static void grad_from_step(keel_model *m, int layer, int index, const double *before, double *grad, int64_t n) {
+static inline void grad_from_step(keel_model *m, int layer, int index, const double *before, double *grad, int64_t n) {
     float *w = weight(m, layer, index, n);
     for (int64_t i = 0; i < n; i++) grad[i] = before[i] - (double)w[i];
 }

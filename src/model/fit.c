@@ -59,8 +59,10 @@ keel_status keel_check_data(keel_model *m, const char *fn, const keel_tensor *x,
                             const keel_tensor *y) {
     keel_status st = keel_model_check(m, fn);
     if (st) return st;
-    if (!m->compiled)
-        KEEL_FAIL(KEEL_ERR_STATE, "%s: you must call keel_compile() before using %s", fn, m->name);
+    /* predict needs no compile, as in Keras: the model is built on first use */
+    if (!m->compiled && (y || (st = keel_model_build(m, fn))))
+        return st ? st
+                  : keel_error(KEEL_ERR_STATE, "%s: you must call keel_compile() before using %s", fn, m->name);
     if (!x) KEEL_FAIL(KEEL_ERR_ARG, "%s: x is NULL", fn);
     keel_model_bind(m, false); /* this model's view of weights it may share with others */
     const keel_node *out = m->output;

@@ -37,6 +37,8 @@ static void drop_compiled(keel_model *m) {
     m->grads = m->flat = NULL;
     m->n_params = 0, m->n_weights = 0;
     keel_optimizer_free(&m->opt);
+    m->built = false;
+    m->n_in_nodes = m->n_out_nodes = 0;
 }
 
 /* Drops one reference; the last frees the model and releases what it holds. */
@@ -303,7 +305,7 @@ static keel_status make_inputs(keel_model *m) {
         if (m->functional) memcpy(dims, m->calls[m->inputs[i]].dims, sizeof dims);
         if (rank == 0)
             KEEL_FAIL(KEEL_ERR_STATE,
-                      "keel_compile: %s's first layer %s has no input shape (add keel_input(.shape "
+                      "%s's first layer %s has no input shape (add keel_input(.shape "
                       "= {...}) "
                       "first, or give it .input_dim / .input_shape)",
                       m->name, m->n_layers ? m->layers[0]->name : "(none)");
@@ -326,18 +328,18 @@ static keel_status build_graph(keel_model *m) {
     build_ctx bc = {.top = m};
     if (!m->functional) {
         keel_node *out = keel_model_expand(m, &bc, &m->g, m->in_nodes, 1);
-        if (!out) return keel_error_prefix("keel_compile");
+        if (!out) return keel_last_status();
         m->out_nodes[0] = out;
         m->n_out_nodes = 1;
     } else {
         bc.depth = 1;
         if (!keel_functional_expand(m, &bc, &m->g, m->in_nodes, m->n_in_nodes, m->out_nodes))
-            return keel_error_prefix("keel_compile");
+            return keel_last_status();
         m->n_out_nodes = m->n_outputs;
     }
     m->output = m->out_nodes[0];
     if (m->output == m->input)
-        KEEL_FAIL(KEEL_ERR_STATE, "keel_compile: %s has only an Input layer", m->name);
+        KEEL_FAIL(KEEL_ERR_STATE, "%s has only an Input layer", m->name);
     return KEEL_OK;
 }
 
@@ -361,7 +363,7 @@ static keel_status collect_weights(keel_model *m) {
                 seen = m->params[j] == p;
             if (seen) continue;
             if (p->size > INT64_MAX / 8 - total)
-                KEEL_FAIL(KEEL_ERR_NOMEM, "keel_compile: %s has too many weights (more than 2^60)",
+                KEEL_FAIL(KEEL_ERR_NOMEM, "%s has too many weights (more than 2^60)",
                           m->name);
             m->params[m->n_params] = p;
             m->offsets[m->n_params] = total;
@@ -425,6 +427,37 @@ static void fuse_loss(keel_model *m) {
     }
 }
 
+/* graph and weights from the recipe, with the trainable flags of now */
+static keel_status build_all(keel_model *m) {
+    drop_compiled(m);
+    m->warned_trainable = false;
+    int counts[64];
+    const keel_layer_kind *kinds[64];
+    int n_kinds = 0;
+    name_layers_rec(m, counts, kinds, &n_kinds, 0);
+    keel_status st;
+    if ((st = build_graph(m)) || (st = collect_weights(m))) return st;
+    keel_graph_finish(&m->g, m->out_nodes, m->n_out_nodes);
+    m->built = true;
+    keel_model_bind(m, false);
+    return KEEL_OK;
+}
+
+keel_status keel_model_build(keel_model *m, const char *fn) {
+    keel_status st = keel_model_check(m, fn);
+    if (st || m->built) return st;
+    if (!m->functional && m->n_layers == 0)
+        return keel_model_fail(m, keel_error(KEEL_ERR_STATE, "%s: %s has no layers", fn, m->name));
+    if (m->functional && m->n_outputs == 0)
+        return keel_model_fail(m, keel_error(KEEL_ERR_STATE, "%s: %s has no outputs", fn, m->name));
+    if ((st = build_all(m))) {
+        keel_status kept = keel_error_prefix(fn);
+        drop_compiled(m);
+        return keel_model_fail(m, kept);
+    }
+    return KEEL_OK;
+}
+
 keel_status keel_compile_(keel_model *m, keel_compile_opts o) {
     keel_status st = keel_model_check(m, "keel_compile");
     if (st) return st;
@@ -444,21 +477,13 @@ keel_status keel_compile_(keel_model *m, keel_compile_opts o) {
         if ((st = keel_metric_parse(o.metrics[nm], &metrics[nm]))) return keel_model_fail(m, st);
     /* the graph is built anew at each compile: the trainable flags of this moment decide which
      * nodes need gradients (tf.keras 2's rule); the weights live in the layers and stay */
-    drop_compiled(m);
     m->compiled = false;
-    m->n_in_nodes = m->n_out_nodes = 0;
-    m->warned_trainable = false;
-    int counts[64];
-    const keel_layer_kind *kinds[64];
-    int n_kinds = 0;
-    name_layers_rec(m, counts, kinds, &n_kinds, 0);
-    if ((st = build_graph(m)) || (st = collect_weights(m))) return keel_model_fail(m, st);
+    if ((st = build_all(m))) return keel_model_fail(m, keel_error_prefix("keel_compile"));
     if (m->n_out_nodes > 1)
-        return keel_model_fail(
-            m, keel_error(KEEL_ERR_ARG,
-                          "keel_compile: %s has %d outputs; training a model with several "
-                          "outputs is not supported yet (predict works on each part)",
-                          m->name, m->n_out_nodes));
+        return keel_model_fail(m, keel_error(KEEL_ERR_ARG,
+                                             "keel_compile: %s has %d outputs; training a model with several "
+                                             "outputs is not supported yet (predict works on each part)",
+                                             m->name, m->n_out_nodes));
     if ((st = keel_optimizer_init(&m->opt, o.optimizer, o.optimizer_opts, m->n_weights)))
         return keel_model_fail(m, st);
     m->loss = loss;
@@ -468,7 +493,6 @@ keel_status keel_compile_(keel_model *m, keel_compile_opts o) {
     for (int i = 0; i < nm; i++)
         m->names[i + 1] = m->metrics[i].name;
     fuse_loss(m);
-    keel_graph_finish(&m->g, m->out_nodes, m->n_out_nodes);
     m->compiled = true;
     keel_model_bind(m, false);
     return KEEL_OK;

@@ -55,6 +55,7 @@ struct keel_model {
     char error[KEEL_ERR_CAP];
     uint64_t seed;
     bool compiled;
+    bool built; /* its graph and weights exist (compile, or a predict before any compile) */
     keel_graph g;
     keel_node *in_nodes[KEEL_MAX_IO], *out_nodes[KEEL_MAX_IO];
     int n_in_nodes, n_out_nodes;
@@ -99,6 +100,11 @@ keel_node *keel_build_call(build_ctx *bc, keel_layer *l, keel_graph *g, keel_nod
 bool keel_model_contains(const keel_model *inner, const keel_model *m);
 /* The input shape a model declares (its first layer's, or its first Input's); 0 if none. */
 int keel_model_declared_input(const keel_model *m, int64_t *dims);
+
+/* Builds the graph and the weights without a loss or an optimizer, as Keras builds a model on
+ * its first call: what predict and summary need on a model never compiled (the generator of a
+ * GAN, used inside the compiled combined model). KEEL_OK at once when built already. */
+keel_status keel_model_build(keel_model *m, const char *fn);
 
 /* Points every shared weight at this model's gradient buffer, slot offsets and compile-time
  * trainable flags; when `training`, warns once if a layer's flag changed since the compile. */

@@ -66,9 +66,8 @@ static int64_t layer_params(const keel_layer *l, int depth) {
 keel_status keel_summary(keel_model *m, FILE *out) {
     keel_status st = keel_model_check(m, "keel_summary");
     if (st) return st;
-    if (!m->compiled)
-        KEEL_FAIL(KEEL_ERR_STATE, "keel_summary: %s is not built yet (call keel_compile first)",
-                  m->name);
+    /* like Keras, a model whose input shape is known can be summarized before it is compiled */
+    if (!m->built && (st = keel_model_build(m, "keel_summary"))) return st;
     if (!out) out = stdout;
     const char *rule = "_________________________________________________________________";
     const char *dbl = "=================================================================";
