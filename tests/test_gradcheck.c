@@ -50,10 +50,18 @@ static void targets(keel_model *m) {
             m->ybuf[r * C + (r % C)] = 1.0f;
 }
 
+/* whether flat weight i belongs to a weight the model froze at compile */
+static bool frozen_at(const keel_model *m, int64_t i) {
+    for (int k = 0; k < m->n_params; k++)
+        if (i >= m->offsets[k] && i < m->offsets[k] + m->params[k]->size) return !m->ptrain[k];
+    return false;
+}
+
 static void check_model(keel_model *m, const char *what) {
     cr_assert_eq(keel_model_status(m), KEEL_OK, "%s: %s", what, keel_model_error(m));
     cr_assert_eq(keel_model_reserve(m, N_BATCH), KEEL_OK);
-    fill(m->input->val, N_BATCH * m->input->size, 11, -1.5f, 1.5f);
+    for (int i = 0; i < m->n_in_nodes; i++)
+        fill(m->in_nodes[i]->val, N_BATCH * m->in_nodes[i]->size, 11 + (uint64_t)i, -1.5f, 1.5f);
     targets(m);
     int64_t n = m->n_weights;
     double *g = malloc((size_t)n * sizeof *g);
@@ -63,6 +71,9 @@ static void check_model(keel_model *m, const char *what) {
         g[i] = m->grads[i];
     keel_model_get_flat(m, w0);
     fill(d, n, 5, -1, 1);
+    /* weights frozen at compile get no gradient: the direction leaves them alone */
+    for (int k = 0; k < m->n_params; k++)
+        if (!m->ptrain[k]) memset(d + m->offsets[k], 0, (size_t)m->params[k]->size * sizeof *d);
     const float eps = 1e-3f;
     float *w = malloc((size_t)n * sizeof *w); /* the weights live in the layers: set through it */
     /* directional */
@@ -82,6 +93,7 @@ static void check_model(keel_model *m, const char *what) {
     /* a few single coordinates, the first layer's among them */
     for (int64_t k = 0; k < 6; k++) {
         int64_t i = (k * 7919) % n;
+        if (frozen_at(m, i)) continue;
         memcpy(w, w0, (size_t)n * sizeof *w0);
         w[i] = w0[i] + eps;
         keel_model_set_flat(m, w);
@@ -540,4 +552,110 @@ Test(gradcheck, max_pooling_vector_path) {
 Test(gradcheck, pooling_same_last_band) {
     cnn_case("max pool 2x2 same on 7x5", 7, 5, 3, keel_max_pooling2d(.padding = "same"), NULL);
     cnn_case("avg pool 2x2 same on 7x5", 7, 5, 3, keel_average_pooling2d(.padding = "same"), NULL);
+}
+
+/* ---------------------------------------------------------------- DAGs: the accumulation rule */
+
+static keel_model *dag_model(int variant) {
+    keel_model *m = keel_model_new("dag");
+    keel_sym *x = keel_model_input(m, .shape = {3, 4});
+    keel_sym *h = keel_apply(m, keel_dense(.units = 4, .activation = "tanh"), x);
+    keel_sym *out = NULL;
+    if (variant == 0) { /* two consumers of h, summed */
+        keel_sym *p = keel_apply(m, keel_dense(.units = 2), h), *q = keel_apply(m, keel_dense(.units = 2), h);
+        out = keel_apply(m, keel_flatten(), keel_apply_n(m, keel_merge_add(), 2, (keel_sym *[]){p, q}));
+    } else { /* an alias consumer (Flatten) and a plain one (Dense), added in either order */
+        keel_sym *a = NULL, *b = NULL;
+        if (variant == 1) a = keel_apply(m, keel_flatten(), h), b = keel_apply(m, keel_dense(.units = 2), h);
+        else b = keel_apply(m, keel_dense(.units = 2), h), a = keel_apply(m, keel_flatten(), h);
+        keel_sym *bf = keel_apply(m, keel_flatten(), b);
+        out = keel_apply_n(m, keel_concatenate(), 2, (keel_sym *[]){a, bf});
+    }
+    keel_model_outputs(m, 1, (keel_sym *[]){keel_apply(m, keel_dense(.units = 3), out)});
+    keel_compile(m, .optimizer = "sgd", .loss = "mse");
+    return m;
+}
+
+Test(gradcheck, dag_two_consumers_and_aliases) {
+    for (int v = 0; v < 3; v++) {
+        keel_model *m = dag_model(v);
+        char what[32];
+        snprintf(what, sizeof what, "dag variant %d", v);
+        check_model(m, what);
+        keel_model_free(m);
+    }
+}
+
+Test(gradcheck, shared_layer_called_twice_and_two_inputs) {
+    keel_model *m = keel_model_new("shared");
+    keel_sym *a = keel_model_input(m, .shape = {5}), *b = keel_model_input(m, .shape = {5});
+    keel_layer *d = keel_dense(.units = 4, .activation = "tanh");
+    keel_sym *pa = keel_apply(m, d, a), *pb = keel_apply(m, d, b);
+    keel_sym *prod = keel_apply_n(m, keel_merge_multiply(), 2, (keel_sym *[]){pa, pb});
+    keel_model_outputs(m, 1, (keel_sym *[]){keel_apply(m, keel_dense(.units = 2), prod)});
+    keel_compile(m, .optimizer = "sgd", .loss = "mse");
+    check_model(m, "one Dense on two inputs, multiplied");
+    keel_model_free(m);
+}
+
+Test(gradcheck, every_merge_layer) {
+    keel_layer *(*makers[])(keel_merge_opts) = {keel_merge_add_, keel_merge_subtract_, keel_merge_multiply_,
+                                                 keel_merge_average_, keel_merge_maximum_, keel_merge_minimum_};
+    for (size_t k = 0; k < sizeof makers / sizeof *makers; k++) {
+        int n = k == 1 ? 2 : 3;
+        keel_model *m = keel_model_new("merge");
+        keel_sym *x = keel_model_input(m, .shape = {6}), *parts[3];
+        for (int i = 0; i < n; i++) parts[i] = keel_apply(m, keel_dense(.units = 4, .activation = "tanh"), x);
+        keel_sym *y = keel_apply_n(m, makers[k]((keel_merge_opts){0}), n, parts);
+        keel_model_outputs(m, 1, (keel_sym *[]){keel_apply(m, keel_dense(.units = 2), y)});
+        keel_compile(m, .optimizer = "sgd", .loss = "mse");
+        check_model(m, "merge layer");
+        keel_model_free(m);
+    }
+}
+
+Test(gradcheck, gan_generator_through_a_frozen_discriminator) {
+    keel_model *g = keel_sequential("g"), *d = keel_sequential("d"), *gan = keel_sequential("gan");
+    keel_add(g, keel_dense(.units = 6, .input_dim = 3, .activation = "relu"));
+    keel_add(g, keel_dense(.units = 4, .activation = "sigmoid"));
+    keel_add(d, keel_dense(.units = 5, .input_dim = 4));
+    keel_add(d, keel_leaky_relu());
+    keel_add(d, keel_dense(.units = 1, .activation = "sigmoid"));
+    keel_compile(d, .optimizer = "adam", .loss = "binary_crossentropy");
+    keel_model_set_trainable(d, 0);
+    keel_add_model(gan, g);
+    keel_add_model(gan, d);
+    keel_compile(gan, .optimizer = "adam", .loss = "binary_crossentropy");
+    check_model(gan, "generator through the frozen discriminator");
+    keel_model_set_trainable(d, 1);
+    keel_compile(gan, .optimizer = "adam", .loss = "binary_crossentropy");
+    check_model(gan, "generator and discriminator");
+    keel_model_free(gan), keel_model_free(g), keel_model_free(d);
+}
+
+Test(gradcheck, generator_layers) {
+    keel_model *m = keel_sequential(NULL);
+    keel_add(m, keel_dense(.units = 2 * 3 * 3, .input_dim = 4));
+    keel_add(m, keel_reshape(.target_shape = {3, 3, 2}));
+    keel_add(m, keel_conv2d_transpose(.filters = 3, .kernel_size = {3}, .strides = {2}, .padding = "same"));
+    keel_add(m, keel_upsampling2d(.interpolation = "bilinear"));
+    keel_add(m, keel_conv2d(.filters = 2, .kernel_size = {3}, .strides = {2}));
+    keel_add(m, keel_elu());
+    keel_add(m, keel_flatten());
+    keel_add(m, keel_dense(.units = 3));
+    keel_add(m, keel_softmax());
+    keel_compile(m, .optimizer = "sgd", .loss = "categorical_crossentropy");
+    check_model(m, "Conv2DTranspose, UpSampling2D, ELU, Softmax");
+    keel_model_free(m);
+    /* PReLU on its own: its kink at 0 is a jump of 1 - alpha in the slope, which a perturbation
+     * crossing it turns into a wrong difference quotient, so it gets a small model of its own */
+    m = keel_sequential(NULL);
+    keel_add(m, keel_dense(.units = 6, .input_dim = 4));
+    keel_add(m, keel_reshape(.target_shape = {3, 2}));
+    keel_add(m, keel_prelu(.shared_axes = {1}, .alpha_initializer = "constant(0.25)"));
+    keel_add(m, keel_flatten());
+    keel_add(m, keel_dense(.units = 2));
+    keel_compile(m, .optimizer = "sgd", .loss = "mse");
+    check_model(m, "PReLU");
+    keel_model_free(m);
 }
