@@ -562,8 +562,9 @@ KEEL_API keel_tensor *keel_to_categorical(const keel_tensor *y, int num_classes)
  *  - The target column is returned apart, in y (N, 1), and must be numeric.
  *  - validation_split v keeps the order of the rows: the first n_train = floor(N * (1 - v))
  *    rows are the training rows, the rest the validation rows, exactly as Keras's
- *    fit(validation_split=v) splits (v is taken as the decimal you wrote: 0.2f, stored as
- *    0.2000000030, is used as 0.2, to 6 decimals). mean and std come from the training rows
+ *    fit(validation_split=v) splits (v is taken as the decimal you wrote, the shortest one
+ *    the float reads back from: 0.2f, stored as 0.2000000030, is used as the double 0.2, so
+ *    5 rows give 4 training rows, not 3). mean and std come from the training rows
  *    only, so nothing of the validation rows leaks into the scaler; standardize applies them
  *    to every row (a constant feature keeps std 1).
  * Errors name the file and line: unterminated quotes (at the line where the quote opened),

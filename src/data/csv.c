@@ -474,6 +474,14 @@ static keel_status collect_categories(csv_reader *r, csv_col *cols, int ncols, i
 
 /* ---------------------------------------------------------------- shared: result and values */
 
+/* This machine's memory in bytes (0 if unknown). A tensor larger than that is refused with a
+ * message naming the sizes: with overcommit an allocation that large may "succeed" and the
+ * zeroing then ends the process, and sanitizers abort on it. */
+static double memory_bytes(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+}
+
 /* Gives each feature column its offset among the features; returns how many features. */
 static int64_t layout(csv_col *cols, int ncols) {
     int64_t nfeat = 0;
@@ -494,10 +502,12 @@ static keel_csv *result_new(const char *path, const csv_col *cols, int ncols, in
     }
     /* one-hot widths are user-controlled (max_categories): refuse a product that overflows or
      * that no machine holds, naming the numbers, before anything is allocated */
-    if (nfeat > INT_MAX || rows > (INT64_MAX / 4) / nfeat) {
+    double bytes = (double)rows * (double)nfeat * sizeof(float), mem = memory_bytes();
+    if (nfeat > INT_MAX || rows > (INT64_MAX / 4) / nfeat || (mem > 0 && bytes > mem)) {
         keel_error(KEEL_ERR_ARG,
-                   "%s: %lld rows x %lld features (one-hot columns included) is too large", path,
-                   (long long)rows, (long long)nfeat);
+                   "%s: %lld rows x %lld features (one-hot columns included) is too large: "
+                   "%.1f GB of floats, this machine has %.1f GB",
+                   path, (long long)rows, (long long)nfeat, bytes / 1e9, mem / 1e9);
         return NULL;
     }
     keel_csv *res = keel_alloc(sizeof *res);
@@ -629,12 +639,21 @@ static keel_status setup_columns(csv_reader *r, const keel_csv_opts *o, csv_col 
     return KEEL_OK;
 }
 
+/* The decimal the user wrote for a float: the shortest one that reads back as the same float
+ * (0.2f is stored as 0.2000000030; this gives the double 0.2, as Python has it). */
+static double as_written(float v) {
+    char buf[32];
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, (double)v);
+        if (strtof(buf, NULL) == v) break;
+    }
+    return strtod(buf, NULL);
+}
+
 /* floor(rows * (1 - split)) as Keras computes it in double from the decimal the user wrote:
- * 0.2f is 0.2000000030, and floor(5 * (1 - 0.2000000030)) is 3 where Keras gets 4; rounding
- * the split to 6 decimals first gives Python's 0.2 exactly. */
+ * with the float itself, floor(5 * (1 - 0.2000000030)) is 3 where Keras gets 4. */
 static int64_t train_rows(int64_t rows, float split) {
-    double d = round((double)split * 1e6) / 1e6;
-    return (int64_t)floor((double)rows * (1.0 - d));
+    return (int64_t)floor((double)rows * (1.0 - as_written(split)));
 }
 
 static keel_status check_opts(const char *path, const keel_csv_opts *o) {

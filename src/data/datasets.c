@@ -133,6 +133,14 @@ keel_status keel_dataset_load(const char *name, keel_tensor **x_train, keel_tens
               getenv("KEEL_DATA") ? "" : d->name, getenv("KEEL_DATA") ? "" : "/");
 }
 
+/* This machine's memory in bytes (0 if unknown). A tensor larger than that is refused with a
+ * message naming the sizes: with overcommit an allocation that large may "succeed" and the
+ * zeroing then ends the process, and sanitizers abort on it. */
+static double memory_bytes(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+}
+
 keel_tensor *keel_to_categorical(const keel_tensor *y, int num_classes) {
     if (!y) {
         keel_error(KEEL_ERR_ARG, "keel_to_categorical: y is NULL");
@@ -176,9 +184,12 @@ keel_tensor *keel_to_categorical(const keel_tensor *y, int num_classes) {
     int64_t dims[KEEL_MAX_RANK];
     memcpy(dims, y->dims, (size_t)rank * sizeof *dims);
     dims[rank] = k;
-    if (k > 0 && y->size > (INT64_MAX / 4) / k) {
-        keel_error(KEEL_ERR_ARG, "keel_to_categorical: %lld labels x %lld classes is too large",
-                   (long long)y->size, (long long)k);
+    double bytes = (double)y->size * (double)k * sizeof(float), mem = memory_bytes();
+    if ((k > 0 && y->size > (INT64_MAX / 4) / k) || (mem > 0 && bytes > mem)) {
+        keel_error(KEEL_ERR_ARG,
+                   "keel_to_categorical: %lld labels x %lld classes is too large: %.1f GB of "
+                   "floats, this machine has %.1f GB",
+                   (long long)y->size, (long long)k, bytes / 1e9, mem / 1e9);
         return NULL;
     }
     keel_tensor *t = keel_tensor_new(rank + 1, dims);

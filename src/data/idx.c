@@ -30,6 +30,9 @@ static keel_status gz_failed(gzFile f, const char *path, int64_t offset) {
     if (code == Z_ERRNO)
         return keel_error(KEEL_ERR_IO, "%s: read error at offset %lld (%s)", path,
                           (long long)offset, strerror(errno));
+    /* zlib prefixes its reason with the file's name, "<fd:N>" here: keep the reason only */
+    const char *colon = why ? strstr(why, ": ") : NULL;
+    if (colon && !strncmp(why, "<fd:", 4)) why = colon + 2;
     return keel_error(KEEL_ERR_FORMAT, "%s: offset %lld: corrupt gzip data (%s)", path,
                       (long long)offset, why && *why ? why : "zlib error");
 }
