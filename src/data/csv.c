@@ -72,7 +72,7 @@ static keel_status read_file(csv_reader *r, const char *path) {
     errno = 0;
     int fd = open(path, O_RDONLY);
     if (fd < 0) KEEL_FAIL(KEEL_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
-    struct stat sb;
+    struct stat sb = {0};
     keel_status st = KEEL_OK;
     if (fstat(fd, &sb) != 0)
         st = keel_error(KEEL_ERR_IO, "%s: cannot stat (%s)", path, strerror(errno));
@@ -81,21 +81,26 @@ static keel_status read_file(csv_reader *r, const char *path) {
     else if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size > MAX_FILE_BYTES)
         st = keel_error(KEEL_ERR_IO, "%s: %lld bytes, more than the %zu (1 GiB) keel reads", path,
                         (long long)sb.st_size, MAX_FILE_BYTES);
+    /* a regular file is read in one buffer of its size (+1, so that the read that returns 0
+     * does not need a bigger one); anything else starts at 64 KiB */
     size_t cap = S_ISREG(sb.st_mode) ? (size_t)sb.st_size + 1 : (size_t)1 << 16, n = 0;
     if (st == KEEL_OK && !(r->buf = keel_alloc(cap + 1))) st = KEEL_ERR_NOMEM;
     while (st == KEEL_OK) {
-        if (n == cap) { /* a pipe, or a file that grew: double, up to the limit */
-            char *nb = cap <= MAX_FILE_BYTES ? keel_alloc(2 * cap + 1) : NULL;
+        if (n == cap) { /* a pipe, or a file that grew: double, up to one byte past the limit */
+            if (cap > MAX_FILE_BYTES) {
+                st = keel_error(KEEL_ERR_IO, "%s: more than the %zu bytes (1 GiB) keel reads", path,
+                                MAX_FILE_BYTES);
+                break;
+            }
+            size_t ncap = KEEL_MIN(2 * cap, MAX_FILE_BYTES + 1);
+            char *nb = keel_alloc(ncap + 1);
             if (!nb) {
-                st = cap <= MAX_FILE_BYTES
-                         ? KEEL_ERR_NOMEM
-                         : keel_error(KEEL_ERR_IO, "%s: more than the %zu bytes (1 GiB) keel reads",
-                                      path, MAX_FILE_BYTES);
+                st = KEEL_ERR_NOMEM;
                 break;
             }
             memcpy(nb, r->buf, n);
             keel_free(r->buf);
-            r->buf = nb, cap *= 2;
+            r->buf = nb, cap = ncap;
         }
         ssize_t got = read(fd, r->buf + n, cap - n);
         if (got < 0 && errno == EINTR) continue;
@@ -109,6 +114,8 @@ static keel_status read_file(csv_reader *r, const char *path) {
     /* a UTF-8 byte-order mark (Excel writes one) is not part of the first column's name */
     size_t skip = n >= 3 && !memcmp(r->buf, "\xEF\xBB\xBF", 3) ? 3 : 0;
     r->text = r->buf + skip, r->size = n - skip, r->line = 1;
+    /* a NUL would end every string the tokenizer makes: a binary file (or UTF-16, which
+     * Windows tools write) is refused here, at the line where it shows */
     const char *nul = memchr(r->text, 0, r->size);
     if (nul) {
         int64_t line = 1;
@@ -134,6 +141,7 @@ static void reader_free(csv_reader *r) {
 static int next_record(csv_reader *r) {
     const char *t = r->text;
     size_t n = r->size, p = r->pos;
+    /* blank lines between records; \r\n counts as one line break */
     while (p < n && (t[p] == '\n' || t[p] == '\r')) {
         if (t[p] == '\r' && p + 1 < n && t[p + 1] == '\n') p++;
         p++, r->line++;
@@ -141,10 +149,15 @@ static int next_record(csv_reader *r) {
     r->pos = p;
     if (p >= n) return 0;
     r->rec_line = r->line;
+    /* fields are written unquoted into scratch, each ended by a NUL: a field never takes more
+     * bytes than it had in the file, and its NUL takes the place of the delimiter after it, so
+     * scratch (the file's size + 2) always has room */
     char *w = r->scratch;
     int nf = 0;
     for (;;) {
         char *start = w;
+        /* a quote opens a quoted section only at the start of a field; elsewhere it is data,
+         * as in RFC 4180 and pandas */
         if (p < n && t[p] == '"') {
             int64_t opened = r->line;
             for (p++;; p++) {
@@ -170,6 +183,7 @@ static int next_record(csv_reader *r) {
         while (p < n && t[p] != r->delim && t[p] != '\n' && t[p] != '\r')
             *w++ = t[p++];
         *w++ = 0;
+        /* a record with more fields than the header is counted whole, for the message */
         if (nf < r->cap) r->fields[nf] = start;
         nf++;
         if (p < n && t[p] == r->delim) {
@@ -215,6 +229,9 @@ static int next_row(csv_reader *r, int ncols) {
     return nf > 0;
 }
 
+/* A field is a number when strtod takes all of it but spaces; inf, nan and out-of-range
+ * values are text (a column holding them becomes categorical rather than poisoning the
+ * scaler). */
 static bool parse_number(const char *s, double *v) {
     while (*s == ' ')
         s++;
@@ -360,6 +377,7 @@ static bool set_grow(str_set *s) {
 
 /* Adds v; false only when out of memory. */
 static bool set_add(str_set *s, const char *v) {
+    /* at most half full, so linear probing stays short */
     if (2 * (s->n + 1) > s->cap && !set_grow(s)) return false;
     uint64_t h = hash_str(v);
     size_t j = h & (s->cap - 1);
@@ -382,6 +400,8 @@ static void set_free(str_set *s) {
 
 /* Pass 1: field counts, empty fields, which columns are categorical; counts the rows. */
 static keel_status scan_types(csv_reader *r, csv_col *cols, int ncols, int64_t *rows) {
+    /* one non-number makes a column categorical, as pandas makes it an object column; the
+     * first one is remembered, for when that turns out to be a typo in a numeric column */
     int got;
     *rows = 0;
     rewind_data(r);
@@ -437,6 +457,8 @@ static keel_status collect_categories(csv_reader *r, csv_col *cols, int ncols, i
             if (cols[c].categorical && cols[c].role == COL_FEATURE &&
                 !set_add(&sets[c], r->fields[c]))
                 st = KEEL_ERR_NOMEM;
+    /* the message lists the first three columns over the cap and builds the .drop hint from
+     * them; the buffers fit in keel's 512-byte error line with the text around them */
     char over[320] = "", drop[160] = "";
     int n_over = 0;
     for (int c = 0; c < ncols && st == KEEL_OK; c++) {
@@ -461,6 +483,7 @@ static keel_status collect_categories(csv_reader *r, csv_col *cols, int ncols, i
             st = KEEL_ERR_NOMEM;
             break;
         }
+        /* every entry has its key here (n <= keep); ownership moves to the column */
         for (size_t i = 0; i < sets[c].cap; i++)
             if (sets[c].hash[i])
                 cols[c].cats[cols[c].n_cats++] = sets[c].key[i], sets[c].key[i] = 0;
@@ -484,6 +507,7 @@ static double memory_bytes(void) {
 
 /* Gives each feature column its offset among the features; returns how many features. */
 static int64_t layout(csv_col *cols, int ncols) {
+    /* int64: with a raised max_categories the sum can pass INT_MAX; result_new refuses that */
     int64_t nfeat = 0;
     for (int c = 0; c < ncols; c++) {
         if (cols[c].role != COL_FEATURE) continue;
@@ -512,6 +536,7 @@ static keel_csv *result_new(const char *path, const csv_col *cols, int ncols, in
     }
     keel_csv *res = keel_alloc(sizeof *res);
     if (!res) return NULL;
+    /* x starts at zero: fill_values writes only the 1 of each one-hot block */
     res->n_features = (int)nfeat;
     res->n_train = rows;
     res->x = keel_tensor_new(KEEL_SHAPE(rows, nfeat));
@@ -526,6 +551,7 @@ static keel_csv *result_new(const char *path, const csv_col *cols, int ncols, in
         keel_csv_free(res);
         return NULL;
     }
+    /* names in feature order: "col" for a numeric column, "col=value" per category */
     for (int c = 0; c < ncols; c++) {
         const csv_col *col = &cols[c];
         if (col->role != COL_FEATURE) continue;
@@ -590,6 +616,8 @@ static keel_status fill_values(csv_reader *r, const csv_col *cols, const int *ma
 static void fit_scaler(keel_csv *res, int64_t n_train) {
     const int64_t nfeat = res->n_features;
     const float *x = res->x->data;
+    /* two passes in double (mean, then squared deviations): one-pass sums of squares lose
+     * the variance of features like prices whose mean is far larger than their spread */
     for (int64_t j = 0; j < nfeat; j++) {
         double s = 0, s2 = 0;
         for (int64_t r = 0; r < n_train; r++)
@@ -616,6 +644,7 @@ static void apply_scaler(keel_csv *res) {
 /* Column names from the header; marks the target and the dropped columns. */
 static keel_status setup_columns(csv_reader *r, const keel_csv_opts *o, csv_col **out, int *nout,
                                  int **by_name) {
+    /* *nout counts the names copied so far, so the caller frees exactly those on failure */
     int ncols = 0;
     keel_status st = read_header(r, &ncols);
     if (st) return st;
@@ -628,6 +657,8 @@ static keel_status setup_columns(csv_reader *r, const keel_csv_opts *o, csv_col 
     int t = find_col(cols, *by_name, ncols, o->target);
     if (t < 0) return no_such_column(r->path, cols, ncols, o->target, "");
     cols[t].role = COL_TARGET;
+    /* a .drop name that matches nothing is an error, not a silent no-op: a typo there would
+     * otherwise bring back the very column the user meant to drop */
     for (int i = 0; i < KEEL_CSV_MAX_DROP && o->drop[i]; i++) {
         int d = find_col(cols, *by_name, ncols, o->drop[i]);
         if (d < 0) return no_such_column(r->path, cols, ncols, o->drop[i], " to drop");
@@ -672,6 +703,7 @@ static keel_status check_opts(const char *path, const keel_csv_opts *o) {
 
 keel_csv *keel_csv_load_(const char *path, keel_csv_opts o) {
     if (check_opts(path, &o)) return NULL;
+    /* a zero field is the default, as everywhere in keel's options */
     int max_cats = o.max_categories ? o.max_categories : DEFAULT_MAX_CATEGORIES;
     csv_reader r = {.delim = o.delimiter ? o.delimiter : ','};
     csv_col *cols = NULL;
@@ -686,6 +718,7 @@ keel_csv *keel_csv_load_(const char *path, keel_csv_opts o) {
         keel_error(KEEL_ERR_FORMAT, "%s: needs a header row and at least one data row", path);
         goto fail;
     }
+    /* the split is known before the values are read: the scaler needs only n_train */
     n_train = o.validation_split > 0 ? train_rows(rows, o.validation_split) : rows;
     if (o.validation_split > 0 && (n_train == 0 || n_train == rows)) {
         keel_error(KEEL_ERR_ARG, "%s: validation_split %g of %lld rows leaves an empty %s set",
@@ -697,6 +730,7 @@ keel_csv *keel_csv_load_(const char *path, keel_csv_opts o) {
         !(res = result_new(path, cols, ncols, layout(cols, ncols), rows, true)) ||
         !(map = keel_alloc((size_t)ncols * sizeof *map)))
         goto fail;
+    /* fitting: each file column is its own schema column */
     for (int c = 0; c < ncols; c++)
         map[c] = c;
     if (fill_values(&r, cols, map, ncols, res, path)) goto fail;
@@ -774,6 +808,7 @@ keel_csv *keel_csv_transform(const keel_csv *fitted, const char *path) {
     if (!(map = keel_alloc((size_t)ncols * sizeof *map)) ||
         match_columns(&r, s, ncols, map, &has_target))
         goto fail;
+    /* count the rows (and check their field counts) before allocating x */
     while ((got = next_row(&r, ncols)) == 1)
         rows++;
     if (got < 0) goto fail;
@@ -785,6 +820,7 @@ keel_csv *keel_csv_transform(const keel_csv *fitted, const char *path) {
     if (!(res = result_new(path, s->cols, s->ncols, fitted->n_features, rows, has_target)) ||
         fill_values(&r, s->cols, map, ncols, res, s->path))
         goto fail;
+    /* the fitted statistics, never this file's: a test set must not shape its own scaler */
     memcpy(res->mean, fitted->mean, (size_t)res->n_features * sizeof(float));
     memcpy(res->std, fitted->std, (size_t)res->n_features * sizeof(float));
     if (s->standardize) apply_scaler(res);

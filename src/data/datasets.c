@@ -34,11 +34,13 @@ static const char *const files[4] = {"train-images-idx3-ubyte", "train-labels-id
 /* Finds file `base` in dir as base.gz or base (or base with its last '-' written '.', as some
  * copies name them: train-images.idx3-ubyte); writes the path. */
 static bool find_file(const char *dir, const char *base, char *path, size_t cap) {
+    /* alt: the second '-' (after "train-images") made a '.' */
     char alt[64];
     snprintf(alt, sizeof alt, "%s", base);
     char *dash = strchr(alt, '-') ? strchr(strchr(alt, '-') + 1, '-') : NULL;
     if (dash) *dash = '.';
     const char *names[2] = {base, alt};
+    /* the gzipped name first: that is how the files are distributed and packaged */
     for (int n = 0; n < 2; n++)
         for (int gz = 1; gz >= 0; gz--) {
             snprintf(path, cap, "%s/%s%s", dir, names[n], gz ? ".gz" : "");
@@ -57,6 +59,7 @@ static keel_status check_pair(const keel_tensor *x, const keel_tensor *y, const 
         KEEL_FAIL(KEEL_ERR_FORMAT, "%s: labels of shape %s for %lld images in %s", ypath,
                   keel_dims_str(y->rank, y->dims, false, (char[64]){0}, 64), (long long)x->dims[0],
                   xpath);
+    /* a labels file from another dataset (or an images file in its place) shows here */
     for (int64_t i = 0; i < y->size; i++)
         if (!(y->data[i] >= 0 && y->data[i] <= 9))
             KEEL_FAIL(KEEL_ERR_FORMAT, "%s: label %lld is %g, not a class 0..9", ypath,
@@ -76,6 +79,7 @@ static int candidate_dirs(const dataset_info *d, char dirs[4][512]) {
 }
 
 static keel_status load_from(const char *dir, keel_tensor *out[4]) {
+    /* all four found before any is read, so a missing one costs no decoding */
     char path[4][600];
     for (int i = 0; i < 4; i++)
         if (!find_file(dir, files[i], path[i], sizeof path[i]))
@@ -89,6 +93,7 @@ static keel_status load_from(const char *dir, keel_tensor *out[4]) {
 
 keel_status keel_dataset_load(const char *name, keel_tensor **x_train, keel_tensor **y_train,
                               keel_tensor **x_test, keel_tensor **y_test) {
+    /* the outputs are NULL on every failure, so a caller may free them unconditionally */
     keel_tensor **outs[4] = {x_train, y_train, x_test, y_test};
     for (int i = 0; i < 4; i++) {
         if (!outs[i]) KEEL_FAIL(KEEL_ERR_ARG, "keel_dataset_load: an output pointer is NULL");
@@ -114,6 +119,7 @@ keel_status keel_dataset_load(const char *name, keel_tensor **x_train, keel_tens
         /* the first folder with the training images is the one: a half-filled folder is an
          * error there, not a reason to look on */
         if (!find_file(dirs[i], files[0], probe, sizeof probe)) continue;
+        /* all four or none: the caller never holds half a dataset */
         keel_tensor *t[4] = {0};
         keel_status st = load_from(dirs[i], t);
         for (int k = 0; k < 4; k++) {
@@ -124,6 +130,7 @@ keel_status keel_dataset_load(const char *name, keel_tensor **x_train, keel_tens
         }
         return st;
     }
+    /* the message lists every folder looked in, in order, and what provides the files */
     char where[2100] = "";
     for (int i = 0, len = 0; i < n; i++)
         len += snprintf(where + len, sizeof where - (size_t)len, "%s%s", i ? ", " : "", dirs[i]);
@@ -156,6 +163,7 @@ keel_tensor *keel_to_categorical(const keel_tensor *y, int num_classes) {
     double top = -1;
     for (int64_t i = 0; i < y->size; i++) {
         float v = y->data[i];
+        /* NaN fails every comparison and lands here too; 2^31 bounds the class count */
         if (!(v >= 0 && v == floorf(v) && v < 2147483648.0f)) {
             keel_error(KEEL_ERR_ARG,
                        "keel_to_categorical: y[%lld] = %g is not a class index (a whole number "
@@ -194,6 +202,7 @@ keel_tensor *keel_to_categorical(const keel_tensor *y, int num_classes) {
     }
     keel_tensor *t = keel_tensor_new(rank + 1, dims);
     if (!t) return NULL;
+    /* row i of the result is the one-hot of label i, whatever the shape around it */
     for (int64_t i = 0; i < y->size; i++)
         t->data[i * k + (int64_t)y->data[i]] = 1.0f;
     return t;

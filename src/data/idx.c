@@ -18,6 +18,7 @@
 /* More values than this in a header is refused before any reading (4 TiB of floats). */
 #define IDX_MAX_VALUES ((int64_t)1 << 40)
 
+/* What the header says: the value type, its size in bytes, and the shape. */
 typedef struct idx_header {
     int type, rank, esize;
     int64_t dims[KEEL_MAX_RANK], total;
@@ -60,6 +61,7 @@ static keel_status idx_open(const char *path, gzFile *out) {
 /* Reads and checks the magic, type, rank and dimensions; the number of values must stay
  * under IDX_MAX_VALUES, so total * esize cannot overflow. */
 static keel_status read_header(gzFile f, const char *path, idx_header *h) {
+    /* the magic: two zero bytes, the type, the rank */
     unsigned char b[4];
     int got = gzread(f, b, 4);
     if (got < 0) return gz_failed(f, path, 0);
@@ -70,6 +72,7 @@ static keel_status read_header(gzFile f, const char *path, idx_header *h) {
         KEEL_FAIL(KEEL_ERR_FORMAT, "%s: offset 0: bad IDX magic (the first two bytes must be zero)",
                   path);
     h->type = b[2], h->rank = b[3];
+    /* 0x08 ubyte, 0x09 sbyte, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64 */
     switch (h->type) {
     case 0x08:
     case 0x09: h->esize = 1; break;
@@ -92,6 +95,7 @@ static keel_status read_header(gzFile f, const char *path, idx_header *h) {
                       path, off, i);
         int64_t d = ((int64_t)b[0] << 24) | ((int64_t)b[1] << 16) | ((int64_t)b[2] << 8) | b[3];
         if (d == 0) KEEL_FAIL(KEEL_ERR_FORMAT, "%s: offset %d: dimension %d is zero", path, off, i);
+        /* the bound is checked before the product, which therefore never overflows */
         if (h->total > IDX_MAX_VALUES / d)
             KEEL_FAIL(KEEL_ERR_FORMAT,
                       "%s: offset %d: declared size too large: %lld values so far times dimension "
@@ -111,6 +115,7 @@ static keel_status read_body(gzFile f, const char *path, const idx_header *h, un
     *buf = NULL;
     while (have < want) {
         if (have == cap) {
+            /* grow by doubling from 1 MiB, never past what the header declares */
             int64_t ncap = KEEL_MIN(want, KEEL_MAX(cap * 2, (int64_t)1 << 20));
             unsigned char *nb = keel_alloc((size_t)ncap);
             if (!nb)
@@ -120,6 +125,7 @@ static keel_status read_body(gzFile f, const char *path, const idx_header *h, un
             keel_free(*buf);
             *buf = nb, cap = ncap;
         }
+        /* gzread takes an unsigned count and returns an int: at most 1 GiB a call */
         int got = gzread(f, *buf + have, (unsigned)KEEL_MIN(cap - have, (int64_t)1 << 30));
         if (got < 0) return gz_failed(f, path, start + have);
         if (got == 0) break;
@@ -129,6 +135,8 @@ static keel_status read_body(gzFile f, const char *path, const idx_header *h, un
         KEEL_FAIL(KEEL_ERR_FORMAT,
                   "%s: truncated: the header declares %lld data bytes, the file has %lld", path,
                   (long long)want, (long long)have);
+    /* bytes past the declared data mean the header is wrong about the shape: refuse rather
+     * than silently return a prefix of the file */
     unsigned char extra;
     int more = gzread(f, &extra, 1);
     if (more < 0) return gz_failed(f, path, start + want);
@@ -142,6 +150,7 @@ static keel_status read_body(gzFile f, const char *path, const idx_header *h, un
 static void convert(const idx_header *h, const unsigned char *buf, float *out) {
     for (int64_t i = 0; i < h->total; i++) {
         const unsigned char *p = buf + i * h->esize;
+        /* the value's bytes as one big-endian integer, reinterpreted by type below */
         uint64_t u = 0;
         for (int k = 0; k < h->esize; k++)
             u = (u << 8) | p[k];
@@ -177,6 +186,8 @@ keel_tensor *keel_load_idx(const char *path) {
     idx_header h;
     unsigned char *buf = NULL;
     keel_tensor *t = NULL;
+    /* the tensor is made only once all the data has arrived: a truncated file costs what it
+     * holds, not what its header claims */
     if (read_header(f, path, &h) == KEEL_OK && read_body(f, path, &h, &buf) == KEEL_OK &&
         (t = keel_tensor_new(h.rank, h.dims)))
         convert(&h, buf, t->data);
