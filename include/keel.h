@@ -569,7 +569,9 @@ KEEL_API keel_tensor *keel_to_categorical(const keel_tensor *y, int num_classes)
  *    to every row (a constant feature keeps std 1).
  * Errors name the file and line: unterminated quotes (at the line where the quote opened),
  * wrong field counts, empty fields, a non-numeric target, a directory, a file over 1 GiB,
- * sizes too large to hold. */
+ * rows x features larger than this machine's memory (named in the message, before any
+ * allocation). Statuses through keel_last_error: KEEL_ERR_ARG (options, names, sizes),
+ * KEEL_ERR_IO (cannot open or read), KEEL_ERR_FORMAT (the content). */
 #define KEEL_CSV_MAX_DROP 32
 typedef struct keel_csv {
     keel_tensor *x; /* (rows, features) */
@@ -581,15 +583,16 @@ typedef struct keel_csv {
     struct keel_csv_schema *schema; /* internal: columns and categories, for keel_csv_transform */
 } keel_csv;
 typedef struct keel_csv_opts {
-    const char *target; /* the target column's name (required) */
-    int standardize;    /* default 1 */
-    char delimiter;     /* default ',' */
-    float validation_split;           /* default 0: every row is a training row */
-    int max_categories;               /* default 100 distinct values per categorical column */
-    const char *drop[KEEL_CSV_MAX_DROP]; /* columns to ignore: .drop = {"id", "date"} */
+    const char *target;                  /* the target column's name (required) */
+    int standardize;                     /* default 1 */
+    char delimiter;                      /* default ',' */
+    float validation_split;              /* default 0: every row is a training row */
+    int max_categories;                  /* default 100 distinct values per categorical column */
+    const char *drop[KEEL_CSV_MAX_DROP]; /* columns to ignore: .drop = {"id", "date"}; each
+                                          * must exist (a typo is an error, with a hint) */
 } keel_csv_opts;
 KEEL_API keel_csv *keel_csv_load_(const char *path, keel_csv_opts o);
-#define keel_csv_load(path, ...)                                                                  \
+#define keel_csv_load(path, ...)                                                                   \
     keel_csv_load_((path), (keel_csv_opts){.standardize = 1, __VA_ARGS__})
 /* The same transform on another file (a test set): its columns are found by name (any order),
  * categorical columns are one-hot encoded with the fitted categories, in the fitted feature
