@@ -35,7 +35,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (t && !gz_inside) {
         /* the values fill the file exactly: 4 + 4 * rank header bytes, then size * esize */
         int64_t count = keel_tensor_size(t);
-        int esize = raw[2] == 0x08 || raw[2] == 0x09 ? 1 : raw[2] == 0x0B ? 2 : raw[2] == 0x0E ? 8 : 4;
+        int esize = raw[2] == 0x08 || raw[2] == 0x09 ? 1
+                    : raw[2] == 0x0B                 ? 2
+                    : raw[2] == 0x0E                 ? 8
+                                                     : 4;
         if ((int64_t)(size - 1) != 4 + 4 * (int64_t)raw[3] + count * esize) __builtin_trap();
     } else if (!t && !keel_last_error()[0]) {
         __builtin_trap(); /* a failure must say why */
