@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-asan werror bench clean format
+.PHONY: all deps build demo test test-asan werror bench clean format fuzz
 
 all: build
 
@@ -30,6 +30,11 @@ test-asan: deps
 werror: deps
 	@cmake -S . -B build-werror -DKEEL_WERROR=ON >/dev/null
 	@cmake --build build-werror -j $(JOBS)
+
+# libFuzzer harnesses of the CSV, IDX and image loaders (tests/fuzz/; needs clang, so not part
+# of `make test`): each runs FUZZ_SECONDS seconds (default 60) in build-fuzz/.
+fuzz:
+	@bash tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60)
 
 bench: build
 	bash bench/compare_pytorch.sh mlp

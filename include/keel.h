@@ -716,27 +716,84 @@ KEEL_API keel_tensor *keel_predict_flow(keel_model *m, keel_flow *f);
 
 /* Reads an IDX file (MNIST format), gzipped or not. Images come back as floats of the raw
  * bytes (0..255); labels as floats of the class index. NULL and a message naming the file and
- * offset on a bad file. */
+ * offset on a bad file (truncated, corrupt gzip data with zlib's reason, a directory, declared
+ * dimensions over 2^40 values). */
 KEEL_API keel_tensor *keel_load_idx(const char *path);
 
-/* A CSV file with a header row. Numeric columns stay as they are; a column with any non-numeric
- * field is categorical and becomes one one-hot column per distinct value (sorted), named
- * "col=value". The target column is returned apart, in y (N, 1). Features are standardized
- * (zero mean, unit variance over the rows) when standardize is set. */
+/* keras.datasets.<name>.load_data(): name "mnist" or "fashion_mnist". On KEEL_OK the four
+ * tensors are new (the caller frees them): x (N, 28, 28) of floats 0..255, y (N) of class
+ * indices 0..9, 60000 training and 10000 test samples for both. The four IDX files
+ * (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
+ * t10k-labels-idx1-ubyte, each gzipped (.gz) or not) are looked for, in this order, in
+ *   $KEEL_DATA/<name>, ~/.keras/datasets/<dir>, /usr/share/datasets/<dir>
+ * where <dir> is "mnist" or "fashion-mnist" (where Debian's dataset-fashion-mnist package and
+ * Keras's own download put Fashion-MNIST). Statuses: KEEL_ERR_ARG (NULL, or an unknown name,
+ * with the nearest known one suggested), KEEL_ERR_IO (not found: the message says where it
+ * looked and what provides the files), KEEL_ERR_FORMAT (a file that is not the dataset's: the
+ * file and what is wrong). On failure the four pointers are set to NULL. */
+KEEL_API keel_status keel_dataset_load(const char *name, keel_tensor **x_train,
+                                       keel_tensor **y_train, keel_tensor **x_test,
+                                       keel_tensor **y_test);
+
+/* to_categorical(y, num_classes): one-hot rows of class indices. y holds whole numbers >= 0,
+ * shape (N) or (N, 1) giving (N, num_classes), or any other shape S giving (S..., num_classes),
+ * as Keras does (a last axis of 1 is dropped first). num_classes 0 means max(y) + 1. A new
+ * tensor the caller frees; NULL (KEEL_ERR_ARG) when y is NULL, num_classes is negative, or a
+ * label is not a whole number >= 0 or not below num_classes (the message names its index and
+ * value); NULL when the result would exceed the rank or size limits. */
+KEEL_API keel_tensor *keel_to_categorical(const keel_tensor *y, int num_classes);
+
+/* A CSV file with a header row, read as pandas.read_csv + get_dummies + a StandardScaler would:
+ *  - Fields are separated by the delimiter; a field in double quotes may hold delimiters,
+ *    doubled quotes ("") and line breaks (RFC 4180). Lines end in \n or \r\n; blank lines are
+ *    skipped; a UTF-8 byte-order mark at the start is ignored. Empty fields are refused.
+ *  - Numeric columns stay as they are; a column with any field that is not a number is
+ *    categorical and becomes one 0/1 column per distinct value (sorted by bytes), named
+ *    "col=value". A categorical column with more than max_categories distinct values (an id, a
+ *    date, free text) is refused, naming it and its count: drop it with .drop or raise the cap.
+ *  - The target column is returned apart, in y (N, 1), and must be numeric.
+ *  - validation_split v keeps the order of the rows: the first n_train = floor(N * (1 - v))
+ *    rows are the training rows, the rest the validation rows, exactly as Keras's
+ *    fit(validation_split=v) splits (v is taken as the decimal you wrote, the shortest one
+ *    the float reads back from: 0.2f, stored as 0.2000000030, is used as the double 0.2, so
+ *    5 rows give 4 training rows, not 3). mean and std come from the training rows
+ *    only, so nothing of the validation rows leaks into the scaler; standardize applies them
+ *    to every row (a constant feature keeps std 1).
+ * Errors name the file and line: unterminated quotes (at the line where the quote opened),
+ * wrong field counts, empty fields, a non-numeric target, a directory, a file over 1 GiB,
+ * rows x features larger than this machine's memory (named in the message, before any
+ * allocation). Statuses through keel_last_error: KEEL_ERR_ARG (options, names, sizes),
+ * KEEL_ERR_IO (cannot open or read), KEEL_ERR_FORMAT (the content). */
+#define KEEL_CSV_MAX_DROP 32
 typedef struct keel_csv {
-    keel_tensor *x;      /* (rows, features) */
-    keel_tensor *y;      /* (rows, 1) */
+    keel_tensor *x; /* (rows, features) */
+    keel_tensor *y; /* (rows, 1); NULL from keel_csv_transform on a file without the target */
     int n_features;
     char **feature_names;
-    float *mean, *std;   /* per feature, when standardized */
+    float *mean, *std; /* per feature, over the training rows; applied when standardized */
+    int64_t n_train;   /* rows [0, n_train) train, [n_train, rows) validate; rows if no split */
+    struct keel_csv_schema *schema; /* internal: columns and categories, for keel_csv_transform */
 } keel_csv;
 typedef struct keel_csv_opts {
-    const char *target;  /* the target column's name (required) */
-    int standardize;
-    char delimiter;      /* default ',' */
+    const char *target;                  /* the target column's name (required) */
+    int standardize;                     /* default 1 */
+    char delimiter;                      /* default ',' */
+    float validation_split;              /* default 0: every row is a training row */
+    int max_categories;                  /* default 100 distinct values per categorical column */
+    const char *drop[KEEL_CSV_MAX_DROP]; /* columns to ignore: .drop = {"id", "date"}; each
+                                          * must exist (a typo is an error, with a hint) */
 } keel_csv_opts;
 KEEL_API keel_csv *keel_csv_load_(const char *path, keel_csv_opts o);
-#define keel_csv_load(path, ...) keel_csv_load_((path), (keel_csv_opts){.standardize = 1, __VA_ARGS__})
+#define keel_csv_load(path, ...)                                                                   \
+    keel_csv_load_((path), (keel_csv_opts){.standardize = 1, __VA_ARGS__})
+/* The same transform on another file (a test set): its columns are found by name (any order),
+ * categorical columns are one-hot encoded with the fitted categories, in the fitted feature
+ * order, and the fitted mean / std are applied when the fitted file was standardized. The
+ * target column may be absent (then y is NULL); the dropped columns may be absent or present;
+ * any other missing or unknown column, a non-number in a numeric column and a category not
+ * seen in the fitted file are errors naming file, line and column. `fitted` must come from
+ * keel_csv_load and is only read. A new keel_csv (n_train = rows, no schema of its own). */
+KEEL_API keel_csv *keel_csv_transform(const keel_csv *fitted, const char *path);
 KEEL_API void keel_csv_free(keel_csv *c);
 
 #ifdef __cplusplus

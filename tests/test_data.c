@@ -1,6 +1,7 @@
-/* test_data.c: the IDX and CSV loaders: real values from small files written here, the real
- * Fashion-MNIST files when installed, and hostile files (truncated, corrupt, huge declared
- * sizes, wrong field counts) that must give an error naming the file, never a crash. */
+/* test_data.c: the IDX loader: real values from small files written here, the real
+ * Fashion-MNIST files when installed, and hostile files (truncated, corrupt, a bad gzip CRC,
+ * huge declared sizes, a directory) that must give an error naming the file and saying what is
+ * wrong, never a crash. The CSV loader is in test_csv.c, datasets in test_datasets.c. */
 #include <criterion/criterion.h>
 #include <keel.h>
 #include <stdio.h>
@@ -9,7 +10,9 @@
 #include <zlib.h>
 
 static char dir[] = "/tmp/keel_test_data_XXXXXX";
-static void setup(void) { cr_assert_not_null(mkdtemp(dir)); }
+static void setup(void) {
+    cr_assert_not_null(mkdtemp(dir));
+}
 static void teardown(void) {
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
@@ -37,10 +40,9 @@ static void write_bytes(const char *name, const void *data, size_t n, bool gz) {
     }
 }
 
-static void write_text(const char *name, const char *text) { write_bytes(name, text, strlen(text), false); }
-
-#define EXPECT_MSG(needle)                                                                        \
-    cr_expect(strstr(keel_last_error(), needle) != NULL, "message \"%s\" lacks \"%s\"", keel_last_error(), needle)
+#define EXPECT_MSG(needle)                                                                         \
+    cr_expect(strstr(keel_last_error(), needle) != NULL, "message \"%s\" lacks \"%s\"",            \
+              keel_last_error(), needle)
 
 Test(data, idx_ubyte_plain_and_gzip) {
     unsigned char f[] = {0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 0, 1, 2, 200, 254, 255};
@@ -53,7 +55,8 @@ Test(data, idx_ubyte_plain_and_gzip) {
         cr_expect_eq(keel_tensor_dim(t, 0), 2);
         cr_expect_eq(keel_tensor_dim(t, 1), 3);
         const float want[] = {0, 1, 2, 200, 254, 255};
-        for (int i = 0; i < 6; i++) cr_expect_eq(keel_tensor_data(t)[i], want[i]);
+        for (int i = 0; i < 6; i++)
+            cr_expect_eq(keel_tensor_data(t)[i], want[i]);
         keel_tensor_free(t);
     }
 }
@@ -100,7 +103,8 @@ Test(data, idx_hostile_files) {
     write_bytes("huge.idx", huge, sizeof huge, false);
     cr_expect_null(keel_load_idx(path("huge.idx")));
     EXPECT_MSG("declared size too large");
-    unsigned char big[] = {0, 0, 8, 2, 0, 1, 0, 0, 0, 1, 0, 0, 9}; /* 2^32 bytes declared, 1 present */
+    unsigned char big[] = {0, 0, 8, 2, 0, 1, 0,
+                           0, 0, 1, 0, 0, 9}; /* 2^32 bytes declared, 1 present */
     write_bytes("big.idx", big, sizeof big, false);
     cr_expect_null(keel_load_idx(path("big.idx")));
     EXPECT_MSG("truncated");
@@ -114,7 +118,8 @@ Test(data, idx_hostile_files) {
     EXPECT_MSG("after the declared data");
     /* a gzip stream cut in the middle */
     unsigned char body[4096 + 12] = {0, 0, 8, 1, 0, 0, 0x10, 0};
-    for (int i = 8; i < (int)sizeof body; i++) body[i] = (unsigned char)(i * 7);
+    for (int i = 8; i < (int)sizeof body; i++)
+        body[i] = (unsigned char)(i * 7);
     write_bytes("cut.idx.gz", body, sizeof body, true);
     FILE *f = fopen(path("cut.idx.gz"), "rb+");
     fseek(f, 0, SEEK_END);
@@ -132,65 +137,88 @@ Test(data, fashion_mnist_when_installed) {
     cr_assert_not_null(t, "%s", keel_last_error());
     cr_expect_eq(keel_tensor_dim(t, 0), 10000);
     int counts[10] = {0};
-    for (int i = 0; i < 10000; i++) counts[(int)keel_tensor_data(t)[i]]++;
-    for (int c = 0; c < 10; c++) cr_expect_eq(counts[c], 1000, "class %d has %d test images", c, counts[c]);
+    for (int i = 0; i < 10000; i++)
+        counts[(int)keel_tensor_data(t)[i]]++;
+    for (int c = 0; c < 10; c++)
+        cr_expect_eq(counts[c], 1000, "class %d has %d test images", c, counts[c]);
     keel_tensor_free(t);
 }
 
-Test(data, csv_one_hot_and_standardize) {
-    write_text("h.csv", "price,rooms,city,garage\r\n"
-                        "100,2,\"Paris\",yes\n"
-                        "\n"
-                        "200,4,Lyon,no\n"
-                        "150,3,\"Nice, FR\",yes\n");
-    keel_csv *c = keel_csv_load(path("h.csv"), .target = "price");
-    cr_assert_not_null(c, "%s", keel_last_error());
-    cr_assert_eq(c->n_features, 1 + 3 + 2);
-    const char *names[] = {"rooms", "city=Lyon", "city=Nice, FR", "city=Paris", "garage=no", "garage=yes"};
-    for (int j = 0; j < 6; j++) cr_expect_str_eq(c->feature_names[j], names[j]);
-    cr_expect_eq(keel_tensor_dim(c->x, 0), 3);
-    const float *y = keel_tensor_data(c->y);
-    cr_expect(y[0] == 100 && y[1] == 200 && y[2] == 150);
-    /* rooms 2, 4, 3: mean 3, population std sqrt(2/3) */
-    const float *x = keel_tensor_data(c->x);
-    cr_expect_float_eq(x[0], -1.2247449f, 1e-5);
-    cr_expect_float_eq(x[6], 1.2247449f, 1e-5);
-    cr_expect_float_eq(c->mean[0], 3.0f, 1e-6);
-    /* city=Paris is 1 only in row 0: standardized (1 - 1/3) / sqrt(2/9) */
-    cr_expect_float_eq(x[3], 1.4142135f, 1e-5);
-    keel_csv_free(c);
-    c = keel_csv_load(path("h.csv"), .target = "price", .standardize = 0);
-    cr_assert_not_null(c);
-    cr_expect_eq(keel_tensor_data(c->x)[0], 2.0f);
-    cr_expect_eq(keel_tensor_data(c->x)[3], 1.0f);
-    keel_csv_free(c);
+/* A gzip file whose CRC does not match: zlib's reason, not "file too short" (the whole small
+ * stream is inflated, and its trailer checked, by the first 4-byte read). */
+Test(data, idx_gzip_crc_error_says_so) {
+    unsigned char f[] = {0, 0, 8, 1, 0, 0, 0, 3, 7, 8, 9};
+    write_bytes("crc.idx.gz", f, sizeof f, true);
+    FILE *g = fopen(path("crc.idx.gz"), "rb+");
+    cr_assert_not_null(g);
+    cr_assert_eq(fseek(g, -8, SEEK_END), 0); /* the trailer: CRC-32, then the size */
+    int c = fgetc(g);
+    cr_assert_eq(fseek(g, -8, SEEK_END), 0);
+    fputc(c ^ 0x55, g);
+    fclose(g);
+    cr_expect_null(keel_load_idx(path("crc.idx.gz")));
+    EXPECT_MSG("crc.idx.gz: offset 0: corrupt gzip data (incorrect data check)");
+    cr_expect_null(strstr(keel_last_error(), "too short"));
+    /* a bad CRC on a larger file shows up inside the data */
+    unsigned char body[70000] = {0, 0, 8, 1, 0, 1, 0x11, 0x68}; /* 70000 - 8 = 0x11168 bytes */
+    for (int i = 8; i < (int)sizeof body; i++)
+        body[i] = (unsigned char)(i * 13);
+    write_bytes("crc2.idx.gz", body, sizeof body, true);
+    g = fopen(path("crc2.idx.gz"), "rb+");
+    cr_assert_eq(fseek(g, -8, SEEK_END), 0);
+    c = fgetc(g);
+    cr_assert_eq(fseek(g, -8, SEEK_END), 0);
+    fputc(c ^ 0x55, g);
+    fclose(g);
+    cr_expect_null(keel_load_idx(path("crc2.idx.gz")));
+    EXPECT_MSG("corrupt gzip data (incorrect data check)");
+    /* the same file intact loads */
+    write_bytes("ok.idx.gz", body, sizeof body, true);
+    keel_tensor *t = keel_load_idx(path("ok.idx.gz"));
+    cr_assert_not_null(t, "%s", keel_last_error());
+    cr_expect_eq(keel_tensor_size(t), 70000 - 8);
+    cr_expect_eq(keel_tensor_data(t)[100], (float)(unsigned char)(108 * 13));
+    keel_tensor_free(t);
 }
 
-Test(data, csv_errors_name_file_and_line) {
-    cr_expect_null(keel_csv_load(path("none.csv"), .target = "y"));
-    EXPECT_MSG("none.csv: cannot open");
-    write_text("fields.csv", "a,b,y\n1,2,3\n4,5\n");
-    cr_expect_null(keel_csv_load(path("fields.csv"), .target = "y"));
-    EXPECT_MSG("fields.csv:3: 2 fields, expected 3");
-    write_text("target.csv", "a,price\n1,2\n");
-    cr_expect_null(keel_csv_load(path("target.csv"), .target = "prize"));
-    EXPECT_MSG("no column named \"prize\" (did you mean \"price\"?)");
-    write_text("text.csv", "a,y\n1,2\n3,cheap\n");
-    cr_expect_null(keel_csv_load(path("text.csv"), .target = "y"));
-    EXPECT_MSG("text.csv:3: target column \"y\" holds \"cheap\"");
-    write_text("emptyf.csv", "a,y\n,2\n");
-    cr_expect_null(keel_csv_load(path("emptyf.csv"), .target = "y"));
-    EXPECT_MSG("emptyf.csv:2: empty field in column \"a\"");
-    write_text("quote.csv", "a,y\n\"open,2\n");
-    cr_expect_null(keel_csv_load(path("quote.csv"), .target = "y"));
-    EXPECT_MSG("quote.csv:2: unterminated quote");
-    write_text("header.csv", "a,y\n");
-    cr_expect_null(keel_csv_load(path("header.csv"), .target = "y"));
-    EXPECT_MSG("at least one data row");
-    write_bytes("nul.csv", "a,y\n1\0,2\n", 9, false);
-    cr_expect_null(keel_csv_load(path("nul.csv"), .target = "y"));
-    EXPECT_MSG("NUL bytes");
-    write_text("only.csv", "y\n1\n");
-    cr_expect_null(keel_csv_load(path("only.csv"), .target = "y"));
-    EXPECT_MSG("no feature columns");
+Test(data, idx_directory_and_short_header) {
+    cr_expect_null(keel_load_idx(dir));
+    EXPECT_MSG("is a directory, not an IDX file");
+    unsigned char two[] = {0, 0};
+    write_bytes("two.idx", two, sizeof two, false);
+    cr_expect_null(keel_load_idx(path("two.idx")));
+    EXPECT_MSG("two.idx: offset 0: file too short for an IDX header (2 bytes)");
+    unsigned char hdr[] = {0, 0, 8, 2, 0, 0, 0, 1, 0, 0};
+    write_bytes("hdr.idx", hdr, sizeof hdr, false);
+    cr_expect_null(keel_load_idx(path("hdr.idx")));
+    EXPECT_MSG("hdr.idx: offset 8: file ends inside the header (dimension 1)");
+    unsigned char rank[] = {0, 0, 8, 9};
+    write_bytes("rank.idx", rank, sizeof rank, false);
+    cr_expect_null(keel_load_idx(path("rank.idx")));
+    EXPECT_MSG("IDX rank 9 out of range (1..8)");
+    cr_expect_null(keel_load_idx(NULL));
+    EXPECT_MSG("keel_load_idx: path is NULL");
+}
+
+/* int8, int32 and float64 values: sign and byte order */
+Test(data, idx_int8_int32_float64) {
+    unsigned char a[] = {0, 0, 0x09, 1, 0, 0, 0, 2, 0xFF, 0x80};
+    write_bytes("i8.idx", a, sizeof a, false);
+    keel_tensor *t = keel_load_idx(path("i8.idx"));
+    cr_assert_not_null(t, "%s", keel_last_error());
+    cr_expect_eq(keel_tensor_data(t)[0], -1.0f);
+    cr_expect_eq(keel_tensor_data(t)[1], -128.0f);
+    keel_tensor_free(t);
+    unsigned char b[] = {0, 0, 0x0C, 1, 0, 0, 0, 1, 0xFF, 0xFF, 0xFE, 0x0C}; /* -500 */
+    write_bytes("i32.idx", b, sizeof b, false);
+    t = keel_load_idx(path("i32.idx"));
+    cr_assert_not_null(t, "%s", keel_last_error());
+    cr_expect_eq(keel_tensor_data(t)[0], -500.0f);
+    keel_tensor_free(t);
+    unsigned char d[] = {0, 0, 0x0E, 1, 0, 0, 0, 1, 0xC0, 0x04, 0, 0, 0, 0, 0, 0}; /* -2.5 */
+    write_bytes("f64.idx", d, sizeof d, false);
+    t = keel_load_idx(path("f64.idx"));
+    cr_assert_not_null(t, "%s", keel_last_error());
+    cr_expect_eq(keel_tensor_data(t)[0], -2.5f);
+    keel_tensor_free(t);
 }
