@@ -574,6 +574,18 @@ KEEL_API keel_tensor *keel_predict_on_batch(keel_model *m, const keel_tensor *x)
 KEEL_API keel_status keel_predict_into(keel_model *m, const keel_tensor *x, keel_tensor *out);
 #define KEEL_HAS_PREDICT_INTO 1
 
+/* Custom training steps (a GAN loss of your own, a gradient penalty): keel_compute_gradients
+ * runs train_on_batch without the optimizer step, leaving d(loss + regularization)/d(weight)
+ * in the model's gradient buffer (0 for weights frozen at compile) and the batch's loss and
+ * metrics in results. keel_model_gradients gives that buffer, count floats in the order of
+ * keel_model_weights, to read or change in place. keel_apply_gradients applies the model's
+ * optimizer to it, or first copies `grads` (count floats; NULL: the buffer as it is). So
+ * train_on_batch is compute + apply. */
+KEEL_API keel_status keel_compute_gradients(keel_model *m, const keel_tensor *x, const keel_tensor *y,
+                                            double *results, int cap);
+KEEL_API float *keel_model_gradients(keel_model *m, int64_t *count);
+KEEL_API keel_status keel_apply_gradients(keel_model *m, const float *grads, int64_t count);
+
 /* "loss", then the metric names given to compile. Returns how many; names[i] stay valid while
  * the model lives. */
 KEEL_API int keel_model_metric_names(const keel_model *m, const char **names, int cap);

@@ -385,3 +385,69 @@ Test(compose, one_layer_twice_in_a_sequential) {
     EXPECT_MSG("already in m", "functional API");
     keel_model_free(m);
 }
+
+/* ---------------------------------------------------------------- custom training steps */
+
+static keel_model *small(void) {
+    keel_model *m = keel_sequential(NULL);
+    keel_add(m, keel_dense(.units = 4, .input_dim = 3, .activation = "tanh"));
+    keel_add(m, keel_dropout(.rate = 0.25f));
+    keel_add(m, keel_dense(.units = 2));
+    keel_compile(m, .optimizer = "adam", .loss = "mse");
+    return m;
+}
+
+Test(compose, compute_then_apply_is_train_on_batch) {
+    keel_model *a = small(), *b = small();
+    keel_tensor *x = ramp(6, 3, 0.2f), *y = ramp(6, 2, 0.1f);
+    for (int step = 0; step < 3; step++) {
+        double ra[1], rb[1];
+        cr_assert_eq(keel_train_on_batch(a, x, y, ra, 1), KEEL_OK);
+        int64_t n0, n1;
+        float *w_before = keel_model_weights(b, &n0);
+        float before[64];
+        memcpy(before, w_before, (size_t)n0 * sizeof(float));
+        cr_assert_eq(keel_compute_gradients(b, x, y, rb, 1), KEEL_OK, "%s", keel_last_error());
+        cr_expect_eq(memcmp(before, keel_model_weights(b, &n1), (size_t)n0 * sizeof(float)), 0,
+                     "computing gradients changed no weight");
+        cr_expect_eq(ra[0], rb[0], "the same loss");
+        cr_assert_eq(keel_apply_gradients(b, NULL, 0), KEEL_OK);
+    }
+    int64_t n;
+    float wa[64];
+    const float *pa = keel_model_weights(a, &n); /* n is set by the call: read it after */
+    memcpy(wa, pa, (size_t)n * sizeof(float));
+    cr_expect_eq(memcmp(wa, keel_model_weights(b, NULL), (size_t)n * sizeof(float)), 0, "bit-identical after 3 steps");
+    /* a gradient of the user's own: zeros leave Adam's weights where they are */
+    int64_t ng;
+    float *g = keel_model_gradients(b, &ng);
+    cr_assert_eq(ng, n);
+    float zeros[64] = {0};
+    memcpy(wa, keel_model_weights(b, NULL), (size_t)n * sizeof(float));
+    cr_expect_eq(keel_apply_gradients(b, zeros, ng), KEEL_OK);
+    (void)g;
+    cr_expect_eq(keel_apply_gradients(b, zeros, ng - 1), KEEL_ERR_SHAPE);
+    EXPECT_MSG("has 26 weights, got 25 gradients");
+    zeros[3] = NAN;
+    cr_expect_eq(keel_apply_gradients(b, zeros, ng), KEEL_ERR_ARG);
+    EXPECT_MSG("gradient 3 is nan");
+    keel_model_free(a), keel_model_free(b);
+    keel_tensor_free(x), keel_tensor_free(y);
+}
+
+Test(compose, gradients_of_frozen_weights_are_zero) {
+    gan s = make_gan(true);
+    keel_tensor *z = ramp(8, 4, 0.2f), *ones = keel_tensor_new(KEEL_SHAPE(8, 1));
+    for (int i = 0; i < 8; i++) keel_tensor_data(ones)[i] = 1;
+    cr_assert_eq(keel_compute_gradients(s.gan, z, ones, NULL, 0), KEEL_OK);
+    int64_t n;
+    float *g = keel_model_gradients(s.gan, &n);
+    cr_assert_eq(n, 159);
+    double gen = 0, disc = 0;
+    for (int64_t i = 0; i < 94; i++) gen += fabsf(g[i]); /* the generator's weights come first */
+    for (int64_t i = 94; i < 159; i++) disc += fabsf(g[i]);
+    cr_expect_gt(gen, 0);
+    cr_expect_eq(disc, 0);
+    free_gan(&s, 0);
+    keel_tensor_free(z), keel_tensor_free(ones);
+}

@@ -203,7 +203,7 @@ static void batch_metrics(keel_model *m, int64_t n, double loss, double *sums) {
 
 /* One training step on the gathered batch; KEEL_ERR_NAN (weights untouched) if the loss is
  * not finite. */
-static keel_status train_step(keel_model *m, int64_t n, double *sums, double *loss_out) {
+static keel_status train_step_(keel_model *m, int64_t n, double *sums, double *loss_out, bool apply) {
     keel_model_bind(m, true);
     m->ctx.training = true;
     m->ctx.seed = m->seed;
@@ -216,10 +216,16 @@ static keel_status train_step(keel_model *m, int64_t n, double *sums, double *lo
     if (m->output->needs_grad) {
         keel_graph_backward(&m->g, n, &m->ctx);
         keel_reg_apply(m->params, m->n_params, true);
-        keel_optimizer_step(&m->opt, m->params, m->n_params);
+        if (apply) keel_optimizer_step(&m->opt, m->params, m->n_params);
+    } else if (!apply) { /* nothing trainable: the gradients are zero, not stale */
+        memset(m->grads, 0, (size_t)m->n_weights * sizeof(float));
     }
     m->ctx.step++;
     return KEEL_OK;
+}
+
+static keel_status train_step(keel_model *m, int64_t n, double *sums, double *loss_out) {
+    return train_step_(m, n, sums, loss_out, true);
 }
 
 static double test_batch(keel_model *m, int64_t n, double *sums) {
@@ -595,8 +601,10 @@ keel_status keel_predict_into(keel_model *m, const keel_tensor *x, keel_tensor *
     return KEEL_OK;
 }
 
+enum { TEST, TRAIN, GRADS };
+
 static keel_status on_batch(keel_model *m, const char *fn, const keel_tensor *x,
-                            const keel_tensor *y, double *results, int cap, bool train) {
+                            const keel_tensor *y, double *results, int cap, int mode) {
     keel_status st = keel_check_data(m, fn, x, y);
     if (!st && !y) st = keel_error(KEEL_ERR_ARG, "%s: y is NULL", fn);
     if (st) return st;
@@ -604,10 +612,13 @@ static keel_status on_batch(keel_model *m, const char *fn, const keel_tensor *x,
     if ((st = keel_model_reserve(m, n))) return st;
     if ((st = gather(m, fn, x, y, NULL, 0, n, true))) return st;
     double sums[KEEL_MAX_METRICS + 1] = {0}, loss;
-    if (train) {
-        if (train_step(m, n, sums, &loss) == KEEL_ERR_NAN)
+    if (mode != TEST) {
+        if (train_step_(m, n, sums, &loss, mode == TRAIN) == KEEL_ERR_NAN)
             KEEL_FAIL(KEEL_ERR_NAN, "%s: loss is %s; the weights were not updated", fn,
                       isnan(loss) ? "nan" : "inf");
+        if (mode == GRADS)
+            for (int k = 0; k < m->n_params; k++) /* frozen weights have no gradient: say 0 */
+                if (!m->ptrain[k]) memset(m->grads + m->offsets[k], 0, (size_t)m->params[k]->size * sizeof(float));
     } else {
         test_batch(m, n, sums);
         sums[0] += keel_reg_apply(m->params, m->n_params, false) * (double)n;
@@ -620,12 +631,45 @@ static keel_status on_batch(keel_model *m, const char *fn, const keel_tensor *x,
 
 keel_status keel_train_on_batch(keel_model *m, const keel_tensor *x, const keel_tensor *y,
                                 double *results, int cap) {
-    return on_batch(m, "keel_train_on_batch", x, y, results, cap, true);
+    return on_batch(m, "keel_train_on_batch", x, y, results, cap, TRAIN);
 }
 
 keel_status keel_test_on_batch(keel_model *m, const keel_tensor *x, const keel_tensor *y,
                                double *results, int cap) {
-    return on_batch(m, "keel_test_on_batch", x, y, results, cap, false);
+    return on_batch(m, "keel_test_on_batch", x, y, results, cap, TEST);
+}
+
+keel_status keel_compute_gradients(keel_model *m, const keel_tensor *x, const keel_tensor *y, double *results,
+                                   int cap) {
+    return on_batch(m, "keel_compute_gradients", x, y, results, cap, GRADS);
+}
+
+float *keel_model_gradients(keel_model *m, int64_t *count) {
+    if (!m || !m->compiled) {
+        keel_error(KEEL_ERR_STATE, "keel_model_gradients: the model is not compiled");
+        return NULL;
+    }
+    if (count) *count = m->n_weights;
+    return m->grads;
+}
+
+keel_status keel_apply_gradients(keel_model *m, const float *grads, int64_t count) {
+    keel_status st = keel_model_check(m, "keel_apply_gradients");
+    if (st) return st;
+    if (!m->compiled) KEEL_FAIL(KEEL_ERR_STATE, "keel_apply_gradients: compile %s first", m->name);
+    if (grads) {
+        if (count != m->n_weights)
+            KEEL_FAIL(KEEL_ERR_SHAPE, "keel_apply_gradients: %s has %lld weights, got %lld gradients", m->name,
+                      (long long)m->n_weights, (long long)count);
+        for (int64_t i = 0; i < count; i++)
+            if (!isfinite(grads[i]))
+                KEEL_FAIL(KEEL_ERR_ARG, "keel_apply_gradients: gradient %lld is %s; nothing was applied", (long long)i,
+                          isnan(grads[i]) ? "nan" : "inf");
+        memcpy(m->grads, grads, (size_t)count * sizeof(float));
+    }
+    keel_model_bind(m, true);
+    keel_optimizer_step(&m->opt, m->params, m->n_params);
+    return KEEL_OK;
 }
 
 /* ---------------------------------------------------------------- flows */
