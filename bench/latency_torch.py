@@ -20,13 +20,14 @@ Set OMP_WAIT_POLICY=PASSIVE in the environment *before* this starts
 Prints one line per model:
   pytorch model=M threads=T layout=L mkldnn=D calls=N median_us=X p90_us=Y
 
-For the CNN, PyTorch's fastest way to run it differs by machine and batch
-size (cnn_torch.py: channels_last with oneDNN wins for training at batch 32+;
-here, one sample, on the 2-core AMD EPYC VM, oneDNN off with channels_last
-was the fastest of the four, 110 vs 140-154 us).  So by default (--layout
-auto --mkldnn auto) each of the four combinations of layout (nchw, nhwc =
-channels_last) and oneDNN (on, off) is timed over 1000 calls, and the
-fastest by median is then timed in full; the line says which.
+For the CNN, PyTorch's fastest way to run it may differ by machine and batch
+size (cnn_torch.py: channels_last with oneDNN wins for training at batch 32+).
+Here, one sample, 1 thread, torch 1.13.1 on the 2-core AMD EPYC VM, short
+runs gave channels_last 108-113 us and NCHW 141-144 us, oneDNN on or off
+within noise.  So by default (--layout auto --mkldnn auto) each of the four
+combinations of layout (nchw, nhwc = channels_last) and oneDNN (on, off) is
+timed over 1000 calls, and the fastest by median is then timed in full; the
+line says which, and stderr lists the short runs.
 """
 import argparse, ctypes, sys, time
 import numpy as np
