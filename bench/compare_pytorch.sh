@@ -4,7 +4,7 @@
 # a side-by-side table.
 #   bench/compare_pytorch.sh mlp|cnn   one training epoch per batch size, samples/s
 #   bench/compare_pytorch.sh latency   predict on one sample (MLP and CNN), median/p90 us
-# keel runs at THREADS (default: all cores, keel's own default). PyTorch runs once
+# keel runs at THREADS (default: keel's own default, all cores). PyTorch runs once
 # per thread count from 1 to the core count (TORCH_THREADS="1 2 ..." to choose)
 # and each row compares keel with the fastest of them, the count a user would
 # pick; the table says which count won.
@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 usage() {
-  echo "usage: $0 {mlp|cnn|latency}   (env THREADS: keel's threads, default nproc;" \
+  echo "usage: $0 {mlp|cnn|latency}   (env THREADS: keel's threads, default keel's own: all cores;" \
        "TORCH_THREADS: PyTorch's counts to try, default 1..nproc; LOAD=1: a busy process" \
        "beside)" >&2
   exit 2
@@ -20,7 +20,8 @@ usage() {
 [[ $# -eq 1 ]] || usage
 model=$1
 ncpu=$(nproc)
-threads=${THREADS:-$ncpu}
+# keel at its own default (all the cores it may use) unless THREADS says otherwise
+keel_threads=(); [[ -n ${THREADS:-} ]] && keel_threads=(--threads "$THREADS")
 # One entry per benchmark. key: the field that names a row (the first row's ratio is the
 # summary); metric: the number compared; better: hi (throughput) or lo (time).
 case $model in
@@ -54,7 +55,7 @@ if [[ ${LOAD:-0} == 1 ]]; then
   trap 'kill $busy 2>/dev/null' EXIT
   echo "LOAD=1: a busy process (pid $busy) runs beside both" >&2
 fi
-keel_out=$("$keel_bin" "${args[@]}" --threads "$threads")
+keel_out=$("$keel_bin" "${args[@]}" "${keel_threads[@]}")
 
 # libgomp's default active spin-waiting starves OpenBLAS's own pthreads on a
 # small machine (measured 2-3x slower, once >10x, on 2 cores); read at load.
