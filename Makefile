@@ -36,8 +36,12 @@ werror: deps
 fuzz:
 	@bash tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60)
 
+# keel beside PyTorch (Debian's python3-torch, installed here by deps.sh --bench): training
+# throughput of the MLP, then one-sample predict latency of the MLP and the CNN.
 bench: build
+	@bash scripts/deps.sh --bench
 	bash bench/compare_pytorch.sh mlp
+	bash bench/compare_pytorch.sh latency
 
 format:
 	clang-format -i include/*.h src/*.h src/*/*.[ch] examples/*.c tests/*.c bench/*.c
