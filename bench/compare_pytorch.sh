@@ -3,6 +3,8 @@
 # the other (never together: they would fight over the same cores), and print
 # a side-by-side table.
 #   bench/compare_pytorch.sh mlp|cnn   one training epoch per batch size, samples/s
+#   bench/compare_pytorch.sh gan       the tutorial MLP GAN: one D step (64 real + 64 fake) and
+#                                      one G step (64 noise) per step, steps/s
 #   bench/compare_pytorch.sh latency   predict on one sample (MLP and CNN), median/p90 us
 # keel runs at THREADS (default: keel's own default, all cores). PyTorch runs once
 # per thread count from 1 to the core count (TORCH_THREADS="1 2 ..." to choose)
@@ -12,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 usage() {
-  echo "usage: $0 {mlp|cnn|latency}   (env THREADS: keel's threads, default keel's own: all cores;" \
+  echo "usage: $0 {mlp|cnn|gan|latency}   (env THREADS: keel's threads, default keel's own: all cores;" \
        "TORCH_THREADS: PyTorch's counts to try, default 1..nproc; LOAD=1: a busy process" \
        "beside)" >&2
   exit 2
@@ -28,6 +30,9 @@ case $model in
   mlp | cnn)
     keel_bin=build/bench/bench_$model; torch_py=bench/${model}_torch.py
     args=(--batch 32 --batch 128); key=batch; metric=samples_per_s; better=hi ;;
+  gan)
+    keel_bin=build/bench/bench_gan; torch_py=bench/gan_torch.py
+    args=(--batch 64); key=batch; metric=steps_per_s; better=hi ;;
   latency)
     keel_bin=build/bench/bench_latency; torch_py=bench/latency_torch.py
     args=(--model mlp --model cnn); key=model; metric=median_us; better=lo ;;
@@ -101,8 +106,8 @@ awk -v model="$model" -v key="$key" -v metric="$metric" -v better="$better" '
              "torch_median_us", "torch_p90_us", "ratio"
     } else {
       fmt = "%-7s%-7s%-13s%-20s%-15s%-23s%s\n"
-      printf fmt, "model", "batch", "keel_threads", "keel_samples_per_s", "torch_threads",
-             "pytorch_samples_per_s", "ratio"
+      printf fmt, "model", "batch", "keel_threads", "keel_" metric, "torch_threads",
+             "pytorch_" metric, "ratio"
     }
     bad = 0
     for (i = 1; i <= n; i++) {

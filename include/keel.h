@@ -55,13 +55,13 @@ extern "C" {
 
 typedef enum keel_status {
     KEEL_OK = 0,
-    KEEL_ERR_ARG = -1,      /* a bad argument: NULL, out of range, unknown name */
-    KEEL_ERR_SHAPE = -2,    /* shapes that do not fit together */
-    KEEL_ERR_STATE = -3,    /* wrong call order: fit before compile, add after compile */
-    KEEL_ERR_IO = -4,       /* a file that cannot be opened or read */
-    KEEL_ERR_FORMAT = -5,   /* a file whose content is not what it claims */
-    KEEL_ERR_NOMEM = -6,    /* out of memory */
-    KEEL_ERR_NAN = -7,      /* a NaN or infinite loss stopped training */
+    KEEL_ERR_ARG = -1,    /* a bad argument: NULL, out of range, unknown name */
+    KEEL_ERR_SHAPE = -2,  /* shapes that do not fit together */
+    KEEL_ERR_STATE = -3,  /* wrong call order: fit before compile, add after compile */
+    KEEL_ERR_IO = -4,     /* a file that cannot be opened or read */
+    KEEL_ERR_FORMAT = -5, /* a file whose content is not what it claims */
+    KEEL_ERR_NOMEM = -6,  /* out of memory */
+    KEEL_ERR_NAN = -7,    /* a NaN or infinite loss stopped training */
     KEEL_STATUS_COUNT = 8
 } keel_status;
 
@@ -93,8 +93,10 @@ KEEL_API const char *keel_gemm_backend(void);
 typedef struct keel_tensor keel_tensor;
 
 /* KEEL_SHAPE(60000, 28, 28) expands to the (rank, dims) pair the constructors take. */
-#define KEEL_SHAPE(...)                                                                           \
-    (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (const int64_t[]){__VA_ARGS__}
+#define KEEL_SHAPE(...)                                                                            \
+    (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (const int64_t[]) {                 \
+        __VA_ARGS__                                                                                \
+    }
 
 /* A new tensor of zeros. NULL (and keel_last_error) on a bad shape or no memory. */
 KEEL_API keel_tensor *keel_tensor_new(int rank, const int64_t *dims);
@@ -208,7 +210,8 @@ typedef struct keel_conv2d_opts {
     const char *name;
 } keel_conv2d_opts;
 KEEL_API keel_layer *keel_conv2d_(keel_conv2d_opts o);
-#define keel_conv2d(...) keel_conv2d_((keel_conv2d_opts){.use_bias = 1, .padding = "valid", __VA_ARGS__})
+#define keel_conv2d(...)                                                                           \
+    keel_conv2d_((keel_conv2d_opts){.use_bias = 1, .padding = "valid", __VA_ARGS__})
 
 /* MaxPooling2D / AveragePooling2D(pool_size=(2, 2), strides=None (= pool_size),
  * padding="valid"). With "same", padded cells never win a max and are not counted in an
@@ -222,10 +225,11 @@ typedef struct keel_pool2d_opts {
 } keel_pool2d_opts;
 KEEL_API keel_layer *keel_max_pooling2d_(keel_pool2d_opts o);
 KEEL_API keel_layer *keel_average_pooling2d_(keel_pool2d_opts o);
-#define keel_max_pooling2d(...)                                                                   \
+#define keel_max_pooling2d(...)                                                                    \
     keel_max_pooling2d_((keel_pool2d_opts){.pool_size = {2, 2}, .padding = "valid", __VA_ARGS__})
-#define keel_average_pooling2d(...)                                                               \
-    keel_average_pooling2d_((keel_pool2d_opts){.pool_size = {2, 2}, .padding = "valid", __VA_ARGS__})
+#define keel_average_pooling2d(...)                                                                \
+    keel_average_pooling2d_(                                                                       \
+        (keel_pool2d_opts){.pool_size = {2, 2}, .padding = "valid", __VA_ARGS__})
 
 /* GlobalAveragePooling2D / GlobalMaxPooling2D: (N, H, W, C) -> (N, C). */
 typedef struct keel_global_pool2d_opts {
@@ -234,9 +238,10 @@ typedef struct keel_global_pool2d_opts {
 } keel_global_pool2d_opts;
 KEEL_API keel_layer *keel_global_average_pooling2d_(keel_global_pool2d_opts o);
 KEEL_API keel_layer *keel_global_max_pooling2d_(keel_global_pool2d_opts o);
-#define keel_global_average_pooling2d(...)                                                        \
+#define keel_global_average_pooling2d(...)                                                         \
     keel_global_average_pooling2d_((keel_global_pool2d_opts){__VA_ARGS__})
-#define keel_global_max_pooling2d(...) keel_global_max_pooling2d_((keel_global_pool2d_opts){__VA_ARGS__})
+#define keel_global_max_pooling2d(...)                                                             \
+    keel_global_max_pooling2d_((keel_global_pool2d_opts){__VA_ARGS__})
 
 /* BatchNormalization(axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True).
  * Weights in Keras's order: gamma, beta (trainable), moving_mean, moving_variance
@@ -251,8 +256,8 @@ typedef struct keel_batch_normalization_opts {
     const char *name;
 } keel_batch_normalization_opts;
 KEEL_API keel_layer *keel_batch_normalization_(keel_batch_normalization_opts o);
-#define keel_batch_normalization(...)                                                             \
-    keel_batch_normalization_((keel_batch_normalization_opts){                                    \
+#define keel_batch_normalization(...)                                                              \
+    keel_batch_normalization_((keel_batch_normalization_opts){                                     \
         .momentum = 0.99f, .epsilon = 1e-3f, .center = 1, .scale = 1, __VA_ARGS__})
 
 /* ZeroPadding2D(padding=(1, 1)): .padding = {rows, cols} pads both sides of each axis;
@@ -264,7 +269,7 @@ typedef struct keel_zero_padding2d_opts {
     const char *name;
 } keel_zero_padding2d_opts;
 KEEL_API keel_layer *keel_zero_padding2d_(keel_zero_padding2d_opts o);
-#define keel_zero_padding2d(...)                                                                  \
+#define keel_zero_padding2d(...)                                                                   \
     keel_zero_padding2d_((keel_zero_padding2d_opts){.padding = {1, 1}, __VA_ARGS__})
 
 /* UpSampling2D(size=(2, 2), interpolation="nearest"): (N, H, W, C) -> (N, H*sh, W*sw, C);
@@ -276,7 +281,8 @@ typedef struct keel_upsampling2d_opts {
     const char *name;
 } keel_upsampling2d_opts;
 KEEL_API keel_layer *keel_upsampling2d_(keel_upsampling2d_opts o);
-#define keel_upsampling2d(...) keel_upsampling2d_((keel_upsampling2d_opts){.size = {2, 2}, __VA_ARGS__})
+#define keel_upsampling2d(...)                                                                     \
+    keel_upsampling2d_((keel_upsampling2d_opts){.size = {2, 2}, __VA_ARGS__})
 
 /* Conv2DTranspose(filters, kernel_size, strides=(1, 1), padding="valid", output_padding=None,
  * activation=None, use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros").
@@ -300,8 +306,8 @@ typedef struct keel_conv2d_transpose_opts {
     const char *name;
 } keel_conv2d_transpose_opts;
 KEEL_API keel_layer *keel_conv2d_transpose_(keel_conv2d_transpose_opts o);
-#define keel_conv2d_transpose(...)                                                                \
-    keel_conv2d_transpose_((keel_conv2d_transpose_opts){                                          \
+#define keel_conv2d_transpose(...)                                                                 \
+    keel_conv2d_transpose_((keel_conv2d_transpose_opts){                                           \
         .use_bias = 1, .padding = "valid", .output_padding = {-1, -1}, __VA_ARGS__})
 
 /* Merge layers of the functional API, over 2 to 4 inputs of the same shape: Add, Subtract (two
@@ -443,13 +449,13 @@ KEEL_API const char *keel_model_error(const keel_model *m);
  * epsilon 1e-7, rho 0.9, adamw weight_decay 0.004, adagrad initial_accumulator_value 0.1. */
 typedef struct keel_optimizer_opts {
     float learning_rate;
-    float momentum;     /* sgd, rmsprop */
-    int nesterov;       /* sgd */
+    float momentum;       /* sgd, rmsprop */
+    int nesterov;         /* sgd */
     float beta_1, beta_2; /* adam, adamw */
-    int amsgrad;        /* adam, adamw */
+    int amsgrad;          /* adam, adamw */
     float epsilon;
-    float rho;          /* rmsprop */
-    int centered;       /* rmsprop */
+    float rho;                       /* rmsprop */
+    int centered;                    /* rmsprop */
     float initial_accumulator_value; /* adagrad */
     float weight_decay; /* decoupled, w -= w * weight_decay * lr (adamw; any optimizer) */
     float clipnorm;     /* per weight tensor */
@@ -479,7 +485,8 @@ typedef struct keel_compile_opts {
     const char *metrics[KEEL_MAX_METRICS];
 } keel_compile_opts;
 KEEL_API keel_status keel_compile_(keel_model *m, keel_compile_opts o);
-#define keel_compile(m, ...) keel_compile_((m), (keel_compile_opts){.optimizer = "rmsprop", __VA_ARGS__})
+#define keel_compile(m, ...)                                                                       \
+    keel_compile_((m), (keel_compile_opts){.optimizer = "rmsprop", __VA_ARGS__})
 
 /* Named values passed to callbacks: loss and metrics, running averages over the epoch
  * (with val_ entries at epoch end when there is validation data). */
@@ -507,7 +514,7 @@ typedef struct keel_early_stopping_opts {
     const char *mode; /* "auto", "min", "max" */
     int restore_best_weights;
 } keel_early_stopping_opts;
-#define keel_early_stopping(...)                                                                  \
+#define keel_early_stopping(...)                                                                   \
     (&(keel_early_stopping_opts){.monitor = "val_loss", .mode = "auto", __VA_ARGS__})
 
 /* Validation tensors (borrowed). */
@@ -537,10 +544,10 @@ typedef struct keel_fit_opts {
 } keel_fit_opts;
 KEEL_API keel_status keel_fit_(keel_model *m, const keel_tensor *x, const keel_tensor *y,
                                keel_fit_opts o);
-#define keel_fit(m, x, y, ...)                                                                    \
-    keel_fit_((m), (x), (y),                                                                      \
-              (keel_fit_opts){.batch_size = 32, .epochs = 1, .verbose = 1, .shuffle = 1,          \
-                              __VA_ARGS__})
+#define keel_fit(m, x, y, ...)                                                                     \
+    keel_fit_(                                                                                     \
+        (m), (x), (y),                                                                             \
+        (keel_fit_opts){.batch_size = 32, .epochs = 1, .verbose = 1, .shuffle = 1, __VA_ARGS__})
 
 /* evaluate(x, y, batch_size=32, verbose=0): writes loss then each metric, in compile order,
  * into results[0 .. n) (n = 1 + number of metrics; see keel_model_metric_names). */
@@ -551,8 +558,9 @@ typedef struct keel_evaluate_opts {
 } keel_evaluate_opts;
 KEEL_API keel_status keel_evaluate_(keel_model *m, const keel_tensor *x, const keel_tensor *y,
                                     double *results, int cap, keel_evaluate_opts o);
-#define keel_evaluate(m, x, y, results, cap, ...)                                                 \
-    keel_evaluate_((m), (x), (y), (results), (cap), (keel_evaluate_opts){.batch_size = 32, __VA_ARGS__})
+#define keel_evaluate(m, x, y, results, cap, ...)                                                  \
+    keel_evaluate_((m), (x), (y), (results), (cap),                                                \
+                   (keel_evaluate_opts){.batch_size = 32, __VA_ARGS__})
 
 /* predict(x, batch_size=32): a new (N, outputs...) tensor the caller frees; NULL on error.
  * Dropout is off. opts may be NULL. */
@@ -581,8 +589,8 @@ KEEL_API keel_status keel_predict_into(keel_model *m, const keel_tensor *x, keel
  * keel_model_weights, to read or change in place. keel_apply_gradients applies the model's
  * optimizer to it, or first copies `grads` (count floats; NULL: the buffer as it is). So
  * train_on_batch is compute + apply. */
-KEEL_API keel_status keel_compute_gradients(keel_model *m, const keel_tensor *x, const keel_tensor *y,
-                                            double *results, int cap);
+KEEL_API keel_status keel_compute_gradients(keel_model *m, const keel_tensor *x,
+                                            const keel_tensor *y, double *results, int cap);
 KEEL_API float *keel_model_gradients(keel_model *m, int64_t *count);
 KEEL_API keel_status keel_apply_gradients(keel_model *m, const float *grads, int64_t count);
 
@@ -631,7 +639,8 @@ KEEL_API float *keel_layer_weight(keel_layer *l, int index, int64_t *count);
  * validation_split), with Keras's meaning of each value: rotation_range and shear_range in
  * degrees; a shift below 1 is a fraction of the width / height, 1 or more a number of pixels;
  * zoom_range z draws each axis's zoom from [1 - z, 1 + z]; fill_mode "nearest", "constant",
- * "reflect" or "wrap". A plain value, no allocation: keel_image_data_generator(.rescale = 1/255.f). */
+ * "reflect" or "wrap". A plain value, no allocation: keel_image_data_generator(.rescale = 1/255.f).
+ */
 typedef struct keel_image_gen {
     float rescale;
     float rotation_range;
@@ -656,14 +665,15 @@ typedef struct keel_flow keel_flow;
  * "validation" splits each class by the generator's validation_split (the first fraction of
  * each class's files is the validation part, as Keras does). Decoding, resizing and
  * augmentation run on `workers` background threads (default: one per four cores) ahead of the
- * training step, and keel_fit_flow gives the kernels the cores the workers leave; decoded images are kept in memory when cache is set and they fit in 1 GiB. Prints
- * "Found N images belonging to K classes." unless verbose is 0. NULL and a message on a
- * missing or empty folder, a folder with a single class (binary / categorical), bad options. A
- * file that cannot be decoded makes the batch that needs it fail with a message naming it. */
+ * training step, and keel_fit_flow gives the kernels the cores the workers leave; decoded images
+ * are kept in memory when cache is set and they fit in 1 GiB. Prints "Found N images belonging to K
+ * classes." unless verbose is 0. NULL and a message on a missing or empty folder, a folder with a
+ * single class (binary / categorical), bad options. A file that cannot be decoded makes the batch
+ * that needs it fail with a message naming it. */
 typedef struct keel_flow_opts {
     int64_t target_size[2];
-    const char *color_mode;    /* "rgb", "grayscale", "rgba" */
-    const char *class_mode;    /* "categorical", "binary", "sparse", "none" */
+    const char *color_mode; /* "rgb", "grayscale", "rgba" */
+    const char *class_mode; /* "categorical", "binary", "sparse", "none" */
     int64_t batch_size;
     int shuffle;
     uint64_t seed;
@@ -676,12 +686,17 @@ typedef struct keel_flow_opts {
 } keel_flow_opts;
 KEEL_API keel_flow *keel_flow_from_directory_(const char *directory, const keel_image_gen *gen,
                                               keel_flow_opts o);
-#define keel_flow_from_directory(dir, gen, ...)                                                   \
-    keel_flow_from_directory_((dir), (gen),                                                       \
-                              (keel_flow_opts){.target_size = {256, 256}, .color_mode = "rgb",    \
-                                               .class_mode = "categorical", .batch_size = 32,     \
-                                               .shuffle = 1, .interpolation = "nearest",          \
-                                               .cache = 1, .verbose = 1, __VA_ARGS__})
+#define keel_flow_from_directory(dir, gen, ...)                                                    \
+    keel_flow_from_directory_((dir), (gen),                                                        \
+                              (keel_flow_opts){.target_size = {256, 256},                          \
+                                               .color_mode = "rgb",                                \
+                                               .class_mode = "categorical",                        \
+                                               .batch_size = 32,                                   \
+                                               .shuffle = 1,                                       \
+                                               .interpolation = "nearest",                         \
+                                               .cache = 1,                                         \
+                                               .verbose = 1,                                       \
+                                               __VA_ARGS__})
 KEEL_API void keel_flow_free(keel_flow *f);
 KEEL_API int64_t keel_flow_samples(const keel_flow *f);
 /* Batches per epoch: ceil(samples / batch_size). */
@@ -717,8 +732,9 @@ KEEL_API keel_status keel_save_image_grid(const char *path, const keel_tensor *i
 /* fit / evaluate / predict on a flow: one epoch is keel_flow_steps batches; the flow's batch
  * size applies. Validation, if any, comes from .validation_flow. */
 KEEL_API keel_status keel_fit_flow_(keel_model *m, keel_flow *train, keel_fit_opts o);
-#define keel_fit_flow(m, flow, ...)                                                               \
-    keel_fit_flow_((m), (flow), (keel_fit_opts){.epochs = 1, .verbose = 1, .shuffle = 1, __VA_ARGS__})
+#define keel_fit_flow(m, flow, ...)                                                                \
+    keel_fit_flow_((m), (flow),                                                                    \
+                   (keel_fit_opts){.epochs = 1, .verbose = 1, .shuffle = 1, __VA_ARGS__})
 KEEL_API keel_status keel_evaluate_flow(keel_model *m, keel_flow *f, double *results, int cap);
 /* Predictions for every image of the flow in its unshuffled order (a flow made with
  * .shuffle = 0), (samples, outputs...). */

@@ -8,17 +8,18 @@
 #include <stdio.h>
 #include <string.h>
 
-#define EXPECT_MSG(...)                                                                           \
-    do {                                                                                          \
-        const char *want_[] = {__VA_ARGS__};                                                      \
-        for (size_t i_ = 0; i_ < sizeof want_ / sizeof *want_; i_++)                              \
-            cr_expect(strstr(keel_last_error(), want_[i_]), "message \"%s\" lacks \"%s\"",        \
-                      keel_last_error(), want_[i_]);                                              \
+#define EXPECT_MSG(...)                                                                            \
+    do {                                                                                           \
+        const char *want_[] = {__VA_ARGS__};                                                       \
+        for (size_t i_ = 0; i_ < sizeof want_ / sizeof *want_; i_++)                               \
+            cr_expect(strstr(keel_last_error(), want_[i_]), "message \"%s\" lacks \"%s\"",         \
+                      keel_last_error(), want_[i_]);                                               \
     } while (0)
 
 static keel_tensor *ramp(int64_t n, int64_t f, float scale) {
     keel_tensor *t = keel_tensor_new(KEEL_SHAPE(n, f));
-    for (int64_t i = 0; i < n * f; i++) keel_tensor_data(t)[i] = scale * (float)((i * 7) % 11 - 5);
+    for (int64_t i = 0; i < n * f; i++)
+        keel_tensor_data(t)[i] = scale * (float)((i * 7) % 11 - 5);
     return t;
 }
 
@@ -55,14 +56,17 @@ Test(compose, one_layer_in_two_models_is_one_set_of_weights) {
     keel_model *a = keel_sequential("a"), *b = keel_sequential("b");
     cr_assert_eq(keel_add(a, d), KEEL_OK);
     cr_assert_eq(keel_add(b, d), KEEL_OK);
-    cr_assert_eq(keel_compile(a, .optimizer = "sgd", .loss = "mse"), KEEL_OK, "%s", keel_last_error());
-    cr_assert_eq(keel_compile(b, .optimizer = "sgd", .loss = "mse"), KEEL_OK, "%s", keel_last_error());
+    cr_assert_eq(keel_compile(a, .optimizer = "sgd", .loss = "mse"), KEEL_OK, "%s",
+                 keel_last_error());
+    cr_assert_eq(keel_compile(b, .optimizer = "sgd", .loss = "mse"), KEEL_OK, "%s",
+                 keel_last_error());
     /* the bug this redesign fixed: compiling b doubled both counts and moved the kernel */
     cr_expect_eq(keel_model_count_params(a), 15);
     cr_expect_eq(keel_model_count_params(b), 15);
     keel_tensor *x = ramp(8, 4, 0.1f), *y = ramp(8, 3, 0.2f);
     keel_tensor *pb0 = keel_predict(b, x, NULL);
-    for (int i = 0; i < 5; i++) cr_assert_eq(keel_train_on_batch(a, x, y, NULL, 0), KEEL_OK);
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(keel_train_on_batch(a, x, y, NULL, 0), KEEL_OK);
     keel_tensor *pa = keel_predict(a, x, NULL), *pb = keel_predict(b, x, NULL);
     cr_expect_eq(memcmp(keel_tensor_data(pa), keel_tensor_data(pb), 24 * sizeof(float)), 0,
                  "b predicts with the weights a trained");
@@ -89,7 +93,8 @@ Test(compose, each_model_has_its_own_optimizer_state) {
     float *w0 = copy_weights(d, &n);
     cr_assert_eq(keel_train_on_batch(a, x, y, NULL, 0), KEEL_OK);
     float *w1 = copy_weights(d, &n);
-    for (int64_t i = 0; i < n; i++) cr_expect(fabsf(fabsf(w1[i] - w0[i]) - 1e-3f) < 2e-5f, "adam step %g", w1[i] - w0[i]);
+    for (int64_t i = 0; i < n; i++)
+        cr_expect(fabsf(fabsf(w1[i] - w0[i]) - 1e-3f) < 2e-5f, "adam step %g", w1[i] - w0[i]);
     cr_assert_eq(keel_train_on_batch(b, x, y, NULL, 0), KEEL_OK);
     cr_expect(!same_weights(d, w1), "sgd moved the shared weights");
     free(w0), free(w1);
@@ -115,33 +120,39 @@ static gan make_gan(bool freeze_between_compiles) {
     s.d_first = keel_dense(.units = 8, .input_dim = 6, .activation = "relu");
     keel_add(s.d, s.d_first);
     keel_add(s.d, keel_dense(.units = 1, .activation = "sigmoid"));
-    cr_assert_eq(keel_compile(s.d, .optimizer = "adam", .loss = "binary_crossentropy", .metrics = {"accuracy"}), KEEL_OK,
-                 "%s", keel_last_error());
+    cr_assert_eq(keel_compile(s.d, .optimizer = "adam", .loss = "binary_crossentropy",
+                              .metrics = {"accuracy"}),
+                 KEEL_OK, "%s", keel_last_error());
     if (freeze_between_compiles) keel_model_set_trainable(s.d, 0);
     s.gan = keel_sequential("gan");
     cr_assert_eq(keel_add_model(s.gan, s.g), KEEL_OK, "%s", keel_last_error());
     cr_assert_eq(keel_add_model(s.gan, s.d), KEEL_OK, "%s", keel_last_error());
-    if (!freeze_between_compiles) keel_model_set_trainable(s.d, 0); /* the toggle idiom freezes before its compile */
-    cr_assert_eq(keel_compile(s.gan, .optimizer = "adam", .loss = "binary_crossentropy"), KEEL_OK, "%s",
-                 keel_last_error());
+    if (!freeze_between_compiles)
+        keel_model_set_trainable(s.d, 0); /* the toggle idiom freezes before its compile */
+    cr_assert_eq(keel_compile(s.gan, .optimizer = "adam", .loss = "binary_crossentropy"), KEEL_OK,
+                 "%s", keel_last_error());
     return s;
 }
 
 static void free_gan(gan *s, int order) {
-    if (order == 0) keel_model_free(s->gan), keel_model_free(s->g), keel_model_free(s->d);
-    else keel_model_free(s->d), keel_model_free(s->g), keel_model_free(s->gan);
+    if (order == 0)
+        keel_model_free(s->gan), keel_model_free(s->g), keel_model_free(s->d);
+    else
+        keel_model_free(s->d), keel_model_free(s->g), keel_model_free(s->gan);
 }
 
 Test(compose, gan_frozen_between_the_two_compiles) {
     gan s = make_gan(true);
     cr_expect_eq(keel_model_count_params(s.gan), 4 * 8 + 8 + 8 * 6 + 6 + 6 * 8 + 8 + 8 + 1);
     keel_tensor *z = ramp(16, 4, 0.2f), *ones = keel_tensor_new(KEEL_SHAPE(16, 1));
-    for (int i = 0; i < 16; i++) keel_tensor_data(ones)[i] = 1;
+    for (int i = 0; i < 16; i++)
+        keel_tensor_data(ones)[i] = 1;
     int64_t n;
     float *d0 = copy_weights(s.d_first, &n), *g0 = copy_weights(s.g_first, &n);
     double r[1];
     cr_assert_eq(keel_train_on_batch(s.gan, z, ones, r, 1), KEEL_OK, "%s", keel_last_error());
-    cr_expect(same_weights(s.d_first, d0), "the frozen discriminator is bit-identical after a generator step");
+    cr_expect(same_weights(s.d_first, d0),
+              "the frozen discriminator is bit-identical after a generator step");
     cr_expect(!same_weights(s.g_first, g0), "the generator learned");
     /* the discriminator alone was compiled trainable: its own step changes it */
     keel_tensor *fake = keel_predict(s.g, z, NULL);
@@ -151,7 +162,8 @@ Test(compose, gan_frozen_between_the_two_compiles) {
     /* the combined model predicts what its parts predict one after the other */
     keel_tensor *p = keel_predict(s.gan, z, NULL), *q = keel_predict(s.d, fake, NULL);
     cr_assert(p && q);
-    for (int i = 0; i < 16; i++) cr_expect_float_eq(keel_tensor_data(p)[i], keel_tensor_data(q)[i], 1e-6);
+    for (int i = 0; i < 16; i++)
+        cr_expect_float_eq(keel_tensor_data(p)[i], keel_tensor_data(q)[i], 1e-6);
     keel_tensor_free(p), keel_tensor_free(q), keel_tensor_free(fake);
     free(d0), free(g0);
     free_gan(&s, 0);
@@ -169,7 +181,8 @@ static void on_warn(const char *msg, void *user) {
 Test(compose, gan_toggled_before_each_step) {
     gan s = make_gan(false);
     keel_tensor *z = ramp(16, 4, 0.2f), *ones = keel_tensor_new(KEEL_SHAPE(16, 1));
-    for (int i = 0; i < 16; i++) keel_tensor_data(ones)[i] = 1;
+    for (int i = 0; i < 16; i++)
+        keel_tensor_data(ones)[i] = 1;
     keel_set_warning_handler(on_warn, NULL);
     n_warn = 0;
     int64_t n;
@@ -183,7 +196,8 @@ Test(compose, gan_toggled_before_each_step) {
         keel_model_set_trainable(s.d, 0); /* off for the generator's */
         d0 = copy_weights(s.d_first, &n);
         cr_assert_eq(keel_train_on_batch(s.gan, z, ones, NULL, 0), KEEL_OK);
-        cr_expect(same_weights(s.d_first, d0), "step %d: the discriminator did not move in the combined step", step);
+        cr_expect(same_weights(s.d_first, d0),
+                  "step %d: the discriminator did not move in the combined step", step);
         free(d0);
         keel_tensor_free(fake);
     }
@@ -196,7 +210,8 @@ Test(compose, gan_toggled_before_each_step) {
     cr_assert_eq(keel_train_on_batch(s.gan, z, ones, NULL, 0), KEEL_OK);
     cr_expect_eq(n_warn, 1);
     cr_expect(strstr(last_warn, "Discrepancy between trainable weights"), "%s", last_warn);
-    cr_expect(same_weights(s.d_first, d0), "the compile-time snapshot still freezes the discriminator");
+    cr_expect(same_weights(s.d_first, d0),
+              "the compile-time snapshot still freezes the discriminator");
     free(d0);
     keel_set_warning_handler(NULL, NULL);
     free_gan(&s, 1);
@@ -209,8 +224,10 @@ Test(compose, summary_shows_a_nested_model_as_one_row) {
     FILE *f = fmemopen(buf, sizeof buf - 1, "w");
     cr_assert_eq(keel_summary(s.gan, f), KEEL_OK);
     fclose(f);
-    cr_expect(strstr(buf, " generator (Sequential)      (None, 6)                 94\n"), "%s", buf);
-    cr_expect(strstr(buf, " discriminator (Sequential)  (None, 1)                 65\n"), "%s", buf);
+    cr_expect(strstr(buf, " generator (Sequential)      (None, 6)                 94\n"), "%s",
+              buf);
+    cr_expect(strstr(buf, " discriminator (Sequential)  (None, 1)                 65\n"), "%s",
+              buf);
     cr_expect(strstr(buf, "Total params: 159 "), "%s", buf);
     cr_expect(strstr(buf, "Trainable params: 94 "), "%s", buf);
     cr_expect(strstr(buf, "Non-trainable params: 65 "), "%s", buf);
@@ -228,7 +245,8 @@ Test(compose, frozen_batch_normalization_runs_in_inference_mode) {
     cr_assert_eq(keel_train_on_batch(m, x, y, NULL, 0), KEEL_OK);
     int64_t n;
     float *mv = keel_layer_weight(bn, 2, &n); /* moving_mean: untouched in inference mode */
-    for (int i = 0; i < 3; i++) cr_expect_eq(mv[i], 0.0f);
+    for (int i = 0; i < 3; i++)
+        cr_expect_eq(mv[i], 0.0f);
     keel_model_free(m);
     keel_tensor_free(x), keel_tensor_free(y);
 }
@@ -238,25 +256,28 @@ Test(compose, frozen_batch_normalization_runs_in_inference_mode) {
 static keel_model *two_towers(void) {
     keel_model *m = keel_model_new("two_towers");
     keel_sym *a = keel_model_input(m, .shape = {4}), *b = keel_model_input(m, .shape = {3});
-    keel_sym *h = keel_apply_n(m, keel_concatenate(), 2,
-                               (keel_sym *[]){keel_apply(m, keel_dense(.units = 8, .activation = "relu"), a),
-                                              keel_apply(m, keel_dense(.units = 8, .activation = "relu"), b)});
+    keel_sym *h = keel_apply_n(
+        m, keel_concatenate(), 2,
+        (keel_sym *[]){keel_apply(m, keel_dense(.units = 8, .activation = "relu"), a),
+                       keel_apply(m, keel_dense(.units = 8, .activation = "relu"), b)});
     keel_model_outputs(m, 1, (keel_sym *[]){keel_apply(m, keel_dense(.units = 1), h)});
     return m;
 }
 
 Test(compose, a_two_input_model_fits_evaluates_and_predicts) {
     keel_model *m = two_towers();
-    cr_assert_eq(keel_compile(m, .optimizer = "adam(learning_rate=0.01)", .loss = "mse"), KEEL_OK, "%s",
-                 keel_last_error());
-    keel_tensor *a = ramp(64, 4, 0.1f), *b = ramp(64, 3, 0.3f), *y = keel_tensor_new(KEEL_SHAPE(64, 1));
+    cr_assert_eq(keel_compile(m, .optimizer = "adam(learning_rate=0.01)", .loss = "mse"), KEEL_OK,
+                 "%s", keel_last_error());
+    keel_tensor *a = ramp(64, 4, 0.1f), *b = ramp(64, 3, 0.3f),
+                *y = keel_tensor_new(KEEL_SHAPE(64, 1));
     for (int i = 0; i < 64; i++) /* y = sum(a) - b[0]: learnable from both inputs together */
-        keel_tensor_data(y)[i] = keel_tensor_data(a)[4 * i] + keel_tensor_data(a)[4 * i + 1] - keel_tensor_data(b)[3 * i];
+        keel_tensor_data(y)[i] = keel_tensor_data(a)[4 * i] + keel_tensor_data(a)[4 * i + 1] -
+                                 keel_tensor_data(b)[3 * i];
     keel_tensor *x = keel_tensor_list(2, (const keel_tensor *[]){a, b});
     double before[1], after[1];
     cr_assert_eq(keel_evaluate(m, x, y, before, 1), KEEL_OK, "%s", keel_last_error());
-    cr_assert_eq(keel_fit(m, x, y, .epochs = 60, .verbose = 0, .validation_split = 0.25f), KEEL_OK, "%s",
-                 keel_last_error());
+    cr_assert_eq(keel_fit(m, x, y, .epochs = 60, .verbose = 0, .validation_split = 0.25f), KEEL_OK,
+                 "%s", keel_last_error());
     cr_assert_eq(keel_evaluate(m, x, y, after, 1), KEEL_OK);
     cr_expect_lt(after[0], before[0] * 0.1, "mse %g -> %g", before[0], after[0]);
     keel_tensor *p = keel_predict(m, x, NULL);
@@ -282,8 +303,10 @@ Test(compose, a_model_applied_as_a_layer_shares_its_weights) {
     keel_model *m = keel_model_new("siamese");
     keel_sym *a = keel_model_input(m, .shape = {3}), *b = keel_model_input(m, .shape = {3});
     keel_sym *ea = keel_apply_model(m, enc, 1, &a), *eb = keel_apply_model(m, enc, 1, &b);
-    keel_model_outputs(m, 1, (keel_sym *[]){keel_apply_n(m, keel_merge_subtract(), 2, (keel_sym *[]){ea, eb})});
-    cr_assert_eq(keel_compile(m, .optimizer = "sgd", .loss = "mse"), KEEL_OK, "%s", keel_last_error());
+    keel_model_outputs(
+        m, 1, (keel_sym *[]){keel_apply_n(m, keel_merge_subtract(), 2, (keel_sym *[]){ea, eb})});
+    cr_assert_eq(keel_compile(m, .optimizer = "sgd", .loss = "mse"), KEEL_OK, "%s",
+                 keel_last_error());
     cr_expect_eq(keel_model_count_params(m), 8, "the encoder's weights once");
     cr_assert_eq(keel_compile(enc, .loss = "mse"), KEEL_OK);
     keel_tensor *xa = ramp(5, 3, 0.2f), *xb = ramp(5, 3, -0.1f), *y = ramp(5, 2, 0.05f);
@@ -307,14 +330,16 @@ Test(compose, merge_of_incompatible_shapes_names_both) {
     keel_sym *a = keel_model_input(m, .shape = {4});
     keel_sym *p = keel_apply(m, keel_dense(.units = 4, .name = "left"), a);
     keel_sym *q = keel_apply(m, keel_dense(.units = 3, .name = "right"), a);
-    keel_model_outputs(m, 1, (keel_sym *[]){keel_apply_n(m, keel_merge_add(), 2, (keel_sym *[]){p, q})});
+    keel_model_outputs(m, 1,
+                       (keel_sym *[]){keel_apply_n(m, keel_merge_add(), 2, (keel_sym *[]){p, q})});
     cr_expect_eq(keel_compile(m, .loss = "mse"), KEEL_ERR_SHAPE);
     EXPECT_MSG("(None, 4) from left", "(None, 3) from right");
     keel_model_free(m);
     m = keel_model_new(NULL);
     a = keel_model_input(m, .shape = {2, 3});
     keel_sym *b = keel_model_input(m, .shape = {3, 3});
-    keel_model_outputs(m, 1, (keel_sym *[]){keel_apply_n(m, keel_concatenate(), 2, (keel_sym *[]){a, b})});
+    keel_model_outputs(
+        m, 1, (keel_sym *[]){keel_apply_n(m, keel_concatenate(), 2, (keel_sym *[]){a, b})});
     cr_expect_eq(keel_compile(m, .loss = "mse"), KEEL_ERR_SHAPE);
     EXPECT_MSG("may differ only along the axis");
     keel_model_free(m);
@@ -348,7 +373,8 @@ Test(compose, an_input_not_connected_to_the_outputs) {
     keel_model *m = keel_model_new("m");
     keel_sym *a = keel_model_input(m, .shape = {3});
     keel_model_input(m, .shape = {2});
-    cr_expect_eq(keel_model_outputs(m, 1, (keel_sym *[]){keel_apply(m, keel_dense(.units = 1), a)}), KEEL_ERR_ARG);
+    cr_expect_eq(keel_model_outputs(m, 1, (keel_sym *[]){keel_apply(m, keel_dense(.units = 1), a)}),
+                 KEEL_ERR_ARG);
     EXPECT_MSG("input 1 of m is not connected");
     keel_model_free(m);
 }
@@ -371,7 +397,8 @@ Test(compose, a_shared_layer_on_another_shape) {
     keel_model *m = keel_model_new("m");
     keel_sym *a = keel_model_input(m, .shape = {3}), *b = keel_model_input(m, .shape = {4});
     keel_sym *pa = keel_apply(m, d, a), *pb = keel_apply(m, d, b);
-    keel_model_outputs(m, 1, (keel_sym *[]){keel_apply_n(m, keel_merge_add(), 2, (keel_sym *[]){pa, pb})});
+    keel_model_outputs(
+        m, 1, (keel_sym *[]){keel_apply_n(m, keel_merge_add(), 2, (keel_sym *[]){pa, pb})});
     cr_expect_eq(keel_compile(m, .loss = "mse"), KEEL_ERR_SHAPE);
     EXPECT_MSG("kernel was built with shape (3, 2); this call needs (4, 2)");
     keel_model_free(m);
@@ -417,7 +444,8 @@ Test(compose, compute_then_apply_is_train_on_batch) {
     float wa[64];
     const float *pa = keel_model_weights(a, &n); /* n is set by the call: read it after */
     memcpy(wa, pa, (size_t)n * sizeof(float));
-    cr_expect_eq(memcmp(wa, keel_model_weights(b, NULL), (size_t)n * sizeof(float)), 0, "bit-identical after 3 steps");
+    cr_expect_eq(memcmp(wa, keel_model_weights(b, NULL), (size_t)n * sizeof(float)), 0,
+                 "bit-identical after 3 steps");
     /* a gradient of the user's own: zeros leave Adam's weights where they are */
     int64_t ng;
     float *g = keel_model_gradients(b, &ng);
@@ -438,14 +466,17 @@ Test(compose, compute_then_apply_is_train_on_batch) {
 Test(compose, gradients_of_frozen_weights_are_zero) {
     gan s = make_gan(true);
     keel_tensor *z = ramp(8, 4, 0.2f), *ones = keel_tensor_new(KEEL_SHAPE(8, 1));
-    for (int i = 0; i < 8; i++) keel_tensor_data(ones)[i] = 1;
+    for (int i = 0; i < 8; i++)
+        keel_tensor_data(ones)[i] = 1;
     cr_assert_eq(keel_compute_gradients(s.gan, z, ones, NULL, 0), KEEL_OK);
     int64_t n;
     float *g = keel_model_gradients(s.gan, &n);
     cr_assert_eq(n, 159);
     double gen = 0, disc = 0;
-    for (int64_t i = 0; i < 94; i++) gen += fabsf(g[i]); /* the generator's weights come first */
-    for (int64_t i = 94; i < 159; i++) disc += fabsf(g[i]);
+    for (int64_t i = 0; i < 94; i++)
+        gen += fabsf(g[i]); /* the generator's weights come first */
+    for (int64_t i = 94; i < 159; i++)
+        disc += fabsf(g[i]);
     cr_expect_gt(gen, 0);
     cr_expect_eq(disc, 0);
     free_gan(&s, 0);

@@ -11,8 +11,12 @@
 #define RTOL_GRAD 1e-3
 
 static fx_file F;
-static void setup(void) { fx_load_from(&F, "keras_compose.txt", "make_compose_fixtures.py"); }
-static void teardown(void) { fx_free(&F); }
+static void setup(void) {
+    fx_load_from(&F, "keras_compose.txt", "make_compose_fixtures.py");
+}
+static void teardown(void) {
+    fx_free(&F);
+}
 TestSuite(compose_fixtures, .init = setup, .fini = teardown);
 
 static const fx_rec *find(const char *cs, const char *key) {
@@ -25,7 +29,8 @@ static const fx_rec *find(const char *cs, const char *key) {
 
 static const fx_rec *need(const char *cs, const char *key) {
     const fx_rec *r = find(cs, key);
-    cr_assert_not_null(r, "fixture %s.%s missing (regenerate with tools/make_compose_fixtures.py)", cs, key);
+    cr_assert_not_null(r, "fixture %s.%s missing (regenerate with tools/make_compose_fixtures.py)",
+                       cs, key);
     return r;
 }
 
@@ -33,7 +38,8 @@ static const fx_rec *need(const char *cs, const char *key) {
 static keel_sym *input_of(keel_model *m, const char *cs, const char *key, int64_t *batch) {
     const fx_rec *s = need(cs, key);
     keel_input_opts o = {0};
-    for (int i = 1; i < s->n; i++) o.shape[i - 1] = (int64_t)s->v[i];
+    for (int i = 1; i < s->n; i++)
+        o.shape[i - 1] = (int64_t)s->v[i];
     *batch = (int64_t)s->v[0];
     return keel_model_input_(m, o);
 }
@@ -41,31 +47,39 @@ static keel_sym *input_of(keel_model *m, const char *cs, const char *key, int64_
 typedef struct wmap {
     keel_layer *l;
     int index;
-    const char *key; /* "kernel", "conv1.kernel", ... ; its gradient is the key with "d" before the last part */
+    const char *key; /* "kernel", "conv1.kernel", ... ; its gradient is the key with "d" before the
+                        last part */
 } wmap;
 
 /* "conv1.kernel" -> "conv1.dkernel" */
 static void grad_key(const char *key, char *out, size_t cap) {
     const char *dot = strrchr(key, '.');
-    if (dot) snprintf(out, cap, "%.*s.d%s", (int)(dot - key), key, dot + 1);
-    else snprintf(out, cap, "d%s", key);
+    if (dot)
+        snprintf(out, cap, "%.*s.d%s", (int)(dot - key), key, dot + 1);
+    else
+        snprintf(out, cap, "d%s", key);
 }
 
 /* The whole check for one case: m has its inputs (in fixture order) and output set. */
 static void run_case(const char *cs, keel_model *m, int nx, const wmap *ws, int nw) {
-    cr_assert_eq(keel_compile(m, .optimizer = "sgd", .loss = "mse"), KEEL_OK, "%s: %s", cs, keel_last_error());
+    cr_assert_eq(keel_compile(m, .optimizer = "sgd", .loss = "mse"), KEEL_OK, "%s: %s", cs,
+                 keel_last_error());
     for (int k = 0; k < nw; k++) {
         int64_t n;
         float *w = keel_layer_weight(ws[k].l, ws[k].index, &n);
         cr_assert_not_null(w, "%s: %s", cs, keel_last_error());
         const fx_rec *r = need(cs, ws[k].key);
-        cr_assert_eq(r->n, n, "%s: %s has %d values, keel's weight %lld", cs, ws[k].key, r->n, (long long)n);
-        for (int64_t i = 0; i < n; i++) w[i] = (float)r->v[i];
+        cr_assert_eq(r->n, n, "%s: %s has %d values, keel's weight %lld", cs, ws[k].key, r->n,
+                     (long long)n);
+        for (int64_t i = 0; i < n; i++)
+            w[i] = (float)r->v[i];
     }
     /* gradients with respect to the inputs too: mark them and everything downstream */
-    for (int i = 0; i < m->n_in_nodes; i++) m->in_nodes[i]->needs_grad = true;
+    for (int i = 0; i < m->n_in_nodes; i++)
+        m->in_nodes[i]->needs_grad = true;
     for (int i = 0; i < m->g.n; i++)
-        for (int k = 0; k < m->g.nodes[i]->n_in; k++) m->g.nodes[i]->needs_grad |= m->g.nodes[i]->in[k]->needs_grad;
+        for (int k = 0; k < m->g.nodes[i]->n_in; k++)
+            m->g.nodes[i]->needs_grad |= m->g.nodes[i]->in[k]->needs_grad;
     keel_graph_finish(&m->g, m->out_nodes, m->n_out_nodes);
     m->output->loss_fused = false;
     keel_free(m->g.arena);
@@ -78,7 +92,8 @@ static void run_case(const char *cs, keel_model *m, int nx, const wmap *ws, int 
         snprintf(key, sizeof key, nx > 1 ? "x%d" : "x", i);
         const fx_rec *x = need(cs, key);
         cr_assert_eq(x->n, n * m->in_nodes[i]->size, "%s: %s size", cs, key);
-        for (int64_t j = 0; j < x->n; j++) m->in_nodes[i]->val[j] = (float)x->v[j];
+        for (int64_t j = 0; j < x->n; j++)
+            m->in_nodes[i]->val[j] = (float)x->v[j];
     }
     keel_model_bind(m, false);
     m->ctx.training = true;
@@ -87,7 +102,8 @@ static void run_case(const char *cs, keel_model *m, int nx, const wmap *ws, int 
     cr_assert_eq(y->n, n * m->output->size, "%s: y has %d values, keel's output %lld", cs, y->n,
                  (long long)(n * m->output->size));
     expect_close_f(cs, "y", m->output->val, y->v, y->n, RTOL_Y);
-    for (int64_t j = 0; j < r->n; j++) m->output->grad[j] = (float)r->v[j];
+    for (int64_t j = 0; j < r->n; j++)
+        m->output->grad[j] = (float)r->v[j];
     keel_graph_backward(&m->g, n, &m->ctx);
     for (int i = 0; i < nx; i++) {
         char key[16];
@@ -111,7 +127,8 @@ static void single(const char *cs, keel_layer *l, const char *const *keys, int n
     keel_sym *x = input_of(m, cs, "x_shape", &batch);
     keel_model_outputs(m, 1, (keel_sym *[]){keel_apply(m, l, x)});
     wmap ws[4];
-    for (int k = 0; k < nk; k++) ws[k] = (wmap){l, k, keys[k]};
+    for (int k = 0; k < nk; k++)
+        ws[k] = (wmap){l, k, keys[k]};
     run_case(cs, m, 1, ws, nk);
 }
 
@@ -121,37 +138,43 @@ Test(compose_fixtures, conv2d_transpose) {
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const double *c = need(cases[i], "config")->v; /* filters, KH, KW, SH, SW, same, OPH, OPW */
         bool bias = find(cases[i], "bias") != NULL;
-        keel_layer *l = keel_conv2d_transpose(.filters = (int64_t)c[0], .kernel_size = {(int64_t)c[1], (int64_t)c[2]},
+        keel_layer *l = keel_conv2d_transpose(.filters = (int64_t)c[0],
+                                              .kernel_size = {(int64_t)c[1], (int64_t)c[2]},
                                               .strides = {(int64_t)c[3], (int64_t)c[4]},
                                               .padding = c[5] ? "same" : "valid",
-                                              .output_padding = {(int64_t)c[6], (int64_t)c[7]}, .use_bias = bias);
+                                              .output_padding = {(int64_t)c[6], (int64_t)c[7]},
+                                              .use_bias = bias);
         cr_assert_not_null(l, "%s: %s", cases[i], keel_last_error());
-        /* {0, 0} from the fixture is an explicit 0 and {-1, -1} None: both pass through as they are */
+        /* {0, 0} from the fixture is an explicit 0 and {-1, -1} None: both pass through as they are
+         */
         single(cases[i], l, (const char *const[]){"kernel", "bias"}, bias ? 2 : 1);
     }
 }
 
 Test(compose_fixtures, upsampling2d) {
-    static const char *const cases[] = {"up_nearest_22", "up_nearest_23", "up_bilinear_22", "up_bilinear_23",
-                                        "up_bilinear_31"};
+    static const char *const cases[] = {"up_nearest_22", "up_nearest_23", "up_bilinear_22",
+                                        "up_bilinear_23", "up_bilinear_31"};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const double *c = need(cases[i], "config")->v; /* SH, SW, bilinear */
         single(cases[i],
-               keel_upsampling2d(.size = {(int64_t)c[0], (int64_t)c[1]}, .interpolation = c[2] ? "bilinear" : "nearest"),
+               keel_upsampling2d(.size = {(int64_t)c[0], (int64_t)c[1]},
+                                 .interpolation = c[2] ? "bilinear" : "nearest"),
                NULL, 0);
     }
 }
 
 Test(compose_fixtures, activation_layers) {
     single("leaky_relu", keel_leaky_relu(), NULL, 0); /* the default alpha, 0.3 */
-    single("leaky_relu_01", keel_leaky_relu(.alpha = (float)need("leaky_relu_01", "config")->v[0]), NULL, 0);
+    single("leaky_relu_01", keel_leaky_relu(.alpha = (float)need("leaky_relu_01", "config")->v[0]),
+           NULL, 0);
     single("relu", keel_relu(), NULL, 0);
     single("elu", keel_elu(), NULL, 0);
     single("elu_05", keel_elu(.alpha = (float)need("elu_05", "config")->v[0]), NULL, 0);
     single("softmax", keel_softmax(), NULL, 0);
     single("prelu", keel_prelu(), (const char *const[]){"alpha"}, 1);
     const double *sh = need("prelu_shared", "config")->v;
-    single("prelu_shared", keel_prelu(.shared_axes = {(int)sh[0], (int)sh[1]}), (const char *const[]){"alpha"}, 1);
+    single("prelu_shared", keel_prelu(.shared_axes = {(int)sh[0], (int)sh[1]}),
+           (const char *const[]){"alpha"}, 1);
 }
 
 /* n inputs x0.. -> merge layer -> output */
@@ -185,12 +208,16 @@ Test(compose_fixtures, residual_block) {
     keel_model *m = keel_model_new("resblock");
     int64_t batch;
     keel_sym *x = input_of(m, "resblock", "x_shape", &batch);
-    keel_layer *c1 = keel_conv2d(.filters = 4, .kernel_size = {3}, .padding = "same", .activation = "relu");
+    keel_layer *c1 =
+        keel_conv2d(.filters = 4, .kernel_size = {3}, .padding = "same", .activation = "relu");
     keel_layer *c2 = keel_conv2d(.filters = 3, .kernel_size = {3}, .padding = "same");
     keel_sym *h = keel_apply(m, c2, keel_apply(m, c1, x));
     keel_sym *s = keel_apply_n(m, keel_merge_add(), 2, (keel_sym *[]){h, x});
     keel_model_outputs(m, 1, (keel_sym *[]){keel_apply(m, keel_relu(), s)});
-    wmap ws[] = {{c1, 0, "conv1.kernel"}, {c1, 1, "conv1.bias"}, {c2, 0, "conv2.kernel"}, {c2, 1, "conv2.bias"}};
+    wmap ws[] = {{c1, 0, "conv1.kernel"},
+                 {c1, 1, "conv1.bias"},
+                 {c2, 0, "conv2.kernel"},
+                 {c2, 1, "conv2.bias"}};
     run_case("resblock", m, 1, ws, 4);
 }
 
@@ -198,10 +225,13 @@ Test(compose_fixtures, residual_block) {
 Test(compose_fixtures, two_input_model) {
     keel_model *m = keel_model_new("twoin");
     int64_t batch;
-    keel_sym *a = input_of(m, "twoin", "x0_shape", &batch), *b = input_of(m, "twoin", "x1_shape", &batch);
-    keel_layer *da = keel_dense(.units = 3, .activation = "tanh"), *db = keel_dense(.units = 2, .activation = "tanh");
+    keel_sym *a = input_of(m, "twoin", "x0_shape", &batch),
+             *b = input_of(m, "twoin", "x1_shape", &batch);
+    keel_layer *da = keel_dense(.units = 3, .activation = "tanh"),
+               *db = keel_dense(.units = 2, .activation = "tanh");
     keel_layer *out = keel_dense(.units = 1);
-    keel_sym *c = keel_apply_n(m, keel_concatenate(), 2, (keel_sym *[]){keel_apply(m, da, a), keel_apply(m, db, b)});
+    keel_sym *c = keel_apply_n(m, keel_concatenate(), 2,
+                               (keel_sym *[]){keel_apply(m, da, a), keel_apply(m, db, b)});
     keel_model_outputs(m, 1, (keel_sym *[]){keel_apply(m, out, c)});
     wmap ws[] = {{da, 0, "dense_a.kernel"}, {da, 1, "dense_a.bias"}, {db, 0, "dense_b.kernel"},
                  {db, 1, "dense_b.bias"},   {out, 0, "out.kernel"},  {out, 1, "out.bias"}};
@@ -212,9 +242,11 @@ Test(compose_fixtures, two_input_model) {
 Test(compose_fixtures, shared_layer) {
     keel_model *m = keel_model_new("shared");
     int64_t batch;
-    keel_sym *a = input_of(m, "shared", "x0_shape", &batch), *b = input_of(m, "shared", "x1_shape", &batch);
+    keel_sym *a = input_of(m, "shared", "x0_shape", &batch),
+             *b = input_of(m, "shared", "x1_shape", &batch);
     keel_layer *d = keel_dense(.units = 3, .activation = "tanh");
-    keel_sym *s = keel_apply_n(m, keel_merge_add(), 2, (keel_sym *[]){keel_apply(m, d, a), keel_apply(m, d, b)});
+    keel_sym *s = keel_apply_n(m, keel_merge_add(), 2,
+                               (keel_sym *[]){keel_apply(m, d, a), keel_apply(m, d, b)});
     keel_model_outputs(m, 1, (keel_sym *[]){s});
     wmap ws[] = {{d, 0, "dense.kernel"}, {d, 1, "dense.bias"}};
     run_case("shared", m, 2, ws, 2);

@@ -562,12 +562,16 @@ static keel_model *dag_model(int variant) {
     keel_sym *h = keel_apply(m, keel_dense(.units = 4, .activation = "tanh"), x);
     keel_sym *out = NULL;
     if (variant == 0) { /* two consumers of h, summed */
-        keel_sym *p = keel_apply(m, keel_dense(.units = 2), h), *q = keel_apply(m, keel_dense(.units = 2), h);
-        out = keel_apply(m, keel_flatten(), keel_apply_n(m, keel_merge_add(), 2, (keel_sym *[]){p, q}));
+        keel_sym *p = keel_apply(m, keel_dense(.units = 2), h),
+                 *q = keel_apply(m, keel_dense(.units = 2), h);
+        out = keel_apply(m, keel_flatten(),
+                         keel_apply_n(m, keel_merge_add(), 2, (keel_sym *[]){p, q}));
     } else { /* an alias consumer (Flatten) and a plain one (Dense), added in either order */
         keel_sym *a = NULL, *b = NULL;
-        if (variant == 1) a = keel_apply(m, keel_flatten(), h), b = keel_apply(m, keel_dense(.units = 2), h);
-        else b = keel_apply(m, keel_dense(.units = 2), h), a = keel_apply(m, keel_flatten(), h);
+        if (variant == 1)
+            a = keel_apply(m, keel_flatten(), h), b = keel_apply(m, keel_dense(.units = 2), h);
+        else
+            b = keel_apply(m, keel_dense(.units = 2), h), a = keel_apply(m, keel_flatten(), h);
         keel_sym *bf = keel_apply(m, keel_flatten(), b);
         out = keel_apply_n(m, keel_concatenate(), 2, (keel_sym *[]){a, bf});
     }
@@ -599,13 +603,15 @@ Test(gradcheck, shared_layer_called_twice_and_two_inputs) {
 }
 
 Test(gradcheck, every_merge_layer) {
-    keel_layer *(*makers[])(keel_merge_opts) = {keel_merge_add_, keel_merge_subtract_, keel_merge_multiply_,
-                                                 keel_merge_average_, keel_merge_maximum_, keel_merge_minimum_};
+    keel_layer *(*makers[])(keel_merge_opts) = {keel_merge_add_,      keel_merge_subtract_,
+                                                keel_merge_multiply_, keel_merge_average_,
+                                                keel_merge_maximum_,  keel_merge_minimum_};
     for (size_t k = 0; k < sizeof makers / sizeof *makers; k++) {
         int n = k == 1 ? 2 : 3;
         keel_model *m = keel_model_new("merge");
         keel_sym *x = keel_model_input(m, .shape = {6}), *parts[3];
-        for (int i = 0; i < n; i++) parts[i] = keel_apply(m, keel_dense(.units = 4, .activation = "tanh"), x);
+        for (int i = 0; i < n; i++)
+            parts[i] = keel_apply(m, keel_dense(.units = 4, .activation = "tanh"), x);
         keel_sym *y = keel_apply_n(m, makers[k]((keel_merge_opts){0}), n, parts);
         keel_model_outputs(m, 1, (keel_sym *[]){keel_apply(m, keel_dense(.units = 2), y)});
         keel_compile(m, .optimizer = "sgd", .loss = "mse");
@@ -637,7 +643,8 @@ Test(gradcheck, generator_layers) {
     keel_model *m = keel_sequential(NULL);
     keel_add(m, keel_dense(.units = 2 * 3 * 3, .input_dim = 4));
     keel_add(m, keel_reshape(.target_shape = {3, 3, 2}));
-    keel_add(m, keel_conv2d_transpose(.filters = 3, .kernel_size = {3}, .strides = {2}, .padding = "same"));
+    keel_add(m, keel_conv2d_transpose(.filters = 3, .kernel_size = {3}, .strides = {2},
+                                      .padding = "same"));
     keel_add(m, keel_upsampling2d(.interpolation = "bilinear"));
     keel_add(m, keel_conv2d(.filters = 2, .kernel_size = {3}, .strides = {2}));
     keel_add(m, keel_elu());

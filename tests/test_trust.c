@@ -383,3 +383,34 @@ Test(trust, summary_wraps_a_long_name_as_tf_keras_does) {
         "%s", buf);
     keel_model_free(m);
 }
+
+/* ---------------------------------------------------------------- predict into a tensor */
+
+Test(trust, predict_into_one_sample_matches_the_batch) {
+    keel_model *m = keel_sequential(NULL);
+    keel_add(m, keel_dense(.units = 16, .input_dim = 9, .activation = "relu"));
+    keel_add(m, keel_dense(.units = 3, .activation = "softmax"));
+    cr_assert_eq(keel_compile(m, .loss = "categorical_crossentropy"), KEEL_OK);
+    keel_tensor *x = ramp(5, 9), *out = keel_tensor_new(KEEL_SHAPE(1, 3));
+    for (int i = 0; i < 45; i += 4)
+        keel_tensor_data(x)[i] = 0; /* zeros: the one-row path skips them */
+    keel_tensor *batch = keel_predict(m, x, NULL);
+    cr_assert_not_null(batch);
+    for (int r = 0; r < 5; r++) {
+        keel_tensor *row = keel_tensor_slice(x, r, 1);
+        cr_assert_eq(keel_predict_into(m, row, out), KEEL_OK, "%s", keel_last_error());
+        for (int c = 0; c < 3; c++)
+            cr_expect(fabsf(keel_tensor_data(out)[c] - keel_tensor_data(batch)[r * 3 + c]) < 1e-6f,
+                      "row %d class %d: %g vs %g", r, c, keel_tensor_data(out)[c],
+                      keel_tensor_data(batch)[r * 3 + c]);
+        keel_tensor_free(row);
+    }
+    keel_tensor *wrong = keel_tensor_new(KEEL_SHAPE(1, 4));
+    keel_tensor *row = keel_tensor_slice(x, 0, 1);
+    cr_expect_eq(keel_predict_into(m, row, wrong), KEEL_ERR_SHAPE);
+    EXPECT_MSG("out has shape (1, 4) but the predictions have shape (1, 3)");
+    cr_expect_eq(keel_predict_into(m, row, NULL), KEEL_ERR_ARG);
+    keel_tensor_free(wrong), keel_tensor_free(row);
+    keel_tensor_free(batch), keel_tensor_free(out), keel_tensor_free(x);
+    keel_model_free(m);
+}

@@ -23,10 +23,16 @@ static keel_status up_infer(keel_node *nd) {
     const keel_node *in = nd->in[0];
     char a[128];
     if (in->rank != 3)
-        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: UpSampling2D expects input (batch, height, width, channels), got %s%s",
-                  nd->layer->name, keel_dims_str(in->rank, in->dims, true, a, sizeof a), rank_hint(in));
-    keel_upsample_geom g = {
-        .H = in->dims[0], .W = in->dims[1], .C = in->dims[2], .SH = c->size[0], .SW = c->size[1], .interp = c->interp};
+        KEEL_FAIL(KEEL_ERR_SHAPE,
+                  "%s: UpSampling2D expects input (batch, height, width, channels), got %s%s",
+                  nd->layer->name, keel_dims_str(in->rank, in->dims, true, a, sizeof a),
+                  rank_hint(in));
+    keel_upsample_geom g = {.H = in->dims[0],
+                            .W = in->dims[1],
+                            .C = in->dims[2],
+                            .SH = c->size[0],
+                            .SW = c->size[1],
+                            .interp = c->interp};
     keel_status st = keel_upsample_geom_init(&g, nd->layer->name);
     if (st) return st;
     nd->rank = 3;
@@ -37,8 +43,14 @@ static keel_status up_infer(keel_node *nd) {
 static keel_upsample_geom up_geom(const keel_node *nd) {
     const up_cfg *c = nd->layer->cfg;
     const keel_node *in = nd->in[0];
-    return (keel_upsample_geom){.H = in->dims[0], .W = in->dims[1], .C = in->dims[2], .SH = c->size[0],
-                                .SW = c->size[1], .interp = c->interp, .OH = nd->dims[0], .OW = nd->dims[1]};
+    return (keel_upsample_geom){.H = in->dims[0],
+                                .W = in->dims[1],
+                                .C = in->dims[2],
+                                .SH = c->size[0],
+                                .SW = c->size[1],
+                                .interp = c->interp,
+                                .OH = nd->dims[0],
+                                .OW = nd->dims[1]};
 }
 
 static void up_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
@@ -54,18 +66,22 @@ static void up_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     keel_upsample_backward(&g, nd->grad, nd->in[0]->grad, n, nd->acc_in[0]);
 }
 
-static const keel_op up_op = {.name = "upsampling2d", .infer = up_infer, .forward = up_forward, .backward = up_backward};
+static const keel_op up_op = {
+    .name = "upsampling2d", .infer = up_infer, .forward = up_forward, .backward = up_backward};
 
-static keel_node *up_build(keel_layer *l, keel_graph *g, keel_node *in) { return keel_graph_add(g, &up_op, l, &in, 1); }
+static keel_node *up_build(keel_layer *l, keel_graph *g, keel_node *in) {
+    return keel_graph_add(g, &up_op, l, &in, 1);
+}
 
-static const keel_layer_kind up_kind = {.type = "UpSampling2D", .prefix = "up_sampling2d", .build = up_build};
+static const keel_layer_kind up_kind = {
+    .type = "UpSampling2D", .prefix = "up_sampling2d", .build = up_build};
 
 keel_layer *keel_upsampling2d_(keel_upsampling2d_opts o) {
     const char *what = o.name ? o.name : "up_sampling2d";
     up_cfg c = {.size = {o.size[0], o.size[1]}};
     if (!keel_pair(c.size, 2)) {
-        keel_error(KEEL_ERR_ARG, "%s: size must be positive, got (%lld, %lld)", what, (long long)o.size[0],
-                   (long long)o.size[1]);
+        keel_error(KEEL_ERR_ARG, "%s: size must be positive, got (%lld, %lld)", what,
+                   (long long)o.size[0], (long long)o.size[1]);
         return NULL;
     }
     if (keel_interp_parse(o.interpolation, &c.interp, what)) return NULL;
@@ -83,9 +99,16 @@ typedef struct deconv_cfg {
 static keel_status deconv_geom(const keel_node *nd, keel_deconv_geom *g) {
     const deconv_cfg *c = nd->layer->cfg;
     const keel_node *in = nd->in[0];
-    *g = (keel_deconv_geom){.H = in->dims[0], .W = in->dims[1], .C = in->dims[2], .OC = c->o.filters,
-                            .KH = c->o.kernel_size[0], .KW = c->o.kernel_size[1], .SH = c->o.strides[0],
-                            .SW = c->o.strides[1], .same = c->same, .OPH = c->o.output_padding[0],
+    *g = (keel_deconv_geom){.H = in->dims[0],
+                            .W = in->dims[1],
+                            .C = in->dims[2],
+                            .OC = c->o.filters,
+                            .KH = c->o.kernel_size[0],
+                            .KW = c->o.kernel_size[1],
+                            .SH = c->o.strides[0],
+                            .SW = c->o.strides[1],
+                            .same = c->same,
+                            .OPH = c->o.output_padding[0],
                             .OPW = c->o.output_padding[1]};
     return keel_deconv_geom_init(g, nd->layer->name);
 }
@@ -94,8 +117,10 @@ static keel_status deconv_infer(keel_node *nd) {
     const keel_node *in = nd->in[0];
     char a[128];
     if (in->rank != 3)
-        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: Conv2DTranspose expects input (batch, height, width, channels), got %s%s",
-                  nd->layer->name, keel_dims_str(in->rank, in->dims, true, a, sizeof a), rank_hint(in));
+        KEEL_FAIL(KEEL_ERR_SHAPE,
+                  "%s: Conv2DTranspose expects input (batch, height, width, channels), got %s%s",
+                  nd->layer->name, keel_dims_str(in->rank, in->dims, true, a, sizeof a),
+                  rank_hint(in));
     keel_deconv_geom g;
     keel_status st = deconv_geom(nd, &g);
     if (st) return st;
@@ -104,15 +129,17 @@ static keel_status deconv_infer(keel_node *nd) {
     return KEEL_OK;
 }
 
-static int64_t deconv_scratch(const keel_node *nd) { return keel_deconv_scratch(nd->state); }
+static int64_t deconv_scratch(const keel_node *nd) {
+    return keel_deconv_scratch(nd->state);
+}
 
 static void deconv_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     (void)ctx;
     const keel_deconv_geom *g = nd->state;
     const keel_layer *l = nd->layer;
     keel_deconv_forward(g, nd->in[0]->val, l->params[0].w, NULL, nd->val, n, nd->scratch);
-    keel_bias_act(nd->act, nd->val, l->n_params > 1 ? l->params[1].w : NULL, nd->keep_pre ? nd->pre : NULL,
-                  n * g->OH * g->OW, g->OC);
+    keel_bias_act(nd->act, nd->val, l->n_params > 1 ? l->params[1].w : NULL,
+                  nd->keep_pre ? nd->pre : NULL, n * g->OH * g->OW, g->OC);
 }
 
 static void deconv_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
@@ -121,7 +148,8 @@ static void deconv_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     keel_layer *l = nd->layer;
     keel_node *in = nd->in[0];
     float *dz = nd->grad;
-    if (!nd->loss_fused) keel_act_backward(nd->act, nd->pre, nd->val, dz, dz, n * g->OH * g->OW, g->OC);
+    if (!nd->loss_fused)
+        keel_act_backward(nd->act, nd->pre, nd->val, dz, dz, n * g->OH * g->OW, g->OC);
     bool has_b = l->n_params > 1 && l->params[1].trainable;
     keel_deconv_grads gr = {.dx = in->needs_grad ? in->grad : NULL,
                             .dw = l->params[0].trainable ? l->params[0].g : NULL,
@@ -141,13 +169,14 @@ static keel_node *deconv_build(keel_layer *l, keel_graph *g, keel_node *in) {
     const deconv_cfg *c = l->cfg;
     int64_t C = in->rank == 3 ? in->dims[2] : 1;
     /* Keras stores a transposed kernel with the output channels first: (KH, KW, filters, in) */
-    if (!keel_layer_param(l, "kernel", 4, (int64_t[]){c->o.kernel_size[0], c->o.kernel_size[1], c->o.filters, C},
+    if (!keel_layer_param(l, "kernel", 4,
+                          (int64_t[]){c->o.kernel_size[0], c->o.kernel_size[1], c->o.filters, C},
                           c->o.kernel_initializer ? c->o.kernel_initializer : "glorot_uniform",
                           c->o.kernel_regularizer))
         return NULL;
-    if (c->o.use_bias &&
-        !keel_layer_param(l, "bias", 1, (int64_t[]){c->o.filters},
-                          c->o.bias_initializer ? c->o.bias_initializer : "zeros", c->o.bias_regularizer))
+    if (c->o.use_bias && !keel_layer_param(l, "bias", 1, (int64_t[]){c->o.filters},
+                                           c->o.bias_initializer ? c->o.bias_initializer : "zeros",
+                                           c->o.bias_regularizer))
         return NULL;
     keel_node *nd = keel_graph_add(g, &deconv_op, l, &in, 1);
     if (!nd) return NULL;
@@ -170,22 +199,27 @@ static void deconv_free(keel_layer *l) {
     keel_cfg_str_free(c->o.bias_regularizer);
 }
 
-static const keel_layer_kind deconv_kind = {
-    .type = "Conv2DTranspose", .prefix = "conv2d_transpose", .build = deconv_build, .free_cfg = deconv_free};
+static const keel_layer_kind deconv_kind = {.type = "Conv2DTranspose",
+                                            .prefix = "conv2d_transpose",
+                                            .build = deconv_build,
+                                            .free_cfg = deconv_free};
 
 keel_layer *keel_conv2d_transpose_(keel_conv2d_transpose_opts o) {
     const char *what = o.name ? o.name : "conv2d_transpose";
     if (o.filters <= 0) {
-        keel_error(KEEL_ERR_ARG, "%s: filters must be positive, got %lld", what, (long long)o.filters);
+        keel_error(KEEL_ERR_ARG, "%s: filters must be positive, got %lld", what,
+                   (long long)o.filters);
         return NULL;
     }
     deconv_cfg c = {.o = o};
     if (!keel_pair(c.o.kernel_size, 0) || !keel_pair(c.o.strides, 1)) {
-        keel_error(KEEL_ERR_ARG, "%s: kernel_size and strides must be positive (kernel_size is required)", what);
+        keel_error(KEEL_ERR_ARG,
+                   "%s: kernel_size and strides must be positive (kernel_size is required)", what);
         return NULL;
     }
     /* output_padding: {-1, -1} (the macro's default) is None; {p} (read as {p, 0}) means {p, p} */
-    if (c.o.output_padding[0] > 0 && c.o.output_padding[1] == 0) c.o.output_padding[1] = c.o.output_padding[0];
+    if (c.o.output_padding[0] > 0 && c.o.output_padding[1] == 0)
+        c.o.output_padding[1] = c.o.output_padding[0];
     if (!keel_padding_same(o.padding, &c.same, what)) return NULL;
     if (keel_act_parse(o.activation, &c.act, what) != KEEL_OK) return NULL;
     c.o.activation = c.o.kernel_initializer = c.o.bias_initializer = NULL;

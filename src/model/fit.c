@@ -62,7 +62,8 @@ keel_status keel_check_data(keel_model *m, const char *fn, const keel_tensor *x,
     /* predict needs no compile, as in Keras: the model is built on first use */
     if (!m->compiled && (y || (st = keel_model_build(m, fn))))
         return st ? st
-                  : keel_error(KEEL_ERR_STATE, "%s: you must call keel_compile() before using %s", fn, m->name);
+                  : keel_error(KEEL_ERR_STATE, "%s: you must call keel_compile() before using %s",
+                               fn, m->name);
     if (!x) KEEL_FAIL(KEEL_ERR_ARG, "%s: x is NULL", fn);
     keel_model_bind(m, false); /* this model's view of weights it may share with others */
     const keel_node *out = m->output;
@@ -203,7 +204,8 @@ static void batch_metrics(keel_model *m, int64_t n, double loss, double *sums) {
 
 /* One training step on the gathered batch; KEEL_ERR_NAN (weights untouched) if the loss is
  * not finite. */
-static keel_status train_step_(keel_model *m, int64_t n, double *sums, double *loss_out, bool apply) {
+static keel_status train_step_(keel_model *m, int64_t n, double *sums, double *loss_out,
+                               bool apply) {
     keel_model_bind(m, true);
     m->ctx.training = true;
     m->ctx.seed = m->seed;
@@ -618,7 +620,8 @@ static keel_status on_batch(keel_model *m, const char *fn, const keel_tensor *x,
                       isnan(loss) ? "nan" : "inf");
         if (mode == GRADS)
             for (int k = 0; k < m->n_params; k++) /* frozen weights have no gradient: say 0 */
-                if (!m->ptrain[k]) memset(m->grads + m->offsets[k], 0, (size_t)m->params[k]->size * sizeof(float));
+                if (!m->ptrain[k])
+                    memset(m->grads + m->offsets[k], 0, (size_t)m->params[k]->size * sizeof(float));
     } else {
         test_batch(m, n, sums);
         sums[0] += keel_reg_apply(m->params, m->n_params, false) * (double)n;
@@ -639,8 +642,8 @@ keel_status keel_test_on_batch(keel_model *m, const keel_tensor *x, const keel_t
     return on_batch(m, "keel_test_on_batch", x, y, results, cap, TEST);
 }
 
-keel_status keel_compute_gradients(keel_model *m, const keel_tensor *x, const keel_tensor *y, double *results,
-                                   int cap) {
+keel_status keel_compute_gradients(keel_model *m, const keel_tensor *x, const keel_tensor *y,
+                                   double *results, int cap) {
     return on_batch(m, "keel_compute_gradients", x, y, results, cap, GRADS);
 }
 
@@ -659,12 +662,14 @@ keel_status keel_apply_gradients(keel_model *m, const float *grads, int64_t coun
     if (!m->compiled) KEEL_FAIL(KEEL_ERR_STATE, "keel_apply_gradients: compile %s first", m->name);
     if (grads) {
         if (count != m->n_weights)
-            KEEL_FAIL(KEEL_ERR_SHAPE, "keel_apply_gradients: %s has %lld weights, got %lld gradients", m->name,
+            KEEL_FAIL(KEEL_ERR_SHAPE,
+                      "keel_apply_gradients: %s has %lld weights, got %lld gradients", m->name,
                       (long long)m->n_weights, (long long)count);
         for (int64_t i = 0; i < count; i++)
             if (!isfinite(grads[i]))
-                KEEL_FAIL(KEEL_ERR_ARG, "keel_apply_gradients: gradient %lld is %s; nothing was applied", (long long)i,
-                          isnan(grads[i]) ? "nan" : "inf");
+                KEEL_FAIL(KEEL_ERR_ARG,
+                          "keel_apply_gradients: gradient %lld is %s; nothing was applied",
+                          (long long)i, isnan(grads[i]) ? "nan" : "inf");
         memcpy(m->grads, grads, (size_t)count * sizeof(float));
     }
     keel_model_bind(m, true);

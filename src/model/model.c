@@ -338,8 +338,7 @@ static keel_status build_graph(keel_model *m) {
         m->n_out_nodes = m->n_outputs;
     }
     m->output = m->out_nodes[0];
-    if (m->output == m->input)
-        KEEL_FAIL(KEEL_ERR_STATE, "%s has only an Input layer", m->name);
+    if (m->output == m->input) KEEL_FAIL(KEEL_ERR_STATE, "%s has only an Input layer", m->name);
     return KEEL_OK;
 }
 
@@ -363,8 +362,7 @@ static keel_status collect_weights(keel_model *m) {
                 seen = m->params[j] == p;
             if (seen) continue;
             if (p->size > INT64_MAX / 8 - total)
-                KEEL_FAIL(KEEL_ERR_NOMEM, "%s has too many weights (more than 2^60)",
-                          m->name);
+                KEEL_FAIL(KEEL_ERR_NOMEM, "%s has too many weights (more than 2^60)", m->name);
             m->params[m->n_params] = p;
             m->offsets[m->n_params] = total;
             m->ptrain[m->n_params] = l->trainable && p->own_trainable;
@@ -480,10 +478,11 @@ keel_status keel_compile_(keel_model *m, keel_compile_opts o) {
     m->compiled = false;
     if ((st = build_all(m))) return keel_model_fail(m, keel_error_prefix("keel_compile"));
     if (m->n_out_nodes > 1)
-        return keel_model_fail(m, keel_error(KEEL_ERR_ARG,
-                                             "keel_compile: %s has %d outputs; training a model with several "
-                                             "outputs is not supported yet (predict works on each part)",
-                                             m->name, m->n_out_nodes));
+        return keel_model_fail(
+            m, keel_error(KEEL_ERR_ARG,
+                          "keel_compile: %s has %d outputs; training a model with several "
+                          "outputs is not supported yet (predict works on each part)",
+                          m->name, m->n_out_nodes));
     if ((st = keel_optimizer_init(&m->opt, o.optimizer, o.optimizer_opts, m->n_weights)))
         return keel_model_fail(m, st);
     m->loss = loss;
