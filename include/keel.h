@@ -272,6 +272,81 @@ KEEL_API keel_layer *keel_zero_padding2d_(keel_zero_padding2d_opts o);
 #define keel_zero_padding2d(...)                                                                   \
     keel_zero_padding2d_((keel_zero_padding2d_opts){.padding = {1, 1}, __VA_ARGS__})
 
+/* Embedding(input_dim, output_dim, embeddings_initializer="uniform" (-0.05, 0.05),
+ * mask_zero=False, input_length=None): (N, T) token indices -> (N, T, output_dim). Indices are
+ * floats holding whole numbers in [0, input_dim) (what keel_pad_sequences gives); fit /
+ * evaluate / predict check them first and name the first bad one. mask_zero makes index 0
+ * padding: the time-step mask travels to the layers after it (LSTM, GRU, SimpleRNN skip masked
+ * steps; GlobalAveragePooling1D averages the others; Dense, Dropout, Activation pass it on).
+ * input_length=T stands for Input(shape=(T,)). */
+typedef struct keel_embedding_opts {
+    int64_t input_dim, output_dim;
+    const char *embeddings_initializer;
+    const char *embeddings_regularizer;
+    int mask_zero;
+    int64_t input_length;
+    int64_t input_shape[KEEL_MAX_RANK];
+    const char *name;
+} keel_embedding_opts;
+KEEL_API keel_layer *keel_embedding_(keel_embedding_opts o);
+#define keel_embedding(...) keel_embedding_((keel_embedding_opts){__VA_ARGS__})
+
+/* Masking(mask_value=0.0): on (N, T, F), the steps whose features all equal mask_value are
+ * masked for the layers after it and set to 0. */
+typedef struct keel_masking_opts {
+    float mask_value;
+    int64_t input_shape[KEEL_MAX_RANK];
+    const char *name;
+} keel_masking_opts;
+KEEL_API keel_layer *keel_masking_(keel_masking_opts o);
+#define keel_masking(...) keel_masking_((keel_masking_opts){__VA_ARGS__})
+
+/* Conv1D(filters, kernel_size, strides=1, padding="valid" | "same" | "causal", dilation_rate=1,
+ * activation=None, use_bias=True): (N, T, C) -> (N, T', filters), kernel (kernel_size, C,
+ * filters) as Keras stores it. */
+typedef struct keel_conv1d_opts {
+    int64_t filters;
+    int64_t kernel_size;
+    int64_t strides;
+    const char *padding;
+    int64_t dilation_rate;
+    const char *activation;
+    int use_bias;
+    const char *kernel_initializer;
+    const char *bias_initializer;
+    const char *kernel_regularizer;
+    const char *bias_regularizer;
+    int64_t input_shape[KEEL_MAX_RANK];
+    const char *name;
+} keel_conv1d_opts;
+KEEL_API keel_layer *keel_conv1d_(keel_conv1d_opts o);
+#define keel_conv1d(...)                                                                           \
+    keel_conv1d_((keel_conv1d_opts){.use_bias = 1, .padding = "valid", __VA_ARGS__})
+
+/* MaxPooling1D / AveragePooling1D(pool_size=2, strides=None (= pool_size), padding="valid") and
+ * GlobalMaxPooling1D / GlobalAveragePooling1D over (N, T, C). */
+typedef struct keel_pool1d_opts {
+    int64_t pool_size, strides;
+    const char *padding;
+    int64_t input_shape[KEEL_MAX_RANK];
+    const char *name;
+} keel_pool1d_opts;
+KEEL_API keel_layer *keel_max_pooling1d_(keel_pool1d_opts o);
+KEEL_API keel_layer *keel_average_pooling1d_(keel_pool1d_opts o);
+#define keel_max_pooling1d(...) keel_max_pooling1d_((keel_pool1d_opts){.pool_size = 2, __VA_ARGS__})
+#define keel_average_pooling1d(...)                                                                \
+    keel_average_pooling1d_((keel_pool1d_opts){.pool_size = 2, __VA_ARGS__})
+typedef struct keel_global_pool1d_opts {
+    int64_t input_shape[KEEL_MAX_RANK];
+    const char *name;
+} keel_global_pool1d_opts;
+KEEL_API keel_layer *keel_global_max_pooling1d_(keel_global_pool1d_opts o);
+KEEL_API keel_layer *keel_global_average_pooling1d_(keel_global_pool1d_opts o);
+#define keel_global_max_pooling1d(...)                                                             \
+    keel_global_max_pooling1d_((keel_global_pool1d_opts){__VA_ARGS__})
+#define keel_global_average_pooling1d(...)                                                         \
+    keel_global_average_pooling1d_((keel_global_pool1d_opts){__VA_ARGS__})
+
 /* UpSampling2D(size=(2, 2), interpolation="nearest"): (N, H, W, C) -> (N, H*sh, W*sw, C);
  * "bilinear" is tf.image.resize's (half-pixel centers), as tf.keras 2.15 computes it. */
 typedef struct keel_upsampling2d_opts {

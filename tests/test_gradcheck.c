@@ -666,3 +666,19 @@ Test(gradcheck, generator_layers) {
     check_model(m, "PReLU");
     keel_model_free(m);
 }
+
+Test(gradcheck, one_dimensional_layers) {
+    keel_model *m = keel_sequential(NULL);
+    keel_add(m, keel_conv1d(.filters = 4, .kernel_size = 3, .padding = "causal", .dilation_rate = 2,
+                            .input_shape = {9, 3}));
+    keel_add(m, keel_average_pooling1d(.pool_size = 3, .strides = 2, .padding = "same"));
+    keel_add(m, keel_conv1d(.filters = 3, .kernel_size = 2, .strides = 2, .padding = "same",
+                            .activation = "tanh"));
+    keel_add(m, keel_max_pooling1d(.pool_size = 2, .padding = "same"));
+    keel_add(m, keel_masking(.mask_value = 123.0f));
+    keel_add(m, keel_global_average_pooling1d());
+    keel_add(m, keel_dense(.units = 2));
+    keel_compile(m, .optimizer = "sgd", .loss = "mse");
+    check_model(m, "Conv1D, AveragePooling1D, MaxPooling1D, Masking, GlobalAveragePooling1D");
+    keel_model_free(m);
+}

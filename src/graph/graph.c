@@ -31,6 +31,7 @@ keel_node *keel_graph_add(keel_graph *g, const keel_op *op, keel_layer *layer, k
     if (layer)
         for (int i = 0; i < layer->n_params; i++)
             node->needs_grad |= layer->params[i].trainable;
+    if (op->keeps_mask && n_in >= 1) node->mask_node = in[0]->mask_node;
     if (op->infer && op->infer(node) != KEEL_OK) {
         keel_free(node);
         for (int i = 0; i < n_in; i++)

@@ -40,6 +40,13 @@ typedef struct keel_op {
     void (*backward)(keel_node *node, int64_t n, const keel_ctx *ctx);
     /* The node's value and gradient are its input's (Flatten, Reshape): no copy. */
     bool alias_input;
+    /* Passes its input's time-step mask on (Keras's supports_masking for a layer that does not
+     * change the time axis: Dense, Dropout, Activation, BatchNormalization). Other ops drop it. */
+    bool keeps_mask;
+    /* Checks the data fed to this node when its input is a model input (Embedding: token
+     * indices), once per call of fit / evaluate / predict; rows of `per` floats. */
+    keel_status (*validate)(const keel_node *node, const float *x, int64_t rows, int64_t per,
+                            const char *fn, const char *name);
 } keel_op;
 
 /* A weight of a layer: a slice of the model's flat weight / gradient buffers. */
@@ -84,8 +91,11 @@ struct keel_node {
     bool acc_in[KEEL_MAX_IN];    /* backward adds into in[i]->grad (another op wrote it first) */
     bool acc_w[KEEL_MAX_PARAMS]; /* backward adds into the layer's weight gradient k */
     bool frozen;                 /* the layer was not trainable when the model was compiled */
-    keel_conv_geom geom;         /* per-call geometry (Conv2D, pooling) */
-    void *state; /* one block of per-call buffers an op keeps; freed with the node */
+    /* The node whose scratch starts with this value's time-step mask, (n, T) floats of 0 / 1,
+     * from an Embedding(mask_zero) or Masking upstream; NULL when there is none. */
+    keel_node *mask_node;
+    keel_conv_geom geom; /* per-call geometry (Conv2D, pooling) */
+    void *state;         /* one block of per-call buffers an op keeps; freed with the node */
     float *val, *grad, *pre, *scratch;
     double t_fwd, t_bwd; /* seconds, with KEEL_PROFILE set */
 };
@@ -155,6 +165,6 @@ keel_layer *keel_layer_new(const keel_layer_kind *kind, const char *name, const 
 
 /* Op tables shared by several layers. */
 extern const keel_op keel_op_input, keel_op_dense, keel_op_activation, keel_op_dropout,
-    keel_op_reshape;
+    keel_op_reshape, keel_op_view1d;
 
 #endif

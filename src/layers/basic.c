@@ -82,7 +82,8 @@ static void activation_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
         memcpy(in->grad, nd->grad, (size_t)total * sizeof(float));
 }
 
-const keel_op keel_op_activation = {.name = "activation",
+const keel_op keel_op_activation = {.keeps_mask = true,
+                                    .name = "activation",
                                     .infer = same_infer,
                                     .forward = activation_forward,
                                     .backward = activation_backward};
@@ -177,7 +178,8 @@ static void dropout_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
             in->grad[i] = dy[i] * mask[i];
 }
 
-const keel_op keel_op_dropout = {.name = "dropout",
+const keel_op keel_op_dropout = {.keeps_mask = true,
+                                 .name = "dropout",
                                  .infer = same_infer,
                                  .scratch = dropout_scratch,
                                  .forward = dropout_forward,
@@ -283,3 +285,22 @@ keel_layer *keel_reshape_(keel_reshape_opts o) {
     memcpy(c.dims, o.target_shape, sizeof c.dims);
     return keel_layer_new(&reshape_kind, o.name, &c, sizeof c, o.input_shape);
 }
+
+/* ---------------------------------------------------------------- the 1-D view */
+
+/* (T, C) <-> (1, T, C): a 1-D layer (Conv1D) runs the 2-D op on a view of its input with a
+ * height of 1, and views the result back; no copy either way. */
+static keel_status view1d_infer(keel_node *nd) {
+    const keel_node *in = nd->in[0];
+    if (in->rank == 2) {
+        nd->rank = 3;
+        nd->dims[0] = 1, nd->dims[1] = in->dims[0], nd->dims[2] = in->dims[1];
+    } else {
+        KEEL_ASSERT(in->rank == 3 && in->dims[0] == 1);
+        nd->rank = 2;
+        nd->dims[0] = in->dims[1], nd->dims[1] = in->dims[2];
+    }
+    return KEEL_OK;
+}
+
+const keel_op keel_op_view1d = {.name = "view1d", .infer = view1d_infer, .alias_input = true};

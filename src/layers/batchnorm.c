@@ -232,7 +232,8 @@ static void bn_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     keel_parallel_for(rows, rows * C, dx_rows, &j);
 }
 
-static const keel_op bn_op = {.name = "batch_normalization",
+static const keel_op bn_op = {.keeps_mask = true,
+                              .name = "batch_normalization",
                               .infer = bn_infer,
                               .scratch = bn_scratch,
                               .forward = bn_forward,

@@ -9,6 +9,8 @@ typedef struct conv_cfg {
     keel_conv2d_opts o;
     keel_act act;
     bool same;
+    bool one_d;  /* Conv1D: the 2-D op on a (1, steps, channels) view, kernel (k, C, filters) */
+    bool causal; /* Conv1D padding "causal": (k - 1) * dilation zeros before the steps only */
 } conv_cfg;
 
 /* A call's buffers (node->state, one block): the direct path's per-thread dW / db sums, db when
@@ -40,13 +42,17 @@ static keel_status conv_infer(keel_node *nd) {
     g->SH = c->o.strides[0], g->SW = c->o.strides[1];
     g->DH = c->o.dilation_rate[0], g->DW = c->o.dilation_rate[1];
     if (keel_conv_out(g->H, g->KH, g->SH, g->DH, c->same, &g->OH, &g->PT) ||
-        keel_conv_out(g->W, g->KW, g->SW, g->DW, c->same, &g->OW, &g->PL))
+        keel_conv_out(g->W, g->KW, g->SW, g->DW, c->same || c->causal, &g->OW, &g->PL))
         KEEL_FAIL(KEEL_ERR_SHAPE,
                   "%s: a %lldx%lld kernel (dilation %lldx%lld) does not fit input %s with padding "
                   "\"valid\": "
                   "the output would be empty",
                   nd->layer->name, (long long)g->KH, (long long)g->KW, (long long)g->DH,
                   (long long)g->DW, keel_dims_str(in->rank, in->dims, true, a, sizeof a));
+    if (c->causal) { /* Keras: pad (k - 1) * dilation on the left, then a valid convolution */
+        g->PL = g->DW * (g->KW - 1);
+        g->OW = (g->W - 1) / g->SW + 1;
+    }
     nd->rank = 3;
     nd->dims[0] = g->OH, nd->dims[1] = g->OW, nd->dims[2] = g->OC;
     return KEEL_OK;
@@ -157,12 +163,28 @@ static const keel_op conv_op = {.name = "conv2d",
 
 static keel_node *conv_build(keel_layer *l, keel_graph *g, keel_node *in) {
     conv_cfg *c = l->cfg;
+    keel_node *view = NULL;
+    if (c->one_d) { /* (steps, channels) -> (1, steps, channels), and back at the end */
+        char a[128];
+        if (in->rank != 2) {
+            keel_error(KEEL_ERR_SHAPE, "%s: Conv1D expects input (batch, steps, channels), got %s",
+                       l->name, keel_dims_str(in->rank, in->dims, true, a, sizeof a));
+            return NULL;
+        }
+        if (!(view = keel_graph_add(g, &keel_op_view1d, NULL, &in, 1))) return NULL;
+        in = view;
+    }
     /* the kernel's shape needs the input channels: infer first on a provisional node */
     int64_t C = in->rank == 3 ? in->dims[2] : 1;
-    if (!keel_layer_param(l, "kernel", 4,
-                          (int64_t[]){c->o.kernel_size[0], c->o.kernel_size[1], C, c->o.filters},
-                          c->o.kernel_initializer ? c->o.kernel_initializer : "glorot_uniform",
-                          c->o.kernel_regularizer))
+    if (c->one_d ? !keel_layer_param(
+                       l, "kernel", 3, (int64_t[]){c->o.kernel_size[1], C, c->o.filters},
+                       c->o.kernel_initializer ? c->o.kernel_initializer : "glorot_uniform",
+                       c->o.kernel_regularizer)
+                 : !keel_layer_param(
+                       l, "kernel", 4,
+                       (int64_t[]){c->o.kernel_size[0], c->o.kernel_size[1], C, c->o.filters},
+                       c->o.kernel_initializer ? c->o.kernel_initializer : "glorot_uniform",
+                       c->o.kernel_regularizer))
         return NULL;
     if (c->o.use_bias && !keel_layer_param(l, "bias", 1, (int64_t[]){c->o.filters},
                                            c->o.bias_initializer ? c->o.bias_initializer : "zeros",
@@ -186,7 +208,7 @@ static keel_node *conv_build(keel_layer *l, keel_graph *g, keel_node *in) {
     st->db_acc = f;
     nd->act = c->act;
     nd->keep_pre = keel_act_needs_input(c->act.kind);
-    return nd;
+    return c->one_d ? keel_graph_add(g, &keel_op_view1d, NULL, &nd, 1) : nd;
 }
 
 static void conv_free(keel_layer *l) {
@@ -201,6 +223,8 @@ static void conv_free(keel_layer *l) {
 
 static const keel_layer_kind conv_kind = {
     .type = "Conv2D", .prefix = "conv2d", .build = conv_build, .free_cfg = conv_free};
+static const keel_layer_kind conv1d_kind = {
+    .type = "Conv1D", .prefix = "conv1d", .build = conv_build, .free_cfg = conv_free};
 
 /* {k} means {k, k}; {0, 0} means the default */
 bool keel_pair(int64_t *p, int64_t dflt) {
@@ -224,14 +248,56 @@ bool keel_padding_same(const char *padding, bool *same, const char *what) {
     return true;
 }
 
+static keel_layer *conv_new(const keel_layer_kind *kind, keel_conv2d_opts o, bool one_d,
+                            bool causal);
+
 keel_layer *keel_conv2d_(keel_conv2d_opts o) {
-    const char *what = o.name ? o.name : "conv2d";
+    return conv_new(&conv_kind, o, false, false);
+}
+
+/* Conv1D(filters, kernel_size, strides=1, padding="valid", dilation_rate=1): Conv2D with a
+ * height of 1 on a view of (steps, channels) */
+keel_layer *keel_conv1d_(keel_conv1d_opts o) {
+    const char *what = o.name ? o.name : "conv1d";
+    bool causal = o.padding && !strcmp(o.padding, "causal");
+    if (o.kernel_size <= 0 || o.strides < 0 || o.dilation_rate < 0) {
+        keel_error(
+            KEEL_ERR_ARG,
+            "%s: kernel_size must be positive (it is required), strides and dilation_rate too",
+            what);
+        return NULL;
+    }
+    keel_conv2d_opts c = {.filters = o.filters,
+                          .kernel_size = {1, o.kernel_size},
+                          .strides = {1, o.strides ? o.strides : 1},
+                          .padding = causal ? "valid" : o.padding,
+                          .dilation_rate = {1, o.dilation_rate ? o.dilation_rate : 1},
+                          .activation = o.activation,
+                          .use_bias = o.use_bias,
+                          .kernel_initializer = o.kernel_initializer,
+                          .bias_initializer = o.bias_initializer,
+                          .kernel_regularizer = o.kernel_regularizer,
+                          .bias_regularizer = o.bias_regularizer,
+                          .name = o.name};
+    memcpy(c.input_shape, o.input_shape, sizeof c.input_shape);
+    if (o.padding && !causal && strcmp(o.padding, "valid") && strcmp(o.padding, "same")) {
+        keel_error(KEEL_ERR_ARG,
+                   "%s: padding must be \"valid\", \"same\" or \"causal\", got \"%s\"", what,
+                   o.padding);
+        return NULL;
+    }
+    return conv_new(&conv1d_kind, c, true, causal);
+}
+
+static keel_layer *conv_new(const keel_layer_kind *kind, keel_conv2d_opts o, bool one_d,
+                            bool causal) {
+    const char *what = o.name ? o.name : kind->prefix;
     if (o.filters <= 0) {
         keel_error(KEEL_ERR_ARG, "%s: filters must be positive, got %lld", what,
                    (long long)o.filters);
         return NULL;
     }
-    conv_cfg c = {.o = o};
+    conv_cfg c = {.o = o, .one_d = one_d, .causal = causal};
     if (!keel_pair(c.o.kernel_size, 0) || !keel_pair(c.o.strides, 1) ||
         !keel_pair(c.o.dilation_rate, 1)) {
         keel_error(
@@ -252,7 +318,7 @@ keel_layer *keel_conv2d_(keel_conv2d_opts o) {
     c.o.activation = c.o.kernel_initializer = c.o.bias_initializer = c.o.kernel_regularizer =
         c.o.bias_regularizer = NULL;
     c.o.name = c.o.padding = NULL;
-    keel_layer *l = keel_layer_new(&conv_kind, o.name, &c, sizeof c, o.input_shape);
+    keel_layer *l = keel_layer_new(kind, o.name, &c, sizeof c, o.input_shape);
     if (!l) return NULL;
     conv_cfg *lc = l->cfg;
     if (!keel_cfg_str(&lc->o.activation, o.activation) ||

@@ -68,8 +68,11 @@ static void dense_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
                   in->grad, K);
 }
 
-const keel_op keel_op_dense = {
-    .name = "dense", .infer = dense_infer, .forward = dense_forward, .backward = dense_backward};
+const keel_op keel_op_dense = {.keeps_mask = true,
+                               .name = "dense",
+                               .infer = dense_infer,
+                               .forward = dense_forward,
+                               .backward = dense_backward};
 
 static keel_node *dense_build(keel_layer *l, keel_graph *g, keel_node *in) {
     dense_cfg *c = l->cfg;

@@ -79,6 +79,14 @@ keel_status keel_check_data(keel_model *m, const char *fn, const keel_tensor *x,
         snprintf(name, sizeof name, nx > 1 ? "x[%d]" : "x", i);
         if (!xs[i]) KEEL_FAIL(KEEL_ERR_ARG, "%s: %s is NULL", fn, name);
         if ((st = check_input(m, fn, name, xs[i], m->in_nodes[i]))) return st;
+        for (int k = 0; k < m->g.n;
+             k++) { /* what the first layers need of the data (token indices) */
+            const keel_node *nd = m->g.nodes[k];
+            if (nd->op->validate && nd->in[0] == m->in_nodes[i] &&
+                (st = nd->op->validate(nd, xs[i]->data, xs[i]->dims[0], m->in_nodes[i]->size, fn,
+                                       name)))
+                return st;
+        }
         if (xs[i]->dims[0] != xs[0]->dims[0])
             KEEL_FAIL(KEEL_ERR_SHAPE, "%s: x[0] has %lld samples but x[%d] has %lld", fn,
                       (long long)xs[0]->dims[0], i, (long long)xs[i]->dims[0]);

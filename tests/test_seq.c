@@ -1,0 +1,132 @@
+/* test_seq.c: sequence models end to end through the public API: token indices checked before
+ * training, text classifiers that learn (Embedding + GlobalAveragePooling1D with a mask,
+ * Embedding + Conv1D + GlobalMaxPooling1D), pre- and post-padding giving the same result under
+ * mask_zero, and the gradient checks of the 1-D layers. */
+#include <criterion/criterion.h>
+#include <keel.h>
+#include <math.h>
+#include <string.h>
+
+#define EXPECT_MSG(...)                                                                            \
+    do {                                                                                           \
+        const char *want_[] = {__VA_ARGS__};                                                       \
+        for (size_t i_ = 0; i_ < sizeof want_ / sizeof *want_; i_++)                               \
+            cr_expect(strstr(keel_last_error(), want_[i_]), "message \"%s\" lacks \"%s\"",         \
+                      keel_last_error(), want_[i_]);                                               \
+    } while (0)
+
+static uint64_t st = 99;
+static int64_t rnd(int64_t n) {
+    st = st * 6364136223846793005ull + 1442695040888963407ull;
+    return (int64_t)((st >> 33) % (uint64_t)n);
+}
+
+/* n sequences of length T over a vocabulary of V: label 1 when token 1 occurs (a "sentiment
+ * word"), padded with 0 before (pre) or after the tokens */
+static void toy_text(int64_t n, int64_t T, int64_t V, bool pre, keel_tensor **x, keel_tensor **y) {
+    *x = keel_tensor_new(KEEL_SHAPE(n, T));
+    *y = keel_tensor_new(KEEL_SHAPE(n, 1));
+    for (int64_t i = 0; i < n; i++) {
+        int64_t len = 3 + rnd(T - 3);
+        bool pos = rnd(2);
+        float *row = keel_tensor_data(*x) + i * T;
+        memset(row, 0, (size_t)T * sizeof(float));
+        for (int64_t t = 0; t < len; t++)
+            row[pre ? T - len + t : t] = (float)(2 + rnd(V - 2));
+        if (pos) row[pre ? T - len + rnd(len) : rnd(len)] = 1;
+        keel_tensor_data(*y)[i] = pos ? 1.0f : 0.0f;
+    }
+}
+
+Test(seq, token_indices_are_checked_before_training) {
+    keel_model *m = keel_sequential(NULL);
+    keel_add(m, keel_embedding(.input_dim = 10, .output_dim = 4, .input_length = 3));
+    keel_add(m, keel_global_average_pooling1d());
+    keel_add(m, keel_dense(.units = 1, .activation = "sigmoid"));
+    cr_assert_eq(keel_compile(m, .optimizer = "adam", .loss = "binary_crossentropy"), KEEL_OK, "%s",
+                 keel_last_error());
+    float bad[] = {1, 2, 3, 4, 10, 6}, frac[] = {1, 2.5f, 3, 0, 0, 0}, neg[] = {0, 0, 0, 0, -1, 0},
+          ys[] = {0, 1};
+    keel_tensor *y = keel_tensor_from_data(KEEL_SHAPE(2, 1), ys);
+    keel_tensor *x = keel_tensor_from_data(KEEL_SHAPE(2, 3), bad);
+    cr_expect_eq(keel_fit(m, x, y, .verbose = 0), KEEL_ERR_ARG);
+    EXPECT_MSG("keel_fit: x[1, 1] = 10 is not below input_dim", "embedding has input_dim 10");
+    keel_tensor_free(x);
+    x = keel_tensor_from_data(KEEL_SHAPE(2, 3), frac);
+    cr_expect_null(keel_predict(m, x, NULL));
+    EXPECT_MSG("x[0, 1] = 2.5 is not a whole number");
+    keel_tensor_free(x);
+    x = keel_tensor_from_data(KEEL_SHAPE(2, 3), neg);
+    double r[1];
+    cr_expect_eq(keel_evaluate(m, x, y, r, 1), KEEL_ERR_ARG);
+    EXPECT_MSG("x[1, 1] = -1 is negative");
+    keel_tensor_free(x), keel_tensor_free(y);
+    /* the sequence length is part of the input's shape */
+    float four[] = {1, 2, 3, 4};
+    x = keel_tensor_from_data(KEEL_SHAPE(1, 4), four);
+    cr_expect_null(keel_predict(m, x, NULL));
+    EXPECT_MSG("x has shape (1, 4)", "(None, 3)");
+    keel_tensor_free(x);
+    cr_expect_null(keel_embedding(.input_dim = 0, .output_dim = 3));
+    EXPECT_MSG("input_dim and output_dim must be positive");
+    keel_model_free(m);
+}
+
+static double train_and_score(keel_model *m, keel_tensor *x, keel_tensor *y, int epochs) {
+    cr_assert_eq(keel_compile(m, .optimizer = "adam(learning_rate=0.01)",
+                              .loss = "binary_crossentropy", .metrics = {"accuracy"}),
+                 KEEL_OK, "%s", keel_last_error());
+    cr_assert_eq(keel_fit(m, x, y, .epochs = epochs, .verbose = 0), KEEL_OK, "%s",
+                 keel_last_error());
+    double r[2];
+    cr_assert_eq(keel_evaluate(m, x, y, r, 2), KEEL_OK);
+    return r[1];
+}
+
+Test(seq, embedding_average_classifier_with_a_mask_learns) {
+    keel_tensor *x, *y;
+    toy_text(512, 12, 20, true, &x, &y);
+    keel_model *m = keel_sequential(NULL);
+    keel_add(m,
+             keel_embedding(.input_dim = 20, .output_dim = 8, .mask_zero = 1, .input_length = 12));
+    keel_add(m, keel_global_average_pooling1d());
+    keel_add(m, keel_dense(.units = 1, .activation = "sigmoid"));
+    double acc = train_and_score(m, x, y, 15);
+    cr_expect_gt(acc, 0.95, "accuracy %g", acc);
+    keel_model_free(m);
+    keel_tensor_free(x), keel_tensor_free(y);
+}
+
+Test(seq, conv1d_text_classifier_learns) {
+    keel_tensor *x, *y;
+    toy_text(512, 12, 20, false, &x, &y);
+    keel_model *m = keel_sequential(NULL);
+    keel_add(m, keel_embedding(.input_dim = 20, .output_dim = 8, .input_length = 12));
+    keel_add(m,
+             keel_conv1d(.filters = 8, .kernel_size = 3, .padding = "same", .activation = "relu"));
+    keel_add(m, keel_max_pooling1d());
+    keel_add(m, keel_conv1d(.filters = 8, .kernel_size = 2, .activation = "relu"));
+    keel_add(m, keel_global_max_pooling1d());
+    keel_add(m, keel_dense(.units = 1, .activation = "sigmoid"));
+    double acc = train_and_score(m, x, y, 15);
+    cr_expect_gt(acc, 0.95, "accuracy %g", acc);
+    keel_model_free(m);
+    keel_tensor_free(x), keel_tensor_free(y);
+}
+
+/* mask_zero: a sequence padded before or after its tokens gives the same average */
+Test(seq, pre_and_post_padding_agree_under_the_mask) {
+    keel_model *m = keel_sequential(NULL);
+    keel_add(m, keel_embedding(.input_dim = 6, .output_dim = 3, .mask_zero = 1, .input_length = 5));
+    keel_add(m, keel_global_average_pooling1d());
+    keel_add(m, keel_dense(.units = 2));
+    float pre[] = {0, 0, 3, 5, 1}, post[] = {3, 5, 1, 0, 0};
+    keel_tensor *a = keel_tensor_from_data(KEEL_SHAPE(1, 5), pre),
+                *b = keel_tensor_from_data(KEEL_SHAPE(1, 5), post);
+    keel_tensor *pa = keel_predict(m, a, NULL), *pb = keel_predict(m, b, NULL);
+    cr_assert(pa && pb, "%s", keel_last_error());
+    for (int i = 0; i < 2; i++)
+        cr_expect_float_eq(keel_tensor_data(pa)[i], keel_tensor_data(pb)[i], 1e-6);
+    keel_tensor_free(pa), keel_tensor_free(pb), keel_tensor_free(a), keel_tensor_free(b);
+    keel_model_free(m);
+}
