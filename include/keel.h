@@ -98,6 +98,11 @@ typedef struct keel_tensor keel_tensor;
         __VA_ARGS__                                                                                \
     }
 
+/* The element type: float32 (the default, what models compute with) or int32 (token ids and
+ * class labels, as Keras's pad_sequences and datasets give them). Models read int32 x and y as
+ * the same whole numbers (exactly, up to 2^24). */
+typedef enum keel_dtype { KEEL_FLOAT32, KEEL_INT32, KEEL_DTYPE_COUNT } keel_dtype;
+
 /* A new tensor of zeros. NULL (and keel_last_error) on a bad shape or no memory. */
 KEEL_API keel_tensor *keel_tensor_new(int rank, const int64_t *dims);
 /* A new tensor holding a copy of `data` (dims[0] * ... * dims[rank-1] floats). */
@@ -107,6 +112,12 @@ KEEL_API keel_tensor *keel_tensor_slice(const keel_tensor *t, int64_t start, int
 /* A copy of t with a new shape of the same size. */
 KEEL_API keel_tensor *keel_tensor_reshape(const keel_tensor *t, int rank, const int64_t *dims);
 KEEL_API void keel_tensor_free(keel_tensor *t);
+/* int32 tensors: zeros, or a copy of data. keel_tensor_data on one is NULL (and an error);
+ * keel_tensor_int32_data on a float32 tensor likewise. Slice and reshape keep the dtype. */
+KEEL_API keel_tensor *keel_tensor_new_int32(int rank, const int64_t *dims);
+KEEL_API keel_tensor *keel_tensor_from_int32(int rank, const int64_t *dims, const int32_t *data);
+KEEL_API int32_t *keel_tensor_int32_data(keel_tensor *t);
+KEEL_API keel_dtype keel_tensor_dtype(const keel_tensor *t);
 /* [x0, x1, ...]: the inputs of a model with several inputs, in the order of its keel_model_input
  * calls, as one x for fit / evaluate / predict / *_on_batch. The members are borrowed (they must
  * outlive the list); keel_tensor_free frees the list alone. At most 8. */

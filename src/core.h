@@ -18,12 +18,19 @@ struct keel_tensor {
     int rank;
     int64_t dims[KEEL_MAX_RANK];
     int64_t size;
-    float *data;
+    keel_dtype dtype;
+    float *data;   /* KEEL_FLOAT32, else NULL */
+    int32_t *ints; /* KEEL_INT32, else NULL */
     /* a list of tensors (a model's several inputs): rank 0, no data, dims[0] the first
      * member's sample count, members borrowed */
     int n_list;
     const keel_tensor *list[KEEL_MAX_LIST];
 };
+
+/* Element i of a float32 or int32 tensor, as a double. */
+static inline double keel_tensor_at(const keel_tensor *t, int64_t i) {
+    return t->dtype == KEEL_INT32 ? (double)t->ints[i] : (double)t->data[i];
+}
 
 /* The members of a list tensor into out (at most cap), or t itself; returns how many. */
 int keel_tensor_unpack(const keel_tensor *t, const keel_tensor **out, int cap);

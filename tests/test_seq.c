@@ -130,3 +130,44 @@ Test(seq, pre_and_post_padding_agree_under_the_mask) {
     keel_tensor_free(pa), keel_tensor_free(pb), keel_tensor_free(a), keel_tensor_free(b);
     keel_model_free(m);
 }
+
+/* token ids as int32 (Keras's dtype for them) train exactly as the same whole numbers in float */
+Test(seq, int32_tokens_and_labels) {
+    keel_tensor *xf, *yf;
+    toy_text(64, 8, 12, true, &xf, &yf);
+    int32_t xi[64 * 8], yi[64];
+    for (int i = 0; i < 64 * 8; i++)
+        xi[i] = (int32_t)keel_tensor_data(xf)[i];
+    for (int i = 0; i < 64; i++)
+        yi[i] = (int32_t)keel_tensor_data(yf)[i];
+    keel_tensor *x = keel_tensor_from_int32(KEEL_SHAPE(64, 8), xi),
+                *y = keel_tensor_from_int32(KEEL_SHAPE(64, 1), yi);
+    cr_assert(x && y);
+    cr_expect_eq(keel_tensor_dtype(x), KEEL_INT32);
+    cr_expect_null(keel_tensor_data(x), "no float view of an int32 tensor");
+    EXPECT_MSG("is int32");
+    keel_tensor *part = keel_tensor_slice(x, 2, 3);
+    cr_assert_not_null(part);
+    cr_expect_eq(keel_tensor_dtype(part), KEEL_INT32);
+    cr_expect_eq(keel_tensor_int32_data(part)[0], xi[16]);
+    keel_tensor_free(part);
+    keel_model *a = keel_sequential(NULL), *b = keel_sequential(NULL);
+    keel_model *ms[2] = {a, b};
+    for (int k = 0; k < 2; k++) {
+        keel_add(ms[k], keel_embedding(.input_dim = 12, .output_dim = 4, .mask_zero = 1,
+                                       .input_length = 8));
+        keel_add(ms[k], keel_global_average_pooling1d());
+        keel_add(ms[k], keel_dense(.units = 1, .activation = "sigmoid"));
+        keel_compile(ms[k], .optimizer = "adam", .loss = "binary_crossentropy",
+                     .metrics = {"accuracy"});
+    }
+    cr_assert_eq(keel_fit(a, xf, yf, .epochs = 2, .verbose = 0), KEEL_OK);
+    cr_assert_eq(keel_fit(b, x, y, .epochs = 2, .verbose = 0), KEEL_OK, "%s", keel_last_error());
+    int64_t n;
+    float wa[128];
+    const float *pa = keel_model_weights(a, &n);
+    memcpy(wa, pa, (size_t)n * sizeof(float));
+    cr_expect_eq(memcmp(wa, keel_model_weights(b, NULL), (size_t)n * sizeof(float)), 0);
+    keel_model_free(a), keel_model_free(b);
+    keel_tensor_free(x), keel_tensor_free(y), keel_tensor_free(xf), keel_tensor_free(yf);
+}

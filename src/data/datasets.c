@@ -162,7 +162,7 @@ keel_tensor *keel_to_categorical(const keel_tensor *y, int num_classes) {
     /* every label a whole number in range, checked before anything is allocated */
     double top = -1;
     for (int64_t i = 0; i < y->size; i++) {
-        float v = y->data[i];
+        float v = (float)keel_tensor_at(y, i);
         /* NaN fails every comparison and lands here too; 2^31 bounds the class count */
         if (!(v >= 0 && v == floorf(v) && v < 2147483648.0f)) {
             keel_error(KEEL_ERR_ARG,
@@ -204,6 +204,6 @@ keel_tensor *keel_to_categorical(const keel_tensor *y, int num_classes) {
     if (!t) return NULL;
     /* row i of the result is the one-hot of label i, whatever the shape around it */
     for (int64_t i = 0; i < y->size; i++)
-        t->data[i * k + (int64_t)y->data[i]] = 1.0f;
+        t->data[i * k + (int64_t)keel_tensor_at(y, i)] = 1.0f;
     return t;
 }

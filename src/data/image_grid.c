@@ -69,6 +69,9 @@ keel_status keel_save_image_grid(const char *path, const keel_tensor *images, in
     int64_t N = 0, H = 0, W = 0, C = 0;
     keel_status st = grid_check(path, images, cols, vmin, vmax, &N, &H, &W, &C);
     if (st) return st;
+    if (images->dtype != KEEL_FLOAT32 || images->n_list)
+        KEEL_FAIL(KEEL_ERR_ARG, "keel_save_image_grid: %s: the images must be a float32 tensor",
+                  path);
     /* the layout: cols x rows cells, a gap between neighbours, none around the edge; sizes
      * checked before any product can overflow */
     if (N > KEEL_IMAGE_MAX_PIXELS || H > KEEL_IMAGE_MAX_SIDE || W > KEEL_IMAGE_MAX_SIDE)

@@ -355,7 +355,7 @@ keel_status keel_set_weights(keel_layer *l, const keel_tensor *const *w, int n) 
                   w ? n : 0);
     for (int k = 0; k < n; k++) { /* all shapes first: a mismatch changes nothing */
         const keel_param *p = &l->params[k];
-        bool ok = w[k] && w[k]->rank == p->rank;
+        bool ok = w[k] && w[k]->rank == p->rank && w[k]->dtype == KEEL_FLOAT32;
         for (int i = 0; ok && i < p->rank; i++)
             ok = w[k]->dims[i] == p->dims[i];
         if (!ok) {

@@ -45,7 +45,7 @@ typedef struct keel_op {
     bool keeps_mask;
     /* Checks the data fed to this node when its input is a model input (Embedding: token
      * indices), once per call of fit / evaluate / predict; rows of `per` floats. */
-    keel_status (*validate)(const keel_node *node, const float *x, int64_t rows, int64_t per,
+    keel_status (*validate)(const keel_node *node, const keel_tensor *x, int64_t rows, int64_t per,
                             const char *fn, const char *name);
 } keel_op;
 

@@ -71,18 +71,18 @@ static void embedding_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     }
 }
 
-static keel_status embedding_validate(const keel_node *nd, const float *x, int64_t rows,
+static keel_status embedding_validate(const keel_node *nd, const keel_tensor *x, int64_t rows,
                                       int64_t per, const char *fn, const char *name) {
     const embedding_cfg *c = nd->layer->cfg;
     for (int64_t i = 0; i < rows * per; i++) {
-        float v = x[i];
-        if (v >= 0 && v < (float)c->input_dim && v == floorf(v)) continue;
-        const char *why = v != v           ? "is nan, not a token index"
-                          : v != floorf(v) ? "is not a whole number (Embedding takes token indices)"
-                          : v < 0          ? "is negative (token indices start at 0)"
-                                           : "is not below input_dim";
+        double v = keel_tensor_at(x, i);
+        if (v >= 0 && v < (double)c->input_dim && v == floor(v)) continue;
+        const char *why = v != v          ? "is nan, not a token index"
+                          : v != floor(v) ? "is not a whole number (Embedding takes token indices)"
+                          : v < 0         ? "is negative (token indices start at 0)"
+                                          : "is not below input_dim";
         KEEL_FAIL(KEEL_ERR_ARG, "%s: %s[%lld, %lld] = %g %s; %s has input_dim %lld", fn, name,
-                  (long long)(i / per), (long long)(i % per), (double)v, why, nd->layer->name,
+                  (long long)(i / per), (long long)(i % per), v, why, nd->layer->name,
                   (long long)c->input_dim);
     }
     return KEEL_OK;

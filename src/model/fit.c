@@ -83,8 +83,7 @@ keel_status keel_check_data(keel_model *m, const char *fn, const keel_tensor *x,
              k++) { /* what the first layers need of the data (token indices) */
             const keel_node *nd = m->g.nodes[k];
             if (nd->op->validate && nd->in[0] == m->in_nodes[i] &&
-                (st = nd->op->validate(nd, xs[i]->data, xs[i]->dims[0], m->in_nodes[i]->size, fn,
-                                       name)))
+                (st = nd->op->validate(nd, xs[i], xs[i]->dims[0], m->in_nodes[i]->size, fn, name)))
                 return st;
         }
         if (xs[i]->dims[0] != xs[0]->dims[0])
@@ -113,7 +112,7 @@ keel_status keel_check_data(keel_model *m, const char *fn, const keel_tensor *x,
     bool sparse = keel_loss_sparse(&m->loss) || (per * C == out->size && C > 1 && per != out->size);
     if (keel_loss_sparse(&m->loss)) {
         for (int64_t i = 0; i < y->size; i++) {
-            float v = y->data[i];
+            float v = (float)keel_tensor_at(y, i);
             if (!(v >= 0 && v < (float)C) || v != floorf(v))
                 KEEL_FAIL(KEEL_ERR_ARG, "%s: y[%lld] = %g is not a class index in [0, %lld)", fn,
                           (long long)i, (double)v, (long long)C);
@@ -165,6 +164,14 @@ static keel_status bad_value(const char *fn, const char *what, const keel_tensor
 static keel_status gather_rows(const char *fn, const char *what, const keel_tensor *t, float *dst,
                                int64_t per, const int64_t *idx, int64_t start, int64_t n,
                                bool check) {
+    if (t->dtype == KEEL_INT32) { /* token ids, labels: whole numbers, always finite */
+        for (int64_t i = 0; i < n; i++) {
+            const int32_t *src = t->ints + (idx ? idx[start + i] : start + i) * per;
+            for (int64_t k = 0; k < per; k++)
+                dst[i * per + k] = (float)src[k];
+        }
+        return KEEL_OK;
+    }
     bool ok = true;
     if (!idx) {
         if (!check)
@@ -591,7 +598,9 @@ keel_tensor *keel_predict_on_batch(keel_model *m, const keel_tensor *x) {
 keel_status keel_predict_into(keel_model *m, const keel_tensor *x, keel_tensor *out) {
     keel_status st = keel_check_data(m, "keel_predict_into", x, NULL);
     if (st) return st;
-    if (!out) KEEL_FAIL(KEEL_ERR_ARG, "keel_predict_into: out is NULL");
+    if (!out || out->dtype != KEEL_FLOAT32)
+        KEEL_FAIL(KEEL_ERR_ARG, "keel_predict_into: out is %s",
+                  out ? "not a float32 tensor" : "NULL");
     const keel_node *o = m->output;
     bool ok = out->rank == o->rank + 1 && out->dims[0] == x->dims[0];
     for (int i = 0; ok && i < o->rank; i++)

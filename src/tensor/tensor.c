@@ -19,19 +19,59 @@ static keel_status check_dims(const char *fn, int rank, const int64_t *dims) {
     return KEEL_OK;
 }
 
-static keel_tensor *tensor_alloc(const char *fn, int rank, const int64_t *dims) {
+/* both dtypes are 4 bytes a value: one buffer, seen as floats or as int32 */
+static keel_tensor *tensor_alloc_as(const char *fn, int rank, const int64_t *dims,
+                                    keel_dtype dtype) {
     if (check_dims(fn, rank, dims) != KEEL_OK) return NULL;
     keel_tensor *t = keel_alloc(sizeof *t);
     if (!t) return NULL;
     t->rank = rank;
     memcpy(t->dims, dims, (size_t)rank * sizeof *dims);
     t->size = keel_dims_prod(rank, dims);
-    t->data = keel_alloc((size_t)t->size * sizeof(float));
-    if (!t->data) {
+    t->dtype = dtype;
+    void *buf = keel_alloc((size_t)t->size * 4);
+    if (!buf) {
         keel_free(t);
         return NULL;
     }
+    if (dtype == KEEL_INT32)
+        t->ints = buf;
+    else
+        t->data = buf;
     return t;
+}
+
+static keel_tensor *tensor_alloc(const char *fn, int rank, const int64_t *dims) {
+    return tensor_alloc_as(fn, rank, dims, KEEL_FLOAT32);
+}
+
+static void *buffer(const keel_tensor *t) {
+    return t->dtype == KEEL_INT32 ? (void *)t->ints : (void *)t->data;
+}
+
+keel_tensor *keel_tensor_new_int32(int rank, const int64_t *dims) {
+    return tensor_alloc_as("keel_tensor_new_int32", rank, dims, KEEL_INT32);
+}
+
+keel_tensor *keel_tensor_from_int32(int rank, const int64_t *dims, const int32_t *data) {
+    if (!data) {
+        keel_error(KEEL_ERR_ARG, "keel_tensor_from_int32: data is NULL");
+        return NULL;
+    }
+    keel_tensor *t = tensor_alloc_as("keel_tensor_from_int32", rank, dims, KEEL_INT32);
+    if (t) memcpy(t->ints, data, (size_t)t->size * sizeof(int32_t));
+    return t;
+}
+
+keel_dtype keel_tensor_dtype(const keel_tensor *t) {
+    return t ? t->dtype : KEEL_FLOAT32;
+}
+
+int32_t *keel_tensor_int32_data(keel_tensor *t) {
+    if (t && t->dtype != KEEL_INT32)
+        keel_error(KEEL_ERR_ARG,
+                   "keel_tensor_int32_data: the tensor is float32 (use keel_tensor_data)");
+    return t ? t->ints : NULL;
 }
 
 keel_tensor *keel_tensor_new(int rank, const int64_t *dims) {
@@ -63,9 +103,10 @@ keel_tensor *keel_tensor_slice(const keel_tensor *t, int64_t start, int64_t coun
     int64_t dims[KEEL_MAX_RANK];
     memcpy(dims, t->dims, sizeof dims);
     dims[0] = count;
-    keel_tensor *s = tensor_alloc("keel_tensor_slice", t->rank, dims);
+    keel_tensor *s = tensor_alloc_as("keel_tensor_slice", t->rank, dims, t->dtype);
     int64_t row = t->dims[0] ? t->size / t->dims[0] : 0;
-    if (s && count) memcpy(s->data, t->data + start * row, (size_t)(count * row) * sizeof(float));
+    if (s && count)
+        memcpy(buffer(s), (const char *)buffer(t) + start * row * 4, (size_t)(count * row) * 4);
     return s;
 }
 
@@ -82,16 +123,22 @@ keel_tensor *keel_tensor_reshape(const keel_tensor *t, int rank, const int64_t *
                    keel_dims_str(rank, dims, false, b, sizeof b));
         return NULL;
     }
-    return keel_tensor_from_data(rank, dims, t->data);
+    keel_tensor *r = tensor_alloc_as("keel_tensor_reshape", rank, dims, t->dtype);
+    if (r) memcpy(buffer(r), buffer(t), (size_t)t->size * 4);
+    return r;
 }
 
 void keel_tensor_free(keel_tensor *t) {
     if (!t) return;
     keel_free(t->data);
+    keel_free(t->ints);
     keel_free(t);
 }
 
 float *keel_tensor_data(keel_tensor *t) {
+    if (t && t->dtype == KEEL_INT32)
+        keel_error(KEEL_ERR_ARG,
+                   "keel_tensor_data: the tensor is int32 (use keel_tensor_int32_data)");
     return t ? t->data : NULL;
 }
 const float *keel_tensor_cdata(const keel_tensor *t) {
