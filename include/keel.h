@@ -464,6 +464,18 @@ typedef struct keel_prelu_opts {
 KEEL_API keel_layer *keel_prelu_(keel_prelu_opts o);
 #define keel_prelu(...) keel_prelu_((keel_prelu_opts){__VA_ARGS__})
 
+/* TimeDistributed(layer): the layer applied to every time step of (N, T, ...) with one set of
+ * weights. keel supports Dense, Activation and the activation layers, Dropout and
+ * BatchNormalization inside it (all run as one op over every step); the wrapper takes the new
+ * layer's reference. */
+typedef struct keel_time_distributed_opts {
+    keel_layer *layer;
+    int64_t input_shape[KEEL_MAX_RANK];
+    const char *name;
+} keel_time_distributed_opts;
+KEEL_API keel_layer *keel_time_distributed_(keel_time_distributed_opts o);
+#define keel_time_distributed(...) keel_time_distributed_((keel_time_distributed_opts){__VA_ARGS__})
+
 /* Frees a layer that no model holds (one never added, or whose add failed); a layer a model
  * holds is freed with the last model that holds it, and this call leaves it alone. */
 KEEL_API void keel_layer_free(keel_layer *l);

@@ -171,3 +171,42 @@ Test(seq, int32_tokens_and_labels) {
     keel_model_free(a), keel_model_free(b);
     keel_tensor_free(x), keel_tensor_free(y), keel_tensor_free(xf), keel_tensor_free(yf);
 }
+
+Test(seq, time_distributed_dense_is_dense_on_every_step) {
+    keel_model *m = keel_sequential(NULL);
+    keel_layer *td = keel_time_distributed(.layer = keel_dense(.units = 2), .input_shape = {4, 3});
+    cr_assert_not_null(td, "%s", keel_last_error());
+    keel_add(m, td);
+    cr_assert_eq(keel_compile(m, .loss = "mse"), KEEL_OK, "%s", keel_last_error());
+    char buf[4096] = {0};
+    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    keel_summary(m, f);
+    fclose(f);
+    cr_expect(strstr(buf, " time_distributed (TimeDist  (None, 4, 2)              8\n ributed)\n"),
+              "%s", buf);
+    float xs[12];
+    for (int i = 0; i < 12; i++)
+        xs[i] = (float)i * 0.1f - 0.5f;
+    keel_tensor *x = keel_tensor_from_data(KEEL_SHAPE(1, 4, 3), xs);
+    keel_tensor *p = keel_predict(m, x, NULL);
+    cr_assert_not_null(p);
+    cr_assert_eq(keel_model_count_params(m), 8);
+    int64_t n;
+    const float *all = keel_model_weights(m, &n);
+    cr_assert_eq(n, 8);
+    for (int t = 0; t < 4; t++)
+        for (int u = 0; u < 2; u++) {
+            float z = all[6 + u];
+            for (int k = 0; k < 3; k++)
+                z += xs[t * 3 + k] * all[k * 2 + u];
+            cr_expect_float_eq(keel_tensor_data(p)[t * 2 + u], z, 1e-5);
+        }
+    keel_tensor_free(p), keel_tensor_free(x);
+    keel_model_free(m);
+    m = keel_sequential(NULL);
+    keel_add(m, keel_time_distributed(.layer = keel_conv2d(.filters = 2, .kernel_size = {3}),
+                                      .input_shape = {4, 8, 8, 1}));
+    cr_expect_neq(keel_compile(m, .loss = "mse"), KEEL_OK);
+    EXPECT_MSG("TimeDistributed(Conv2D) is not supported");
+    keel_model_free(m);
+}

@@ -280,6 +280,8 @@ keel_layer *keel_layer_new(const keel_layer_kind *kind, const char *name, const 
 
 static void layer_destroy(keel_layer *l) {
     if (l->kind->free_cfg) l->kind->free_cfg(l);
+    for (int i = 0; i < l->n_wrapped; i++)
+        keel_layer_release(l->wrapped[i]);
     for (int k = 0; k < l->n_params; k++)
         keel_free(l->params[k].w);
     keel_free(l->cfg);

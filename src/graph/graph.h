@@ -107,6 +107,9 @@ typedef struct keel_layer_kind {
     const char *prefix; /* "dense", for automatic names */
     /* Declares params and adds the layer's node after `in`; returns it or NULL on error. */
     keel_node *(*build)(keel_layer *l, keel_graph *g, keel_node *in);
+    /* Wrappers (TimeDistributed, Bidirectional) expand into their wrapped layers' calls instead;
+     * bc is the model's build context (model.h), passed on to keel_build_call. */
+    keel_node *(*expand)(void *bc, keel_layer *l, keel_graph *g, keel_node **in, int n);
     /* Layers that take several inputs (merge layers) build with this instead. */
     keel_node *(*build_n)(keel_layer *l, keel_graph *g, keel_node **in, int n);
     void (*free_cfg)(keel_layer *l);
@@ -127,6 +130,8 @@ struct keel_layer {
     keel_node *node; /* the latest call's node, cleared when its graph is freed (tests) */
     bool trainable;
     struct keel_model *sub; /* a model used as a layer (kind "Model") */
+    keel_layer *wrapped[2]; /* the layers a wrapper holds (TimeDistributed: 1, Bidirectional: 2) */
+    int n_wrapped;
 };
 
 struct keel_graph {

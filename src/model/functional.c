@@ -54,6 +54,8 @@ keel_status keel_layer_set_trainable(keel_layer *l, int trainable) {
     if (!l) KEEL_FAIL(KEEL_ERR_ARG, "keel_layer_set_trainable: layer is NULL");
     l->trainable = trainable != 0;
     if (l->sub) keel_model_set_trainable(l->sub, trainable);
+    for (int i = 0; i < l->n_wrapped; i++)
+        keel_layer_set_trainable(l->wrapped[i], trainable);
     return KEEL_OK;
 }
 

@@ -183,6 +183,8 @@ static void name_layers_rec(keel_model *m, int *counts, const keel_layer_kind **
         name_layer(m->layers[i], counts, kinds, n_kinds);
         if (m->layers[i]->sub)
             name_layers_rec(m->layers[i]->sub, counts, kinds, n_kinds, depth + 1);
+        for (int k = 0; k < m->layers[i]->n_wrapped; k++)
+            name_layer(m->layers[i]->wrapped[k], counts, kinds, n_kinds);
     }
 }
 
@@ -193,6 +195,11 @@ static void name_layers_rec(keel_model *m, int *counts, const keel_layer_kind **
 keel_node *keel_build_call(build_ctx *bc, keel_layer *l, keel_graph *g, keel_node **in, int n) {
     int stream = bc->counter++;
     if (l->sub) return keel_model_expand(l->sub, bc, g, in, n);
+    if (l->kind->expand) {
+        keel_node *nd = l->kind->expand(bc, l, g, in, n);
+        if (nd) l->node = nd, l->built = true;
+        return nd;
+    }
     l->cursor = 0;
     for (int k = 0; k < l->n_params; k++)
         l->params[k].trainable = l->trainable && l->params[k].own_trainable;

@@ -58,6 +58,8 @@ static int64_t layer_params(const keel_layer *l, int depth) {
     int64_t n = 0;
     for (int k = 0; k < l->n_params; k++)
         n += l->params[k].size;
+    for (int i = 0; i < l->n_wrapped; i++)
+        n += layer_params(l->wrapped[i], depth + 1);
     for (int i = 0; l->sub && depth < 64 && i < l->sub->n_layers; i++)
         n += layer_params(l->sub->layers[i], depth + 1);
     return n;
