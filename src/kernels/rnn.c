@@ -1,0 +1,441 @@
+/* rnn.c: the recurrent kernels' frame: geometry checks and sizes, the workspace plan, the
+ * reordering of the gate columns, the big GEMMs before and after the steps, the step driver
+ * and its threads, and SimpleRNN's steps. LSTM's steps are in rnn_lstm.c, GRU's in rnn_gru.c,
+ * the references in rnn_ref.c.
+ *
+ * Why the gate columns are reordered: a step's gates for unit j need column j of every gate
+ * block (i, f, c, o for LSTM), which Keras keeps U columns apart. keel copies the kernels once
+ * per forward into blocks of 16 units with all their gates side by side, so a thread that owns
+ * units [u0, u1) finds every column it needs in one contiguous range: one GEMM call per step
+ * computes exactly its gates, its gate pass reads 4 consecutive vectors per block, and no other
+ * thread touches those columns until the next step. The copies cost (F + U) * G * U floats per
+ * call, nothing beside the N * T * G * U of the projections.
+ *
+ * Why one parallel region per step (two for GRU without reset_after): step s+1 needs all of h_s,
+ * so the threads must meet once per step; each meets exactly once, after its GEMM and its gates
+ * (a GEMM region, then a gate region, would be two meetings and would move each thread's GEMM
+ * output to the other core). Below RNN_PAR_MIN multiply-adds per step a step runs on the
+ * calling thread (the meeting would cost more than it saves). */
+#include "rnn_impl.h"
+
+#include <stdio.h>
+
+/* multiply-adds of one step's recurrent GEMM below which the steps run on one thread */
+#define RNN_PAR_MIN 100000
+
+static const char *const cell_names[] = {"SimpleRNN", "LSTM", "GRU", NULL};
+_Static_assert(sizeof cell_names / sizeof cell_names[0] == KEEL_RNN_CELL_COUNT + 1,
+               "a name for each keel_rnn_cell");
+
+const char *keel_rnn_cell_name(keel_rnn_cell c) {
+    return (unsigned)c < KEEL_RNN_CELL_COUNT ? cell_names[c] : "?";
+}
+
+int keel_rnn_gates(keel_rnn_cell c) {
+    return c == KEEL_RNN_LSTM ? 4 : c == KEEL_RNN_GRU ? 3 : 1;
+}
+
+static bool act_ok(keel_act a) {
+    return (unsigned)a.kind < KEEL_ACT_COUNT && a.kind != KEEL_ACT_SOFTMAX &&
+           a.kind != KEEL_ACT_LOG_SOFTMAX;
+}
+
+keel_status keel_rnn_geom_check(const keel_rnn_geom *g, const char *what) {
+    if ((unsigned)g->cell >= KEEL_RNN_CELL_COUNT)
+        KEEL_FAIL(KEEL_ERR_ARG, "%s: unknown recurrent cell %d", what, (int)g->cell);
+    const char *cell = keel_rnn_cell_name(g->cell);
+    if (g->U <= 0)
+        KEEL_FAIL(KEEL_ERR_ARG, "%s: %s units must be positive, got %lld", what, cell,
+                  (long long)g->U);
+    if (g->N <= 0 || g->T <= 0 || g->F <= 0)
+        KEEL_FAIL(KEEL_ERR_SHAPE,
+                  "%s: %s expects input (batch, timesteps, features) with each positive, got "
+                  "(%lld, %lld, %lld)",
+                  what, cell, (long long)g->N, (long long)g->T, (long long)g->F);
+    /* the largest arrays: N*T rows of F + several G*U columns, and the two kernels; a bound
+     * of 2^40 floats keeps every product below in int64_t */
+    int64_t nt, cols, rows, a, b;
+    const int64_t GU = keel_rnn_gates(g->cell) * g->U;
+    if (!keel_mul_ok(g->N, g->T, &nt) || !keel_mul_ok(g->F + 4 * GU, 1, &cols) ||
+        !keel_mul_ok(nt, cols, &a) || a > ((int64_t)1 << 40) ||
+        !keel_mul_ok(g->F + g->U, 1, &rows) || !keel_mul_ok(rows, GU, &b) || b > ((int64_t)1 << 40))
+        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: %s with %lld units on input (%lld, %lld, %lld) is too large",
+                  what, cell, (long long)g->U, (long long)g->N, (long long)g->T, (long long)g->F);
+    if (!act_ok(g->act))
+        KEEL_FAIL(KEEL_ERR_ARG,
+                  "%s: %s activation %s is not elementwise (softmax and log_softmax act along "
+                  "an axis); use tanh, relu, sigmoid, ...",
+                  what, cell, keel_act_name(g->act.kind));
+    if (g->cell != KEEL_RNN_SIMPLE && !act_ok(g->rec_act))
+        KEEL_FAIL(KEEL_ERR_ARG,
+                  "%s: %s recurrent_activation %s is not elementwise; use sigmoid, "
+                  "hard_sigmoid, ...",
+                  what, cell, keel_act_name(g->rec_act.kind));
+    if (g->reset_after && g->cell != KEEL_RNN_GRU)
+        KEEL_FAIL(KEEL_ERR_ARG, "%s: reset_after applies to GRU only, not %s", what, cell);
+    return KEEL_OK;
+}
+
+int64_t keel_rnn_kernel_floats(const keel_rnn_geom *g) {
+    return g->F * keel_rnn_gates(g->cell) * g->U;
+}
+int64_t keel_rnn_rec_kernel_floats(const keel_rnn_geom *g) {
+    return g->U * keel_rnn_gates(g->cell) * g->U;
+}
+int64_t keel_rnn_bias_floats(const keel_rnn_geom *g) {
+    int64_t GU = keel_rnn_gates(g->cell) * g->U;
+    return g->cell == KEEL_RNN_GRU && g->reset_after ? 2 * GU : GU;
+}
+int64_t keel_rnn_y_floats(const keel_rnn_geom *g) {
+    return g->return_sequences ? g->N * g->T * g->U : g->N * g->U;
+}
+
+/* the next n floats of the workspace, rounded up to 64 bytes; NULL when only counting */
+static float *take(float *work, int64_t *off, int64_t n) {
+    float *p = work ? work + *off : NULL;
+    *off += (n + 15) / 16 * 16;
+    return p;
+}
+
+int64_t keel_rnn_plan_init(const keel_rnn_geom *g, float *work, rnn_plan *p) {
+    memset(p, 0, sizeof *p);
+    const int64_t N = g->N, NT = g->N * g->T, U = g->U, F = g->F;
+    const bool gru = g->cell == KEEL_RNN_GRU, lstm = g->cell == KEEL_RNN_LSTM;
+    p->g = g;
+    p->G = keel_rnn_gates(g->cell);
+    p->Gb = gru && !g->reset_after ? 2 : p->G;
+    p->GU = p->G * U;
+    p->nb = (U + RNN_B - 1) / RNN_B;
+    p->need_pre = keel_act_needs_input(g->act.kind) ||
+                  (g->cell != KEEL_RNN_SIMPLE && keel_act_needs_input(g->rec_act.kind));
+    const int64_t GU = p->GU;
+    int64_t off = 0;
+    p->Wp = take(work, &off, F * GU);
+    p->Rp = take(work, &off, U * GU);
+    p->bp = take(work, &off, 2 * GU);
+    p->Z = take(work, &off, NT * GU);
+    if (p->need_pre) p->P = take(work, &off, NT * GU);
+    p->Hp = take(work, &off, NT * U);
+    p->Hin = g->recurrent_dropout ? take(work, &off, NT * U) : p->Hp;
+    if (g->dropout) p->Xd = take(work, &off, NT * F);
+    if (lstm) {
+        p->C = take(work, &off, NT * U);
+        p->A = take(work, &off, NT * U);
+    }
+    if (gru) {
+        p->HR = take(work, &off, NT * U);
+        p->S = take(work, &off, N * GU);
+        if (g->reset_after) p->DS = take(work, &off, NT * GU);
+    }
+    for (int i = 0; i < 4; i++)
+        p->e[i] = take(work, &off, N * U);
+    p->dWp = take(work, &off, F * GU);
+    p->dRp = take(work, &off, U * GU);
+    p->dbp = take(work, &off, 2 * GU);
+    return off;
+}
+
+int64_t keel_rnn_work_floats(const keel_rnn_geom *g) {
+    rnn_plan p;
+    return keel_rnn_plan_init(g, NULL, &p);
+}
+
+/* The plan for one call: the caller's masks decide whether Xd and the separate Hin are used
+ * (a geometry sized for dropout may still be called without a mask). */
+static void plan_bind(const keel_rnn_geom *g, float *work, const keel_rnn_masks *m, rnn_plan *p) {
+    keel_rnn_plan_init(g, work, p);
+    KEEL_ASSERT(!m->dropout || g->dropout);
+    KEEL_ASSERT(!m->rec_dropout || g->recurrent_dropout);
+    if (!m->dropout) p->Xd = NULL;
+    if (!m->rec_dropout) p->Hin = p->Hp;
+}
+
+/* ---- the reordered layout (rnn_col): one row of a kernel or bias at a time, a block's gate
+ * (up to 16 floats) per copy */
+
+static void reorder_row(const rnn_plan *p, const float *src, float *dst) {
+    const int64_t U = p->g->U;
+    for (int gate = 0; gate < p->G; gate++)
+        for (int64_t j0 = 0; j0 < U; j0 += RNN_B)
+            memcpy(dst + rnn_col(p, gate, j0), src + gate * U + j0,
+                   (size_t)KEEL_MIN(RNN_B, U - j0) * sizeof *dst);
+}
+
+static void unreorder_row(const rnn_plan *p, const float *src, float *dst, bool accumulate) {
+    const int64_t U = p->g->U;
+    for (int gate = 0; gate < p->G; gate++)
+        for (int64_t j0 = 0; j0 < U; j0 += RNN_B) {
+            const float *s = src + rnn_col(p, gate, j0);
+            float *d = dst + gate * U + j0;
+            const int64_t w = KEEL_MIN(RNN_B, U - j0);
+            for (int64_t j = 0; j < w; j++)
+                d[j] = accumulate ? d[j] + s[j] : s[j];
+        }
+}
+
+typedef struct drop_job {
+    const float *x, *mask;
+    float *out;
+    int64_t T, F;
+} drop_job;
+
+/* rows r = (n, t) of out = x * mask[n] */
+static void drop_rows(void *ctx, int64_t lo, int64_t hi) {
+    const drop_job *j = ctx;
+    for (int64_t r = lo; r < hi; r++) {
+        const float *x = j->x + r * j->F, *md = j->mask + (r / j->T) * j->F;
+        float *o = j->out + r * j->F;
+#pragma omp simd
+        for (int64_t f = 0; f < j->F; f++)
+            o[f] = x[f] * md[f];
+    }
+}
+
+void keel_rnn_project(const rnn_plan *p, const float *x, keel_rnn_weights w,
+                      const keel_rnn_masks *m) {
+    const keel_rnn_geom *g = p->g;
+    const int64_t NT = g->N * g->T, F = g->F, U = g->U, GU = p->GU;
+    for (int64_t f = 0; f < F; f++)
+        reorder_row(p, w.kernel + f * GU, p->Wp + f * GU);
+    for (int64_t u = 0; u < U; u++)
+        reorder_row(p, w.rec_kernel + u * GU, p->Rp + u * GU);
+    memset(p->bp, 0, 2 * (size_t)GU * sizeof *p->bp);
+    if (w.bias) {
+        reorder_row(p, w.bias, p->bp);
+        if (g->cell == KEEL_RNN_GRU && g->reset_after) reorder_row(p, w.bias + GU, p->bp + GU);
+    }
+    if (p->Xd) {
+        drop_job j = {x, m->dropout, p->Xd, g->T, F};
+        keel_parallel_for(NT, NT * F, drop_rows, &j);
+        x = p->Xd;
+    }
+    /* Z (N*T, GU) = X (N*T, F) @ Wp (F, GU): every step's input projection at once; the
+     * biases are added in the gate passes */
+    keel_gemm(false, false, NT, GU, F, 1.0f, x, F, p->Wp, GU, 0.0f, p->Z, GU);
+}
+
+void keel_rnn_input_grads(const rnn_plan *p, const float *x, keel_rnn_weights w,
+                          const keel_rnn_masks *m, keel_rnn_grads gr) {
+    const keel_rnn_geom *g = p->g;
+    const int64_t NT = g->N * g->T, F = g->F, GU = p->GU;
+    const float *X = p->Xd ? p->Xd : x;
+    /* dWp (F, GU) = X^T (F, N*T) @ dZ (N*T, GU), X as the forward multiplied it */
+    if (gr.dkernel) keel_gemm(true, false, F, GU, NT, 1.0f, X, F, p->Z, GU, 0.0f, p->dWp, GU);
+    if (!gr.dx) return;
+    if (!p->Xd) { /* dx (N*T, F) (+)= dZ @ Wp^T */
+        keel_gemm(false, true, NT, F, GU, 1.0f, p->Z, GU, p->Wp, GU, gr.accumulate_dx ? 1.0f : 0.0f,
+                  gr.dx, F);
+        return;
+    }
+    /* with dropout, d(x * mask) = dZ @ Wp^T lands in Xd (no longer needed), then times the
+     * mask into dx */
+    keel_gemm(false, true, NT, F, GU, 1.0f, p->Z, GU, p->Wp, GU, 0.0f, p->Xd, F);
+    for (int64_t r = 0; r < NT; r++) {
+        const float *d = p->Xd + r * F, *md = m->dropout + (r / g->T) * F;
+        float *o = gr.dx + r * F;
+        if (gr.accumulate_dx) {
+#pragma omp simd
+            for (int64_t f = 0; f < F; f++)
+                o[f] += d[f] * md[f];
+        } else {
+#pragma omp simd
+            for (int64_t f = 0; f < F; f++)
+                o[f] = d[f] * md[f];
+        }
+    }
+}
+
+void keel_rnn_rec_grad(const rnn_plan *p, const float *A, const float *D, int64_t c0, int64_t c1) {
+    const keel_rnn_geom *g = p->g;
+    const int64_t NT = g->N * g->T, U = g->U, GU = p->GU;
+    keel_gemm(true, false, U, c1 - c0, NT, 1.0f, A, U, D + c0, GU, 0.0f, p->dRp + c0, GU);
+}
+
+void keel_rnn_scatter_grads(const rnn_plan *p, keel_rnn_weights w, keel_rnn_grads gr,
+                            bool want_rec) {
+    const keel_rnn_geom *g = p->g;
+    const int64_t F = g->F, U = g->U, GU = p->GU;
+    const bool acc = gr.accumulate_dw;
+    if (gr.dkernel)
+        for (int64_t f = 0; f < F; f++)
+            unreorder_row(p, p->dWp + f * GU, gr.dkernel + f * GU, acc);
+    if (want_rec)
+        for (int64_t u = 0; u < U; u++)
+            unreorder_row(p, p->dRp + u * GU, gr.drec_kernel + u * GU, acc);
+    if (gr.dbias && w.bias) {
+        unreorder_row(p, p->dbp, gr.dbias, acc);
+        if (g->cell == KEEL_RNN_GRU && g->reset_after)
+            unreorder_row(p, p->dbp + GU, gr.dbias + GU, acc);
+    }
+}
+
+/* ---- the step driver */
+
+typedef struct run_ctx {
+    rnn_step st;
+    rnn_part_fn fn;
+    int64_t parts;
+} run_ctx;
+
+/* parts [lo, hi) of the step: part q owns unit blocks [nb q / parts, nb (q+1) / parts) */
+static void run_parts(void *ctx, int64_t lo, int64_t hi) {
+    const run_ctx *c = ctx;
+    const rnn_plan *p = c->st.p;
+    for (int64_t q = lo; q < hi; q++) {
+        int64_t k0 = p->nb * q / c->parts, k1 = p->nb * (q + 1) / c->parts;
+        if (k0 < k1) c->fn(&c->st, k0 * RNN_B, KEEL_MIN(k1 * RNN_B, p->g->U));
+    }
+}
+
+void keel_rnn_run_steps(const rnn_plan *p, const keel_rnn_masks *m, float *y, const float *dy,
+                        bool backward, rnn_part_fn phase0, rnn_part_fn phase1) {
+    const keel_rnn_geom *g = p->g;
+    const int64_t T = g->T;
+    run_ctx c = {.st = {.p = p, .m = m, .y = y, .dy = dy}};
+    c.parts = KEEL_MIN((int64_t)keel_threads(), p->nb);
+    if (g->N * g->U * p->GU < RNN_PAR_MIN) c.parts = 1;
+    for (int64_t i = 0; i < T; i++) {
+        const int64_t s = backward ? T - 1 - i : i;
+        /* time of processing step k */
+#define TIME_OF(k) (g->go_backwards ? T - 1 - (k) : (k))
+        c.st.s = s;
+        c.st.t = TIME_OF(s);
+        c.st.tprev = s > 0 ? TIME_OF(s - 1) : -1;
+        c.st.tnext = s + 1 < T ? TIME_OF(s + 1) : -1;
+#undef TIME_OF
+        for (int ph = 0; ph < 2; ph++) {
+            c.fn = ph ? phase1 : phase0;
+            if (!c.fn) continue;
+            if (c.parts > 1)
+                keel_parallel_run(c.parts, (int)c.parts, run_parts, &c);
+            else
+                run_parts(&c, 0, 1);
+        }
+    }
+}
+
+/* ---- the entry points */
+
+void keel_rnn_forward(const keel_rnn_geom *g, const float *x, keel_rnn_weights w, keel_rnn_masks m,
+                      float *y, float *work) {
+    rnn_plan p;
+    plan_bind(g, work, &m, &p);
+    keel_rnn_project(&p, x, w, &m);
+    /* the state entering the first step is zero */
+    const int64_t t0 = g->go_backwards ? g->T - 1 : 0, U = g->U;
+    for (int64_t n = 0; n < g->N; n++) {
+        memset(p.Hp + (n * g->T + t0) * U, 0, (size_t)U * sizeof *p.Hp);
+        memset(p.Hin + (n * g->T + t0) * U, 0, (size_t)U * sizeof *p.Hin);
+    }
+    switch (g->cell) {
+    case KEEL_RNN_LSTM: keel_rnn_run_steps(&p, &m, y, NULL, false, keel_rnn_lstm_fwd, NULL); break;
+    case KEEL_RNN_GRU:
+        if (g->reset_after)
+            keel_rnn_run_steps(&p, &m, y, NULL, false, keel_rnn_gru_fwd, NULL);
+        else
+            keel_rnn_run_steps(&p, &m, y, NULL, false, keel_rnn_gru0_fwd_zr, keel_rnn_gru0_fwd_h);
+        break;
+    default: keel_rnn_run_steps(&p, &m, y, NULL, false, keel_rnn_simple_fwd, NULL);
+    }
+}
+
+void keel_rnn_backward(const keel_rnn_geom *g, const float *x, keel_rnn_weights w, keel_rnn_masks m,
+                       const float *dy, keel_rnn_grads gr, float *work) {
+    rnn_plan p;
+    plan_bind(g, work, &m, &p);
+    /* the gate passes add each step's bias gradients into dbp, each thread its own columns */
+    memset(p.dbp, 0, 2 * (size_t)p.GU * sizeof *p.dbp);
+    const bool want_rec = gr.drec_kernel != NULL;
+    const int64_t U = g->U;
+    /* dRp (U, GU) = Hin^T (U, N*T) @ dZ (N*T, GU): every step's h_{t-1} (as the GEMM read it)
+     * against its gates' gradient, one GEMM after the steps; at the first step Hin is zero */
+    switch (g->cell) {
+    case KEEL_RNN_LSTM:
+        keel_rnn_run_steps(&p, &m, NULL, dy, true, keel_rnn_lstm_bwd, NULL);
+        if (want_rec) keel_rnn_rec_grad(&p, p.Hin, p.Z, 0, p.GU);
+        break;
+    case KEEL_RNN_GRU:
+        if (g->reset_after) {
+            keel_rnn_run_steps(&p, &m, NULL, dy, true, keel_rnn_gru_bwd, NULL);
+            if (want_rec) keel_rnn_rec_grad(&p, p.Hin, p.DS, 0, p.GU);
+        } else {
+            /* z and r see Hin; the h block sees r * Hin (HR) */
+            keel_rnn_run_steps(&p, &m, NULL, dy, true, keel_rnn_gru0_bwd_zh, keel_rnn_gru0_bwd_r);
+            if (want_rec) {
+                keel_rnn_rec_grad(&p, p.Hin, p.Z, 0, 2 * U);
+                keel_rnn_rec_grad(&p, p.HR, p.Z, 2 * U, 3 * U);
+            }
+        }
+        break;
+    default:
+        keel_rnn_run_steps(&p, &m, NULL, dy, true, keel_rnn_simple_bwd, NULL);
+        if (want_rec) keel_rnn_rec_grad(&p, p.Hin, p.Z, 0, p.GU);
+    }
+    keel_rnn_input_grads(&p, x, w, &m, gr);
+    keel_rnn_scatter_grads(&p, w, gr, want_rec);
+}
+
+void keel_rnn_act_forward(keel_act a, const float *x, float *y, int64_t n) {
+    for (int64_t i = 0; i < n; i += 256)
+        rnn_act_f(a, x + i, y + i, KEEL_MIN(256, n - i));
+}
+
+/* ---- SimpleRNN: h_t = act(x_t W + b + h_{t-1} R), one gate, no reordering needed (the
+ * blocked layout of one gate is Keras's own) */
+
+KEEL_CLONES void keel_rnn_simple_fwd(const rnn_step *st, int64_t u0, int64_t u1) {
+    const rnn_plan *p = st->p;
+    const keel_rnn_geom *g = p->g;
+    const int64_t N = g->N, T = g->T, U = g->U, ld = T * U;
+    float *Zt = p->Z + st->t * U;
+    /* Z[:, t, u0:u1] += Hin[:, t] (N, U) @ Rp[:, u0:u1] (at the first step h is zero) */
+    if (st->tprev >= 0)
+        keel_gemm(false, false, N, u1 - u0, U, 1.0f, p->Hin + st->t * U, ld, p->Rp + u0, U, 1.0f,
+                  Zt + u0, ld);
+    float h[RNN_B];
+    for (int64_t n = 0; n < N; n++) {
+        const bool real = rnn_real(st, n);
+        for (int64_t j0 = u0; j0 < u1; j0 += RNN_B) {
+            const int64_t w = KEEL_MIN(RNN_B, u1 - j0), o = n * ld + st->t * U + j0;
+            float *z = p->Z + o;
+            for (int64_t j = 0; j < w; j++)
+                z[j] += p->bp[j0 + j];
+            if (p->P) memcpy(p->P + o, z, (size_t)w * sizeof *z);
+            rnn_act_f(g->act, z, z, w);
+            /* a padded step passes h_{t-1} on */
+            memcpy(h, real ? z : p->Hp + o, (size_t)w * sizeof *h);
+            rnn_emit(st, n, j0, w, h);
+        }
+    }
+}
+
+/* dL/dz_t = dL/dh_t * act'(z_t); dL/dh_{t-1} = dz_t @ R^T (the next step's GEMM) */
+KEEL_CLONES void keel_rnn_simple_bwd(const rnn_step *st, int64_t u0, int64_t u1) {
+    const rnn_plan *p = st->p;
+    const keel_rnn_geom *g = p->g;
+    const int64_t N = g->N, T = g->T, U = g->U, ld = T * U;
+    /* e1[:, u0:u1] = dZ[:, t_next] (N, U) @ Rp[u0:u1, :]^T: the gradient of h_s through the
+     * next step's recurrent product */
+    if (st->tnext >= 0)
+        keel_gemm(false, true, N, u1 - u0, U, 1.0f, p->Z + st->tnext * U, ld, p->Rp + u0 * U, U,
+                  0.0f, p->e[1] + u0, U);
+    float dh[RNN_B];
+    for (int64_t n = 0; n < N; n++) {
+        const bool real = rnn_real(st, n);
+        for (int64_t j0 = u0; j0 < u1; j0 += RNN_B) {
+            const int64_t w = KEEL_MIN(RNN_B, u1 - j0), o = n * ld + st->t * U + j0;
+            float *z = p->Z + o, *carry = p->e[0] + n * U + j0;
+            rnn_dh(st, n, j0, w, p->e[1], NULL, dh);
+            if (!real) { /* h_s = h_{s-1}: all of dh goes to the step before */
+                memset(z, 0, (size_t)w * sizeof *z);
+                memcpy(carry, dh, (size_t)w * sizeof *dh);
+                continue;
+            }
+            rnn_act_b(g->act, p->P ? p->P + o : NULL, z, dh, z, w);
+            memset(carry, 0, (size_t)w * sizeof *carry);
+            float *db = p->dbp + j0;
+            for (int64_t j = 0; j < w; j++)
+                db[j] += z[j];
+        }
+    }
+}
