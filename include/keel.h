@@ -464,6 +464,51 @@ typedef struct keel_prelu_opts {
 KEEL_API keel_layer *keel_prelu_(keel_prelu_opts o);
 #define keel_prelu(...) keel_prelu_((keel_prelu_opts){__VA_ARGS__})
 
+/* LSTM / GRU / SimpleRNN(units, activation="tanh", recurrent_activation="sigmoid",
+ * use_bias=True, kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
+ * bias_initializer="zeros", unit_forget_bias=True (LSTM), dropout=0, recurrent_dropout=0,
+ * return_sequences=False, go_backwards=False, reset_after=True (GRU)), on (N, T, F). Weights
+ * as Keras stores them: kernel (F, G*units), recurrent_kernel (units, G*units), bias (G*units;
+ * GRU with reset_after: (2, 3*units)), gates in Keras's order (LSTM i, f, c, o; GRU z, r, h).
+ * Output (N, units), or (N, T, units) with return_sequences. Each layer is one op over all
+ * steps. A time-step mask from Embedding(mask_zero) or Masking is honoured: a masked step
+ * carries the state over, so pre- and post-padding give the same result. Dropout masks are
+ * fixed across the steps of a sequence. Not supported: return_state, stateful. */
+typedef struct keel_rnn_opts {
+    int64_t units;
+    const char *activation;
+    const char *recurrent_activation;
+    int use_bias;
+    const char *kernel_initializer, *recurrent_initializer, *bias_initializer;
+    const char *kernel_regularizer, *recurrent_regularizer, *bias_regularizer;
+    int unit_forget_bias;
+    float dropout, recurrent_dropout;
+    int return_sequences, return_state, go_backwards, stateful, reset_after;
+    int64_t input_shape[KEEL_MAX_RANK];
+    const char *name;
+} keel_rnn_opts;
+KEEL_API keel_layer *keel_lstm_(keel_rnn_opts o);
+KEEL_API keel_layer *keel_gru_(keel_rnn_opts o);
+KEEL_API keel_layer *keel_simple_rnn_(keel_rnn_opts o);
+#define keel_lstm(...)                                                                             \
+    keel_lstm_((keel_rnn_opts){.use_bias = 1, .unit_forget_bias = 1, __VA_ARGS__})
+#define keel_gru(...) keel_gru_((keel_rnn_opts){.use_bias = 1, .reset_after = 1, __VA_ARGS__})
+#define keel_simple_rnn(...) keel_simple_rnn_((keel_rnn_opts){.use_bias = 1, __VA_ARGS__})
+
+/* Bidirectional(layer, merge_mode="concat"): the recurrent layer reads the sequence forward,
+ * a copy of it (its own weights, Keras's "backward_" name) reads it backward; the two outputs
+ * are joined by concat, sum, mul or ave (with return_sequences, step by step in time order).
+ * The wrapper takes the new layer's reference. */
+typedef struct keel_bidirectional_opts {
+    keel_layer *layer;
+    const char *merge_mode;
+    int64_t input_shape[KEEL_MAX_RANK];
+    const char *name;
+} keel_bidirectional_opts;
+KEEL_API keel_layer *keel_bidirectional_(keel_bidirectional_opts o);
+#define keel_bidirectional(...)                                                                    \
+    keel_bidirectional_((keel_bidirectional_opts){.merge_mode = "concat", __VA_ARGS__})
+
 /* TimeDistributed(layer): the layer applied to every time step of (N, T, ...) with one set of
  * weights. keel supports Dense, Activation and the activation layers, Dropout and
  * BatchNormalization inside it (all run as one op over every step); the wrapper takes the new

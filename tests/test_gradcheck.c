@@ -682,3 +682,14 @@ Test(gradcheck, one_dimensional_layers) {
     check_model(m, "Conv1D, AveragePooling1D, MaxPooling1D, Masking, GlobalAveragePooling1D");
     keel_model_free(m);
 }
+
+Test(gradcheck, recurrent_layers_and_bidirectional) {
+    keel_model *m = keel_sequential(NULL);
+    keel_add(m, keel_lstm(.units = 4, .return_sequences = 1, .input_shape = {5, 3}));
+    keel_add(m, keel_bidirectional(.layer = keel_gru(.units = 3, .return_sequences = 1)));
+    keel_add(m, keel_bidirectional(.layer = keel_simple_rnn(.units = 2), .merge_mode = "sum"));
+    keel_add(m, keel_dense(.units = 2));
+    keel_compile(m, .optimizer = "sgd", .loss = "mse");
+    check_model(m, "LSTM, Bidirectional(GRU), Bidirectional(SimpleRNN, sum)");
+    keel_model_free(m);
+}

@@ -210,3 +210,73 @@ Test(seq, time_distributed_dense_is_dense_on_every_step) {
     EXPECT_MSG("TimeDistributed(Conv2D) is not supported");
     keel_model_free(m);
 }
+
+/* the sequence models of the issue: each learns the toy task (token 1 anywhere = positive) */
+static keel_model *seq_model(int kind) {
+    keel_model *m = keel_sequential(NULL);
+    keel_add(m,
+             keel_embedding(.input_dim = 20, .output_dim = 8, .mask_zero = 1, .input_length = 12));
+    switch (kind) {
+    case 0: /* stacked LSTMs */
+        keel_add(m, keel_lstm(.units = 12, .return_sequences = 1));
+        keel_add(m, keel_lstm(.units = 8));
+        break;
+    case 1: keel_add(m, keel_gru(.units = 12)); break;
+    case 2: keel_add(m, keel_bidirectional(.layer = keel_lstm(.units = 8))); break;
+    default: keel_add(m, keel_simple_rnn(.units = 12)); break;
+    }
+    keel_add(m, keel_dense(.units = 1, .activation = "sigmoid"));
+    return m;
+}
+
+Test(seq, recurrent_models_learn) {
+    static const char *const names[] = {"stacked LSTM", "GRU", "Bidirectional LSTM", "SimpleRNN"};
+    for (int k = 0; k < 4; k++) {
+        keel_tensor *x, *y;
+        toy_text(512, 12, 20, k % 2 == 0, &x, &y); /* pre- and post-padded */
+        keel_model *m = seq_model(k);
+        double acc = train_and_score(m, x, y, 8);
+        cr_expect_gt(acc, 0.95, "%s: accuracy %g", names[k], acc);
+        keel_model_free(m);
+        keel_tensor_free(x), keel_tensor_free(y);
+    }
+}
+
+Test(seq, bidirectional_summary_and_names) {
+    keel_model *m = seq_model(2);
+    cr_assert_eq(keel_compile(m, .loss = "binary_crossentropy"), KEEL_OK, "%s", keel_last_error());
+    char buf[4096] = {0};
+    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    keel_summary(m, f);
+    fclose(f);
+    /* Keras: 2 x (4 * (8 * 8 + 8 * 8 + 8)) = 1088 */
+    cr_expect(strstr(buf, " bidirectional (Bidirection  (None, 16)                1088\n al)\n"),
+              "%s", buf);
+    keel_layer *b = keel_model_layer(m, 1);
+    keel_tensor *w[8];
+    cr_expect_eq(keel_get_weights(b, w, 8), 0,
+                 "the wrapper's own weights: none (they are its layers')");
+    keel_model_free(m);
+    cr_expect_null(keel_bidirectional(.layer = keel_dense(.units = 2)));
+    EXPECT_MSG("wraps a new LSTM, GRU or SimpleRNN layer, got Dense");
+    cr_expect_null(keel_bidirectional(.layer = keel_lstm(.units = 2), .merge_mode = "none"));
+    EXPECT_MSG("merge_mode");
+    cr_expect_null(keel_lstm(.units = 2, .return_state = 1));
+    EXPECT_MSG("return_state is not supported yet");
+}
+
+/* with mask_zero, the padding side does not change an LSTM's answer */
+Test(seq, lstm_pre_and_post_padding_agree) {
+    keel_model *m = keel_sequential(NULL);
+    keel_add(m, keel_embedding(.input_dim = 6, .output_dim = 3, .mask_zero = 1, .input_length = 5));
+    keel_add(m, keel_lstm(.units = 4));
+    float pre[] = {0, 0, 3, 5, 1}, post[] = {3, 5, 1, 0, 0};
+    keel_tensor *a = keel_tensor_from_data(KEEL_SHAPE(1, 5), pre),
+                *b = keel_tensor_from_data(KEEL_SHAPE(1, 5), post);
+    keel_tensor *pa = keel_predict(m, a, NULL), *pb = keel_predict(m, b, NULL);
+    cr_assert(pa && pb, "%s", keel_last_error());
+    for (int i = 0; i < 4; i++)
+        cr_expect_float_eq(keel_tensor_data(pa)[i], keel_tensor_data(pb)[i], 1e-6);
+    keel_tensor_free(pa), keel_tensor_free(pb), keel_tensor_free(a), keel_tensor_free(b);
+    keel_model_free(m);
+}

@@ -71,6 +71,8 @@ keel_status keel_graph_plan(keel_graph *g, int64_t batch) {
             int64_t pad = (per + 15) & ~(int64_t)15; /* keep 64-byte alignment */
             int64_t scratch =
                 nd->op->scratch ? ((nd->op->scratch(nd) * batch + 15) & ~(int64_t)15) : 0;
+            if (nd->op->scratch_batch)
+                scratch = (nd->op->scratch_batch(nd, batch) + 15) & ~(int64_t)15;
             if (pass == 0) {
                 if (!nd->op->alias_input) total += pad + (nd->needs_grad ? pad : 0);
                 if (nd->keep_pre) total += pad;

@@ -36,6 +36,9 @@ typedef struct keel_op {
     keel_status (*infer)(keel_node *node);
     /* Floats of scratch per sample (dropout mask, ...); NULL: none. */
     int64_t (*scratch)(const keel_node *node);
+    /* Floats of scratch for a batch of `batch` samples, when that is not `scratch` per sample
+     * (a recurrent layer's workspace holds its reordered weights once); used instead of it. */
+    int64_t (*scratch_batch)(const keel_node *node, int64_t batch);
     void (*forward)(keel_node *node, int64_t n, const keel_ctx *ctx);
     void (*backward)(keel_node *node, int64_t n, const keel_ctx *ctx);
     /* The node's value and gradient are its input's (Flatten, Reshape): no copy. */

@@ -5,7 +5,8 @@
 
 #include <stdio.h>
 
-static const char *const init_names[] = {"glorot_uniform",
+static const char *const init_names[] = {"unit_forget_bias",
+                                         "glorot_uniform",
                                          "glorot_normal",
                                          "he_normal",
                                          "he_uniform",
@@ -177,6 +178,13 @@ keel_status keel_init_param(keel_param *p, uint64_t seed, uint64_t stream, const
             KEEL_FAIL(KEEL_ERR_ARG, "%s: orthogonal needs a weight of rank >= 2, %s has rank %d",
                       what, p->name, p->rank);
         orthogonal(p, &r, keel_spec_get(&spec, "gain", 0, 1.0));
+    } else if (!strcmp(nm, "unit_forget_bias")) {
+        /* an LSTM's bias with Keras's unit_forget_bias=True: zeros, ones on the forget gate
+         * (the second of the four blocks i, f, c, o) */
+        keys = k_none;
+        memset(p->w, 0, (size_t)p->size * sizeof(float));
+        for (int64_t i = p->size / 4; i < p->size / 2; i++)
+            p->w[i] = 1.0f;
     } else if (!strcmp(nm, "identity")) {
         keys = k_identity;
         if (p->rank != 2)

@@ -1,0 +1,354 @@
+/* recurrent.c: LSTM, GRU and SimpleRNN layers over the fused sequence kernels of
+ * src/kernels/rnn.h (one op per layer: all time steps in one call, forward and backward), and
+ * Bidirectional. A layer reads the time-step mask its input carries (Embedding(mask_zero),
+ * Masking) and passes it on when it returns sequences. Dropout and recurrent_dropout draw one
+ * mask per sample for the whole sequence from the model's counter-based stream, so a step's
+ * masks do not depend on the thread count. */
+#include "../kernels/rnn.h"
+#include "../model/model.h"
+#include "layers.h"
+
+#include <stdio.h>
+
+typedef struct rnn_cfg {
+    keel_rnn_opts o;
+    keel_rnn_cell cell;
+    keel_act act, rec_act;
+} rnn_cfg;
+
+/* the geometry of one call on n samples; drop: dropout masks are passed (training) */
+static keel_rnn_geom geom(const keel_node *nd, int64_t n, bool drop) {
+    const rnn_cfg *c = nd->layer->cfg;
+    const keel_node *in = nd->in[0];
+    return (keel_rnn_geom){.cell = c->cell,
+                           .N = n,
+                           .T = in->dims[0],
+                           .F = in->dims[1],
+                           .U = c->o.units,
+                           .act = c->act,
+                           .rec_act = c->rec_act,
+                           .go_backwards = c->o.go_backwards != 0,
+                           .return_sequences = c->o.return_sequences != 0,
+                           .reset_after = c->cell == KEEL_RNN_GRU && c->o.reset_after,
+                           .dropout = drop && c->o.dropout > 0,
+                           .recurrent_dropout = drop && c->o.recurrent_dropout > 0};
+}
+
+static keel_status rnn_infer(keel_node *nd) {
+    const rnn_cfg *c = nd->layer->cfg;
+    const keel_node *in = nd->in[0];
+    char a[128];
+    if (in->rank != 2)
+        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: %s expects input (batch, timesteps, features), got %s%s",
+                  nd->layer->name, nd->layer->kind->type,
+                  keel_dims_str(in->rank, in->dims, true, a, sizeof a),
+                  in->rank == 1 ? " (token ids need an Embedding first)" : "");
+    keel_rnn_geom g = geom(nd, 1, true);
+    keel_status st = keel_rnn_geom_check(&g, nd->layer->name);
+    if (st) return st;
+    nd->rank = c->o.return_sequences ? 2 : 1;
+    nd->dims[0] = c->o.return_sequences ? in->dims[0] : c->o.units;
+    nd->dims[1] = c->o.return_sequences ? c->o.units : 0;
+    return KEEL_OK;
+}
+
+/* for n samples: the dropout masks (n * (F + U)), 64 bytes of alignment, the kernels'
+ * workspace (which holds the reordered weights once, whatever n) */
+static int64_t work_at(const keel_node *nd, int64_t n) {
+    keel_rnn_geom g = geom(nd, n, true);
+    return keel_rnn_work_floats(&g);
+}
+static int64_t rnn_scratch_batch(const keel_node *nd, int64_t n) {
+    return n * (nd->in[0]->dims[1] + ((const rnn_cfg *)nd->layer->cfg)->o.units) + 16 +
+           work_at(nd, n);
+}
+
+static keel_rnn_weights weights(const keel_layer *l) {
+    return (keel_rnn_weights){l->params[0].w, l->params[1].w,
+                              l->n_params > 2 ? l->params[2].w : NULL};
+}
+
+/* the workspace, 64-byte aligned, after the n * (F + U) dropout floats at the start */
+static float *work_of(const keel_node *nd, int64_t n) {
+    float *w = nd->scratch + n * (nd->in[0]->dims[1] + ((const rnn_cfg *)nd->layer->cfg)->o.units);
+    return w + ((64 - ((uintptr_t)w & 63)) & 63) / sizeof(float);
+}
+
+/* one multiplier per (sample, feature): 1 / keep where kept, 0 elsewhere, from the model's
+ * stream for this node and step */
+static void draw(float *m, int64_t count, float rate, uint64_t seed, uint64_t stream) {
+    uint64_t base = keel_rand_base(seed, stream);
+    float keep = 1.0f - rate;
+    for (int64_t i = 0; i < count; i++)
+        m[i] = keel_rand_uniform_at(base, (uint64_t)i) < keep ? 1.0f / keep : 0.0f;
+}
+
+static keel_rnn_masks masks(keel_node *nd, int64_t n, const keel_ctx *ctx, bool fresh) {
+    const rnn_cfg *c = nd->layer->cfg;
+    const int64_t F = nd->in[0]->dims[1], U = c->o.units;
+    keel_rnn_masks m = {.mask = nd->in[0]->mask_node ? nd->in[0]->mask_node->scratch : NULL};
+    if (!ctx->training) return m;
+    uint64_t stream = keel_mix64((uint64_t)nd->id + 7) ^ ctx->step;
+    if (c->o.dropout > 0) {
+        if (fresh) draw(nd->scratch, n * F, c->o.dropout, ctx->seed, stream);
+        m.dropout = nd->scratch;
+    }
+    if (c->o.recurrent_dropout > 0) {
+        if (fresh)
+            draw(nd->scratch + n * F, n * U, c->o.recurrent_dropout, ctx->seed,
+                 stream ^ 0x5245430000ull);
+        m.rec_dropout = nd->scratch + n * F;
+    }
+    return m;
+}
+
+static void rnn_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
+    keel_rnn_geom g = geom(nd, n, ctx->training);
+    keel_rnn_forward(&g, nd->in[0]->val, weights(nd->layer), masks(nd, n, ctx, true), nd->val,
+                     work_of(nd, n));
+}
+
+static void rnn_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
+    keel_layer *l = nd->layer;
+    keel_node *in = nd->in[0];
+    keel_rnn_geom g = geom(nd, n, ctx->training);
+    keel_rnn_grads gr = {.dx = in->needs_grad ? in->grad : NULL,
+                         .dkernel = l->params[0].trainable ? l->params[0].g : NULL,
+                         .drec_kernel = l->params[1].trainable ? l->params[1].g : NULL,
+                         .dbias = l->n_params > 2 && l->params[2].trainable ? l->params[2].g : NULL,
+                         .accumulate_dx = nd->acc_in[0],
+                         .accumulate_dw = nd->acc_w[0]};
+    keel_rnn_backward(&g, in->val, weights(l), masks(nd, n, ctx, false), nd->grad, gr,
+                      work_of(nd, n));
+}
+
+static const keel_op rnn_op = {.name = "rnn",
+                               .infer = rnn_infer,
+                               .scratch_batch = rnn_scratch_batch,
+                               .forward = rnn_forward,
+                               .backward = rnn_backward};
+
+static keel_node *rnn_build(keel_layer *l, keel_graph *g, keel_node *in) {
+    const rnn_cfg *c = l->cfg;
+    const int64_t F = in->rank == 2 ? in->dims[1] : 1, U = c->o.units, G = keel_rnn_gates(c->cell);
+    const char *bias_init = c->o.bias_initializer ? c->o.bias_initializer
+                            : c->cell == KEEL_RNN_LSTM && c->o.unit_forget_bias ? "unit_forget_bias"
+                                                                                : "zeros";
+    bool two_biases = c->cell == KEEL_RNN_GRU && c->o.reset_after;
+    if (!keel_layer_param(l, "kernel", 2, (int64_t[]){F, G * U},
+                          c->o.kernel_initializer ? c->o.kernel_initializer : "glorot_uniform",
+                          c->o.kernel_regularizer) ||
+        !keel_layer_param(l, "recurrent_kernel", 2, (int64_t[]){U, G * U},
+                          c->o.recurrent_initializer ? c->o.recurrent_initializer : "orthogonal",
+                          c->o.recurrent_regularizer))
+        return NULL;
+    if (c->o.use_bias && !(two_biases ? keel_layer_param(l, "bias", 2, (int64_t[]){2, G * U},
+                                                         bias_init, c->o.bias_regularizer)
+                                      : keel_layer_param(l, "bias", 1, (int64_t[]){G * U},
+                                                         bias_init, c->o.bias_regularizer)))
+        return NULL;
+    keel_node *nd = keel_graph_add(g, &rnn_op, l, &in, 1);
+    if (nd) nd->mask_node = c->o.return_sequences ? in->mask_node : NULL;
+    return nd;
+}
+
+static void rnn_free(keel_layer *l) {
+    rnn_cfg *c = l->cfg;
+    if (!c) return;
+    keel_cfg_str_free(c->o.activation);
+    keel_cfg_str_free(c->o.recurrent_activation);
+    keel_cfg_str_free(c->o.kernel_initializer);
+    keel_cfg_str_free(c->o.recurrent_initializer);
+    keel_cfg_str_free(c->o.bias_initializer);
+    keel_cfg_str_free(c->o.kernel_regularizer);
+    keel_cfg_str_free(c->o.recurrent_regularizer);
+    keel_cfg_str_free(c->o.bias_regularizer);
+}
+
+static const keel_layer_kind lstm_kind = {
+    .type = "LSTM", .prefix = "lstm", .build = rnn_build, .free_cfg = rnn_free};
+static const keel_layer_kind gru_kind = {
+    .type = "GRU", .prefix = "gru", .build = rnn_build, .free_cfg = rnn_free};
+static const keel_layer_kind simple_kind = {
+    .type = "SimpleRNN", .prefix = "simple_rnn", .build = rnn_build, .free_cfg = rnn_free};
+
+static keel_layer *rnn_new(keel_rnn_cell cell, keel_rnn_opts o) {
+    const keel_layer_kind *kind = cell == KEEL_RNN_LSTM  ? &lstm_kind
+                                  : cell == KEEL_RNN_GRU ? &gru_kind
+                                                         : &simple_kind;
+    const char *what = o.name ? o.name : kind->prefix;
+    if (o.units <= 0) {
+        keel_error(KEEL_ERR_ARG, "%s: units must be positive, got %lld", what, (long long)o.units);
+        return NULL;
+    }
+    if (!(o.dropout >= 0 && o.dropout < 1) ||
+        !(o.recurrent_dropout >= 0 && o.recurrent_dropout < 1)) {
+        keel_error(KEEL_ERR_ARG,
+                   "%s: dropout and recurrent_dropout must be in [0, 1), got %g and %g", what,
+                   o.dropout, o.recurrent_dropout);
+        return NULL;
+    }
+    if (o.stateful) {
+        keel_error(KEEL_ERR_ARG,
+                   "%s: stateful=True is not supported (each batch starts from a zero state)",
+                   what);
+        return NULL;
+    }
+    if (o.return_state) {
+        keel_error(KEEL_ERR_ARG, "%s: return_state is not supported yet (use return_sequences)",
+                   what);
+        return NULL;
+    }
+    rnn_cfg c = {.o = o, .cell = cell};
+    if (keel_act_parse(o.activation ? o.activation : "tanh", &c.act, what) ||
+        keel_act_parse(o.recurrent_activation ? o.recurrent_activation : "sigmoid", &c.rec_act,
+                       what))
+        return NULL;
+    keel_rnn_opts *s = &c.o;
+    s->activation = s->recurrent_activation = s->kernel_initializer = s->recurrent_initializer =
+        NULL;
+    s->bias_initializer = s->kernel_regularizer = s->recurrent_regularizer = s->bias_regularizer =
+        NULL;
+    s->name = NULL;
+    keel_layer *l = keel_layer_new(kind, o.name, &c, sizeof c, o.input_shape);
+    if (!l) return NULL;
+    s = &((rnn_cfg *)l->cfg)->o;
+    if (!keel_cfg_str(&s->activation, o.activation) ||
+        !keel_cfg_str(&s->recurrent_activation, o.recurrent_activation) ||
+        !keel_cfg_str(&s->kernel_initializer, o.kernel_initializer) ||
+        !keel_cfg_str(&s->recurrent_initializer, o.recurrent_initializer) ||
+        !keel_cfg_str(&s->bias_initializer, o.bias_initializer) ||
+        !keel_cfg_str(&s->kernel_regularizer, o.kernel_regularizer) ||
+        !keel_cfg_str(&s->recurrent_regularizer, o.recurrent_regularizer) ||
+        !keel_cfg_str(&s->bias_regularizer, o.bias_regularizer)) {
+        keel_layer_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+keel_layer *keel_lstm_(keel_rnn_opts o) {
+    return rnn_new(KEEL_RNN_LSTM, o);
+}
+keel_layer *keel_gru_(keel_rnn_opts o) {
+    return rnn_new(KEEL_RNN_GRU, o);
+}
+keel_layer *keel_simple_rnn_(keel_rnn_opts o) {
+    return rnn_new(KEEL_RNN_SIMPLE, o);
+}
+
+/* ---------------------------------------------------------------- Bidirectional */
+
+/* y[:, t] = x[:, T-1-t]: the backward layer's sequence output, put back in time order before
+ * the merge, as Keras does */
+static keel_status reverse_infer(keel_node *nd) {
+    nd->rank = nd->in[0]->rank;
+    memcpy(nd->dims, nd->in[0]->dims, sizeof nd->dims);
+    return KEEL_OK;
+}
+
+static void reverse_rows(const float *x, float *y, int64_t n, int64_t T, int64_t U, bool acc) {
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t t = 0; t < T; t++) {
+            const float *src = x + (b * T + T - 1 - t) * U;
+            float *dst = y + (b * T + t) * U;
+            for (int64_t u = 0; u < U; u++)
+                dst[u] = acc ? dst[u] + src[u] : src[u];
+        }
+}
+
+static void reverse_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
+    (void)ctx;
+    reverse_rows(nd->in[0]->val, nd->val, n, nd->dims[0], nd->dims[1], false);
+}
+
+static void reverse_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
+    (void)ctx;
+    if (nd->in[0]->needs_grad)
+        reverse_rows(nd->grad, nd->in[0]->grad, n, nd->dims[0], nd->dims[1], nd->acc_in[0]);
+}
+
+static const keel_op reverse_op = {.name = "reverse_time",
+                                   .infer = reverse_infer,
+                                   .forward = reverse_forward,
+                                   .backward = reverse_backward,
+                                   .keeps_mask = true};
+
+static keel_node *bidi_expand(void *bc, keel_layer *l, keel_graph *g, keel_node **in, int n) {
+    if (n != 1) {
+        keel_error(KEEL_ERR_ARG, "%s: Bidirectional takes one input, got %d", l->name, n);
+        return NULL;
+    }
+    keel_layer *fw = l->wrapped[0], *bw = l->wrapped[1];
+    fw->trainable = bw->trainable = l->trainable;
+    keel_node *a = keel_build_call(bc, fw, g, in, 1),
+              *b = a ? keel_build_call(bc, bw, g, in, 1) : NULL;
+    if (!b) return NULL;
+    if (b->rank == 2 && !(b = keel_graph_add(g, &reverse_op, NULL, &b, 1))) return NULL;
+    keel_node *both[2] = {a, b};
+    keel_layer *merge = ((keel_layer **)l->cfg)[0];
+    snprintf(merge->name, sizeof merge->name, "%s", l->name);
+    keel_node *out = merge->kind->build_n(merge, g, both, 2);
+    if (out) out->mask_node = a->mask_node;
+    return out;
+}
+
+static void bidi_free(keel_layer *l) {
+    keel_layer_release(((keel_layer **)l->cfg)[0]);
+}
+
+static const keel_layer_kind bidi_kind = {.type = "Bidirectional",
+                                          .prefix = "bidirectional",
+                                          .expand = bidi_expand,
+                                          .free_cfg = bidi_free};
+
+keel_layer *keel_bidirectional_(keel_bidirectional_opts o) {
+    const char *what = o.name ? o.name : "bidirectional";
+    keel_layer *fw = o.layer;
+    if (!fw) {
+        keel_error(KEEL_ERR_ARG, "%s: the wrapped layer is NULL (%s)", what, keel_last_error());
+        return NULL;
+    }
+    bool rnn = fw->kind == &lstm_kind || fw->kind == &gru_kind || fw->kind == &simple_kind;
+    const char *mode = o.merge_mode ? o.merge_mode : "concat";
+    keel_layer *merge = NULL;
+    if (!rnn || !fw->floating)
+        keel_error(KEEL_ERR_ARG,
+                   "%s: Bidirectional wraps a new LSTM, GRU or SimpleRNN layer, got %s", what,
+                   rnn ? "one already used elsewhere" : fw->kind->type);
+    else if (!strcmp(mode, "concat"))
+        merge = keel_concatenate(.axis = -1);
+    else if (!strcmp(mode, "sum"))
+        merge = keel_merge_add();
+    else if (!strcmp(mode, "mul"))
+        merge = keel_merge_multiply();
+    else if (!strcmp(mode, "ave"))
+        merge = keel_merge_average();
+    else
+        keel_error(KEEL_ERR_ARG,
+                   "%s: merge_mode must be \"concat\", \"sum\", \"mul\" or \"ave\" (\"none\", two "
+                   "outputs, "
+                   "is not supported yet), got \"%s\"",
+                   what, mode);
+    /* the backward layer: the same options, reading the sequence from its end */
+    const rnn_cfg *c = merge ? fw->cfg : NULL;
+    keel_rnn_opts bo = c ? c->o : (keel_rnn_opts){0};
+    bo.go_backwards = !bo.go_backwards;
+    bo.name = NULL;
+    keel_layer *bw = c ? rnn_new(c->cell, bo) : NULL;
+    keel_layer *l =
+        bw ? keel_layer_new(&bidi_kind, o.name, &merge, sizeof merge, o.input_shape) : NULL;
+    if (!l) {
+        keel_layer_free(fw), keel_layer_free(bw), keel_layer_free(merge);
+        return NULL;
+    }
+    keel_layer_retain(merge);
+    keel_layer_retain(fw);
+    keel_layer_retain(bw);
+    l->wrapped[0] = fw, l->wrapped[1] = bw, l->n_wrapped = 2;
+    /* Keras's names: forward_lstm, backward_lstm */
+    if (!fw->name[0]) snprintf(fw->name, sizeof fw->name, "forward_%s", fw->kind->prefix);
+    snprintf(bw->name, sizeof bw->name, "backward_%.50s",
+             fw->name[0] == 'f' && !strncmp(fw->name, "forward_", 8) ? fw->name + 8 : fw->name);
+    return l;
+}
