@@ -3,6 +3,8 @@
 # the other (never together: they would fight over the same cores), and print
 # a side-by-side table.
 #   bench/compare_pytorch.sh mlp|cnn   one training epoch per batch size, samples/s
+#   bench/compare_pytorch.sh lstm      Embedding(1000, 64) -> LSTM(128) -> Dense(1) on 80 tokens,
+#                                      one epoch per batch size (32, 128), samples/s
 #   bench/compare_pytorch.sh gan       the tutorial MLP GAN: one D step (64 real + 64 fake) and
 #                                      one G step (64 noise) per step, steps/s
 #   bench/compare_pytorch.sh latency   predict on one sample (MLP and CNN), median/p90 us
@@ -14,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 usage() {
-  echo "usage: $0 {mlp|cnn|gan|latency}   (env THREADS: keel's threads, default keel's own: all cores;" \
+  echo "usage: $0 {mlp|cnn|lstm|gan|latency}   (env THREADS: keel's threads, default keel's own: all cores;" \
        "TORCH_THREADS: PyTorch's counts to try, default 1..nproc; LOAD=1: a busy process" \
        "beside)" >&2
   exit 2
@@ -29,6 +31,9 @@ keel_threads=(); [[ -n ${THREADS:-} ]] && keel_threads=(--threads "$THREADS")
 case $model in
   mlp | cnn)
     keel_bin=build/bench/bench_$model; torch_py=bench/${model}_torch.py
+    args=(--batch 32 --batch 128); key=batch; metric=samples_per_s; better=hi ;;
+  lstm)
+    keel_bin=build/bench/bench_lstm; torch_py=bench/lstm_torch.py
     args=(--batch 32 --batch 128); key=batch; metric=samples_per_s; better=hi ;;
   gan)
     keel_bin=build/bench/bench_gan; torch_py=bench/gan_torch.py
