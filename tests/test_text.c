@@ -224,7 +224,6 @@ static void check_outputs(keel_tokenizer *t, const json_t *r, const char *name) 
                          "%s: sequences_to_texts %lld", name, (long long)i);
     cr_expect_null(out[in.count]);
     free(out);
-    free_seqs(in);
     const char *key;
     json_t *m;
     json_object_foreach(json_object_get(r, "matrix"), key, m) {
@@ -233,6 +232,13 @@ static void check_outputs(keel_tokenizer *t, const json_t *r, const char *name) 
         expect_matrix(keel_tokenizer_texts_to_matrix(t, CTEXTS(apply), apply.n, key), m,
                       strcmp(key, "tfidf") ? 0 : 1e-6, what);
     }
+    json_object_foreach(json_object_get(r, "seq_matrix"), key, m) {
+        char what[128];
+        snprintf(what, sizeof what, "%s: sequences_to_matrix %s", name, key);
+        expect_matrix(keel_tokenizer_sequences_to_matrix(t, &in, key), m,
+                      strcmp(key, "tfidf") ? 0 : 1e-6, what);
+    }
+    free_seqs(in);
     free_texts(apply);
 }
 

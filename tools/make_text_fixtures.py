@@ -10,7 +10,8 @@ with a "kind":
              word_index / word_counts / index_word / index_docs (lists of [key, value] in
              Keras's order), word_docs (an object), document_count, sequences
              (texts_to_sequences(apply)), seq_in / texts_out (sequences_to_texts), matrix
-             (texts_to_matrix(apply, mode) per mode), json (tokenizer.to_json()). A text given
+             (texts_to_matrix(apply, mode) per mode), seq_matrix (sequences_to_matrix(seq_in,
+             mode), where indices past num_words occur), json (tokenizer.to_json()). A text given
              as {"hex": "..."} is raw bytes (invalid UTF-8 on purpose): Keras is given
              bytes.decode("utf-8", errors="replace"), which is what keel promises to match.
   pad        sequences, opts (maxlen, padding, truncating, value; absent = Keras's default),
@@ -113,6 +114,8 @@ def tokenizer_record(name, opts, fit, apply, fit2=None, seq_in=None):
         "texts_out": tk.sequences_to_texts(seq_in),
         "matrix": {m: tk.texts_to_matrix(texts, mode=m).tolist()
                    for m in ("binary", "count", "freq", "tfidf")},
+        "seq_matrix": {m: tk.sequences_to_matrix(seq_in, mode=m).tolist()
+                       for m in ("binary", "count", "freq", "tfidf")},
         "json": tk.to_json(),
     }
     if fit2:
@@ -134,6 +137,10 @@ def tokenizer_records():
                          ["The,Cat,,the, cat!", "a,,b,The"], ["The,cat!,x", ",,,"]),
         tokenizer_record("multichar_split", {"split": ", "},
                          ["a,b , c", "x, y,z", "a, , b"], ["a, b", "y,z,a"]),
+        # a split of two letters: the first alone is no split, and a replaced filter makes
+        # one with the letters around it ("a-b" -> "aabb" -> ["a", "b"])
+        tokenizer_record("letter_split", {"split": "ab", "filters": "-"},
+                         ["xaby a-b", "aab-abab b", "a-", "A-B"], ["a-b xaby", "bab"]),
         tokenizer_record("unicode_filters", {"filters": "«»—é"},
                          ["«Bonjour»—dit-il café", "bonjour é éé"], ["«café»", "dit-il"]),
         tokenizer_record("oov_is_a_word", {"oov_token": "the"}, BASIC_FIT, BASIC_APPLY),
