@@ -843,7 +843,9 @@ KEEL_API void keel_csv_free(keel_csv *c);
  *    KEEL_ERR_ARG naming the argument (and the index of the entry).
  *  - Strings keel returns (keel_tokenizer_to_json, keel_tokenizer_sequences_to_texts) are one
  *    malloc'd block each: the caller releases them with free(). Strings that accessors return
- *    are borrowed and valid until the next fit or keel_tokenizer_free. */
+ *    are borrowed and valid until the next fit or keel_tokenizer_free.
+ *  - Calls that only read a tokenizer (texts_to_sequences, texts_to_matrix, sequences_to_texts,
+ *    the accessors) may run on several threads at once; fit_on_texts needs it alone. */
 
 /* The default filters of Tokenizer and text_to_word_sequence: ASCII punctuation except the
  * apostrophe, plus tab and newline. */

@@ -31,7 +31,8 @@ static const char *const USAGE =
     "                      instead of fitting one on the texts\n"
     "  --help              this text\n";
 
-/* Prints "tokenize: <message>" and returns the exit status. */
+/* Prints "tokenize: <message>" (one line, with up to two strings in it) and returns the exit
+ * status, so that each error path is `return fail(...)`. */
 static int fail(int status, const char *fmt, const char *a, const char *b) {
     fprintf(stderr, "tokenize: ");
     fprintf(stderr, fmt, a, b);
@@ -49,6 +50,8 @@ static int parse_int(const char *s, long long *out) {
 
 /* Every line of fp without its "\n" (or "\r\n"): the texts, *n of them. NULL on an error. */
 static char **read_lines(FILE *fp, const char *name, int64_t *n, int *status) {
+    /* Python's open() reads "\r\n" as "\n" too (universal newlines), so a file written on
+     * Windows gives the same texts */
     char **lines = NULL, *line = NULL;
     size_t cap = 0, lcap = 0;
     ssize_t len;
@@ -56,6 +59,7 @@ static char **read_lines(FILE *fp, const char *name, int64_t *n, int *status) {
     while ((len = getline(&line, &lcap, fp)) >= 0) {
         if (len && line[len - 1] == '\n') line[--len] = '\0';
         if (len && line[len - 1] == '\r') line[--len] = '\0';
+        /* keel takes texts as C strings: a NUL inside would silently cut the text */
         if (strlen(line) != (size_t)len) {
             char at[32];
             snprintf(at, sizeof at, "%lld", (long long)*n + 1);
@@ -88,7 +92,8 @@ fail:
     return NULL;
 }
 
-/* The whole of a file, NUL-terminated; NULL (and a message) on an error. */
+/* The whole of a file, NUL-terminated (a tokenizer JSON); NULL (and a message) on an error.
+ * A JSON with a NUL inside is cut there and then refused by the parser as incomplete. */
 static char *read_file(const char *path) {
     FILE *fp = fopen(path, "rb");
     if (!fp) {
@@ -117,6 +122,7 @@ static char *read_file(const char *path) {
     return buf;
 }
 
+/* The command line: tokenizer options, pad options (padded: --maxlen was given), files. */
 typedef struct options {
     keel_tokenizer_opts tok;
     keel_pad_opts pad;
@@ -186,7 +192,8 @@ static int parse_args(int argc, char **argv, options *o) {
     return -1;
 }
 
-/* Prints the sequences, through pad_sequences when asked to. */
+/* Prints the sequences, through pad_sequences when asked to; an empty sequence is an empty
+ * line, so line i of the output is always text i. */
 static int print_sequences(const keel_sequences *s, const options *o) {
     if (!o->padded) {
         for (int64_t i = 0; i < s->count; i++) {
@@ -225,6 +232,7 @@ int main(int argc, char **argv) {
     if (!from_stdin) fclose(fp);
     if (!texts) return status;
 
+    /* the tokenizer: loaded (Keras's or keel's JSON), or fitted on the texts themselves */
     keel_tokenizer *t = NULL;
     keel_sequences *s = NULL;
     if (o.load_json) {
@@ -253,6 +261,7 @@ int main(int argc, char **argv) {
         s = keel_tokenizer_texts_to_sequences(t, (const char *const *)texts, n);
         status = s ? print_sequences(s, &o) : fail(1, "%s", keel_last_error(), "");
     }
+    /* a full disk or a closed pipe must not pass for success */
     if (!status && (fflush(stdout) != 0 || ferror(stdout)))
         status = fail(1, "standard output: %s", strerror(errno), "");
     keel_sequences_free(s);

@@ -34,6 +34,8 @@ keel_status keel_sequences_check(const keel_sequences *s, const char *fn) {
     return KEEL_OK;
 }
 
+/* The accessors forgive what the checked calls refuse: they return 0 / NULL for anything out
+ * of range, so a loop over keel_sequences_length needs no error path. */
 int64_t keel_sequences_length(const keel_sequences *s, int64_t i) {
     if (!s || !s->offsets || i < 0 || i >= s->count) return 0;
     return s->offsets[i + 1] - s->offsets[i];
@@ -44,6 +46,7 @@ const int32_t *keel_sequences_at(const keel_sequences *s, int64_t i) {
     return s->values + s->offsets[i];
 }
 
+/* Only for what keel returned: the three blocks come from keel_alloc. */
 void keel_sequences_free(keel_sequences *s) {
     if (!s) return;
     keel_free(s->offsets);
@@ -82,6 +85,7 @@ keel_tensor *keel_pad_sequences_(const keel_sequences *s, keel_pad_opts o) {
         keel_error(KEEL_ERR_ARG, "%s: no sequences and no maxlen (Keras's np.max of nothing)", fn);
         return NULL;
     }
+    /* one pass: the longest length (maxlen None) and the float32 check of every value */
     int64_t maxlen = o.maxlen;
     for (int64_t i = 0; i < s->count; i++) {
         if (!o.maxlen) maxlen = KEEL_MAX(maxlen, s->offsets[i + 1] - s->offsets[i]);

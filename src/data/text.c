@@ -26,7 +26,9 @@
  * when lowercased, so texts are capped well below 2^31 bytes. */
 #define TEXT_MAX_BYTES ((size_t)1 << 28)
 
-/* ---- growable buffers for the per-text work */
+/* ---- growable buffers for the per-text work. Each call (fit, texts_to_sequences) keeps three
+ * of them for all its texts, so a corpus of a million lines costs a handful of allocations,
+ * not three per line. They go through keel_alloc, as every keel allocation does (core.h). */
 
 typedef struct tbuf {
     char *p;
@@ -46,6 +48,7 @@ static bool tbuf_room(tbuf *b, size_t extra) {
     return true;
 }
 
+/* Appends len bytes of s. */
 static bool tbuf_add(tbuf *b, const char *s, size_t len) {
     if (!tbuf_room(b, len)) return false;
     memcpy(b->p + b->n, s, len);
@@ -60,6 +63,7 @@ typedef struct norm_ctx {
     UCaseMap *csm;
 } norm_ctx;
 
+/* Releases a call's scratch (not the context itself, which lives on the stack). */
 static void norm_free(norm_ctx *c) {
     keel_free(c->fixed.p);
     keel_free(c->lowered.p);
@@ -67,6 +71,8 @@ static void norm_free(norm_ctx *c) {
     if (c->csm) ucasemap_close(c->csm);
 }
 
+/* U8_NEXT gives a negative code point for each ill-formed sequence (and advances past its
+ * maximal subpart); callers keep len below 2^31, ICU's index type. */
 bool keel_utf8_valid(const char *s, size_t len) {
     for (int32_t i = 0, n = (int32_t)len; i < n;) {
         UChar32 c;
@@ -112,8 +118,10 @@ static keel_status lowercase(norm_ctx *c, const char *s, int32_t n, bool ascii) 
     for (int attempt = 0; attempt < 2; attempt++) {
         if (!tbuf_room(&c->lowered, (size_t)n + 16)) return KEEL_ERR_NOMEM;
         err = U_ZERO_ERROR;
-        int32_t need =
-            ucasemap_utf8ToLower(c->csm, c->lowered.p, (int32_t)c->lowered.cap, s, n, &err);
+        /* the cap stays below 2^31: TEXT_MAX_BYTES * 3 (U+FFFD) * 1.5 (the most lowercasing
+         * lengthens UTF-8) */
+        int32_t cap = (int32_t)KEEL_MIN(c->lowered.cap, (size_t)INT32_MAX);
+        int32_t need = ucasemap_utf8ToLower(c->csm, c->lowered.p, cap, s, n, &err);
         if (err == U_BUFFER_OVERFLOW_ERROR) {
             /* retry with the room ICU asked for */
             if (!tbuf_room(&c->lowered, (size_t)need + 1)) return KEEL_ERR_NOMEM;
@@ -135,6 +143,7 @@ static keel_status normalize(const keel_tokenizer *t, norm_ctx *c, const char *s
         KEEL_FAIL(KEEL_ERR_ARG, "a text of %zu bytes, over the %zu keel takes", len,
                   TEXT_MAX_BYTES);
     int32_t n = (int32_t)len;
+    /* pure ASCII is valid UTF-8 and lowercases without ICU: one scan decides both */
     bool ascii = true;
     for (int32_t i = 0; i < n && ascii; i++)
         ascii = (unsigned char)s[i] < 0x80;
@@ -154,11 +163,14 @@ static keel_status normalize(const keel_tokenizer *t, norm_ctx *c, const char *s
     return KEEL_OK;
 }
 
+/* Ascending uint32 order, for qsort and bsearch. */
 static int cmp_u32(const void *a, const void *b) {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return (x > y) - (x < y);
 }
 
+/* Whether code point cp is one of the filters: a bit test for ASCII (the default set is all
+ * ASCII), a binary search for the rest. */
 static bool is_filter(const keel_tokenizer *t, UChar32 cp) {
     if (cp < 128) return (t->filter_ascii[cp >> 6] >> (cp & 63)) & 1;
     uint32_t key = (uint32_t)cp;
@@ -175,6 +187,7 @@ static keel_status for_each_token(const keel_tokenizer *t, norm_ctx *c, const ch
     int32_t n = (int32_t)len;
     keel_status st = KEEL_OK;
     if (t->char_level) {
+        /* Keras iterates the lowered str: code points, spaces and punctuation included */
         for (int32_t i = 0; i < n && st == KEEL_OK;) {
             int32_t start = i;
             U8_FWD_1(s, i, n);
@@ -182,6 +195,7 @@ static keel_status for_each_token(const keel_tokenizer *t, norm_ctx *c, const ch
         }
         return st;
     }
+    /* text.translate({c: split for c in filters}) */
     size_t sl = strlen(t->split);
     tbuf *b = &c->translated;
     b->n = 0;
@@ -198,6 +212,7 @@ static keel_status for_each_token(const keel_tokenizer *t, norm_ctx *c, const ch
     while (p && st == KEEL_OK) {
         const char *q = p < end ? memmem(p, (size_t)(end - p), t->split, sl) : NULL;
         const char *stop = q ? q : end;
+        /* `[i for i in seq if i]`: empty pieces are dropped */
         if (stop > p) st = fn(ctx, p, (size_t)(stop - p));
         p = q ? q + sl : NULL;
     }
@@ -206,6 +221,8 @@ static keel_status for_each_token(const keel_tokenizer *t, norm_ctx *c, const ch
 
 /* ---- construction */
 
+/* Both constructors (keel_tokenizer_new and keel_tokenizer_from_json) end here, so a
+ * tokenizer from JSON is checked exactly as one from options. */
 keel_tokenizer *keel_tokenizer_make(const char *fn, int64_t num_words, const char *filters,
                                     bool lower, const char *split, bool char_level,
                                     const char *oov_token) {
@@ -216,6 +233,7 @@ keel_tokenizer *keel_tokenizer_make(const char *fn, int64_t num_words, const cha
             keel_error(KEEL_ERR_ARG, "%s: %s is not valid UTF-8", fn, what[i]);
             return NULL;
         }
+    /* Keras fails on it at the first fit ("empty separator"); keel says so at once */
     if (!*split && !char_level) {
         keel_error(KEEL_ERR_ARG,
                    "%s: split is empty (Python's str.split refuses an empty separator)", fn);
@@ -223,6 +241,7 @@ keel_tokenizer *keel_tokenizer_make(const char *fn, int64_t num_words, const cha
     }
     keel_tokenizer *t = keel_alloc(sizeof *t);
     if (!t) return NULL;
+    /* None and 0 act alike (`if num_words and ...`), but to_json writes them apart */
     t->has_num_words = num_words >= 0;
     t->num_words = KEEL_MAX(num_words, 0);
     t->lower = lower;
@@ -256,6 +275,7 @@ keel_tokenizer *keel_tokenizer_new_(keel_tokenizer_opts o) {
                    (long long)o.num_words);
         return NULL;
     }
+    /* a zero option is Keras's default: num_words None, the default filters, split " " */
     return keel_tokenizer_make(fn, o.num_words ? o.num_words : -1,
                                o.filters ? o.filters : KEEL_TOKENIZER_FILTERS, o.lower != 0,
                                o.split ? o.split : " ", o.char_level != 0, o.oov_token);
@@ -269,13 +289,17 @@ void keel_tokenizer_free(keel_tokenizer *t) {
     keel_free(t->oov_token);
     keel_tmap_clear(&t->word_counts);
     keel_tmap_clear(&t->word_docs);
+    /* Keras assigns new dicts to word_index and index_word, but updates index_docs in place
+     * (a defaultdict): entries of indices no word holds any more stay, as they do there */
     keel_tmap_clear(&t->word_index);
     keel_tmap_clear(&t->index_word);
     keel_tmap_clear(&t->index_docs);
     keel_free(t);
 }
 
-/* The checks every call taking (texts, n) makes. */
+/* The checks every call taking (texts, n) makes, all before any text is read, so that a
+ * refused call leaves the tokenizer as it was (Keras would have counted the texts before the
+ * bad one). */
 static keel_status check_texts(const char *fn, const void *t, const char *const *texts, int64_t n) {
     if (!t) KEEL_FAIL(KEEL_ERR_ARG, "%s: tokenizer is NULL", fn);
     if (n < 0) KEEL_FAIL(KEEL_ERR_ARG, "%s: n is %lld, expected 0 or more", fn, (long long)n);
@@ -294,6 +318,7 @@ static void text_error(const char *fn, int64_t i) {
 
 /* ---- fit_on_texts */
 
+/* One word of a fit: word_counts[w] += 1, and word_docs[w] += 1 once per document. */
 static keel_status fit_token(void *ctx, const char *w, size_t len) {
     keel_tokenizer *t = ctx;
     keel_tmap_entry *wc = keel_tmap_put(&t->word_counts, w, len);
@@ -308,6 +333,7 @@ static keel_status fit_token(void *ctx, const char *w, size_t len) {
     return KEEL_OK;
 }
 
+/* A word_counts entry to sort: its count and its place in word_counts. */
 typedef struct ranked {
     int64_t count, pos;
 } ranked;
@@ -327,6 +353,7 @@ static keel_status rebuild_index(keel_tokenizer *t) {
     int64_t n = t->word_counts.n;
     ranked *r = keel_alloc((size_t)(n + 1) * sizeof *r);
     if (!r) return KEEL_ERR_NOMEM;
+    /* qsort is not stable; the position in the key makes the order total, hence stable */
     for (int64_t i = 0; i < n; i++)
         r[i] = (ranked){t->word_counts.e[i].val, i};
     qsort(r, (size_t)n, sizeof *r, cmp_ranked);
@@ -380,6 +407,8 @@ keel_status keel_tokenizer_fit_on_texts(keel_tokenizer *t, const char *const *te
     for (int64_t i = 0; i < n && st == KEEL_OK; i++) {
         const char *s;
         size_t len;
+        /* doc_serial, unlike document_count, is never loaded from JSON: it only has to
+         * differ from every mark word_docs holds, and marks start at 0 */
         t->document_count++;
         t->doc_serial++;
         st = normalize(t, &c, texts[i], &s, &len);
@@ -387,6 +416,7 @@ keel_status keel_tokenizer_fit_on_texts(keel_tokenizer *t, const char *const *te
         if (st != KEEL_OK) text_error(fn, i);
     }
     norm_free(&c);
+    /* Keras rebuilds word_index after every fit_on_texts call, even an empty one */
     if (st == KEEL_OK) st = rebuild_index(t);
     if (st == KEEL_ERR_NOMEM) keel_error_prefix(fn);
     return st;
@@ -402,6 +432,8 @@ typedef struct seq_ctx {
     int64_t n, cap;
 } seq_ctx;
 
+/* Appends one index (doubling the array; indices fit int32_t, see rebuild_index and
+ * text_json.c's load_dict). */
 static keel_status seq_push(seq_ctx *c, int64_t index) {
     if (c->n == c->cap) {
         int64_t cap = c->cap ? 2 * c->cap : 256;
@@ -421,6 +453,7 @@ static bool beyond_num_words(const keel_tokenizer *t, int64_t i) {
     return t->has_num_words && t->num_words && i >= t->num_words;
 }
 
+/* One word of texts_to_sequences_generator: its index, the OOV index, or nothing. */
 static keel_status seq_token(void *ctx, const char *w, size_t len) {
     seq_ctx *c = ctx;
     const keel_tokenizer *t = c->t;
@@ -449,6 +482,7 @@ keel_sequences *keel_tokenizer_texts_to_sequences(const keel_tokenizer *t, const
         keel_error_prefix(fn);
         return NULL;
     }
+    /* Keras's oov_token_index = self.word_index.get(self.oov_token), once per call */
     seq_ctx c = {.t = t};
     if (t->oov_token) c.oov = keel_tmap_get(&t->word_index, t->oov_token, strlen(t->oov_token));
     norm_ctx nc = {0};
@@ -459,6 +493,7 @@ keel_sequences *keel_tokenizer_texts_to_sequences(const keel_tokenizer *t, const
         st = normalize(t, &nc, texts[i], &txt, &len);
         if (st == KEEL_OK) st = for_each_token(t, &nc, txt, len, seq_token, &c);
         if (st != KEEL_OK) text_error(fn, i);
+        /* sequence i is values[offsets[i] .. offsets[i + 1]) */
         offsets[i + 1] = c.n;
     }
     norm_free(&nc);
@@ -483,10 +518,12 @@ keel_sequences *keel_tokenizer_texts_to_sequences(const keel_tokenizer *t, const
 /* The word Keras writes for index i, or NULL when it writes none; *err on Keras's KeyError. */
 static const char *word_for(const keel_tokenizer *t, const keel_tmap_entry *oov, int64_t i,
                             keel_status *err) {
+    /* sequences_to_texts_generator's branches, in its order */
     const keel_tmap_entry *e = keel_tmap_get_int(&t->index_word, i);
     if (e && !beyond_num_words(t, i)) return e->str;
     if (e && !oov) return NULL; /* cut by num_words, no OOV token */
     if (!e && !t->oov_token) return NULL;
+    /* self.index_word[oov_token_index]: a KeyError in Keras when it is missing */
     const keel_tmap_entry *w = oov ? keel_tmap_get_int(&t->index_word, oov->val) : NULL;
     if (!w)
         *err = keel_error(KEEL_ERR_STATE,
@@ -511,6 +548,7 @@ char **keel_tokenizer_sequences_to_texts(const keel_tokenizer *t, const keel_seq
     keel_status st = start ? KEEL_OK : KEEL_ERR_NOMEM;
     for (int64_t i = 0; i < s->count && st == KEEL_OK; i++) {
         start[i] = b.n;
+        /* " ".join(vect) */
         bool first = true;
         for (int64_t k = s->offsets[i]; k < s->offsets[i + 1] && st == KEEL_OK; k++) {
             const char *w = word_for(t, oov, s->values[k], &st);
@@ -545,6 +583,7 @@ char **keel_tokenizer_sequences_to_texts(const keel_tokenizer *t, const keel_seq
 
 /* ---- texts_to_matrix */
 
+/* Ascending int32 order, for qsort. */
 static int cmp_i32(const void *a, const void *b) {
     int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
     return (x > y) - (x < y);
@@ -552,6 +591,7 @@ static int cmp_i32(const void *a, const void *b) {
 
 /* Row i of sequences_to_matrix: the indices of one sequence below W, sorted, are counted run
  * by run, so no W-sized scratch is needed whatever num_words is. */
+/* mode: 0 binary, 1 count, 2 freq, 3 tfidf (the order of `modes` below). */
 static void matrix_row(const keel_tokenizer *t, int mode, const int32_t *seq, int64_t len,
                        int64_t W, int32_t *scratch, float *row) {
     int64_t m = 0;
@@ -596,6 +636,7 @@ keel_tensor *keel_tokenizer_sequences_to_matrix(const keel_tokenizer *t, const k
         return NULL;
     }
     if (keel_sequences_check(s, fn) != KEEL_OK) return NULL;
+    /* the width: num_words, else len(word_index) + 1 (index 0 is a column too) */
     int64_t W = t->num_words;
     if (!t->has_num_words || !t->num_words) {
         if (!t->word_index.n) {
@@ -611,6 +652,7 @@ keel_tensor *keel_tokenizer_sequences_to_matrix(const keel_tokenizer *t, const k
         keel_error(KEEL_ERR_STATE, "%s: tfidf needs a fitted tokenizer (document_count is 0)", fn);
         return NULL;
     }
+    /* every check before the (possibly large) matrix is allocated */
     int64_t longest = 0;
     for (int64_t i = 0; i < s->count; i++) {
         longest = KEEL_MAX(longest, s->offsets[i + 1] - s->offsets[i]);
@@ -637,6 +679,7 @@ keel_tensor *keel_tokenizer_sequences_to_matrix(const keel_tokenizer *t, const k
     return x;
 }
 
+/* texts_to_matrix is sequences_to_matrix(texts_to_sequences(texts)) in Keras too. */
 keel_tensor *keel_tokenizer_texts_to_matrix(const keel_tokenizer *t, const char *const *texts,
                                             int64_t n, const char *mode) {
     keel_sequences *s = keel_tokenizer_texts_to_sequences(t, texts, n);
@@ -646,7 +689,8 @@ keel_tensor *keel_tokenizer_texts_to_matrix(const keel_tokenizer *t, const char 
     return x;
 }
 
-/* ---- accessors: Keras's attributes */
+/* ---- accessors: Keras's attributes, read-only. A missing word or index gives 0 / NULL rather
+ * than an error: 0 is never a word's index, and a lookup miss is not a mistake. */
 
 int64_t keel_tokenizer_word_index(const keel_tokenizer *t, const char *word) {
     const keel_tmap_entry *e = t && word ? keel_tmap_get(&t->word_index, word, strlen(word)) : NULL;

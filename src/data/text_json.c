@@ -40,6 +40,8 @@ static json_t *map_json(const keel_tmap *m) {
 }
 
 /* The map dumped to a JSON string value, as Keras's json.dumps(self.word_counts). */
+/* (The string is json.dumps's: nested, its quotes are escaped once more by the outer dump,
+ * as Keras's double encoding does.) */
 static json_t *map_string(const keel_tmap *m) {
     json_t *o = map_json(m);
     char *s = o ? keel_json_dumps(o) : NULL;
@@ -183,6 +185,8 @@ static keel_status wrong_type(const char *key, const json_t *v, const char *expe
               expected);
 }
 
+/* The settings of config: Keras's Tokenizer(**config) takes any subset of its keyword
+ * arguments (missing ones take their defaults) and raises TypeError on any other key. */
 static keel_status read_settings(const json_t *c, settings *s) {
     *s = (settings){-1, KEEL_TOKENIZER_FILTERS, " ", NULL, true, false, 0};
     const char *key;
@@ -211,6 +215,7 @@ static keel_status read_settings(const json_t *c, settings *s) {
             KEEL_FAIL(KEEL_ERR_FORMAT, "%s: config.document_count is %lld, expected 0 or more", FN,
                       (long long)s->document_count);
     }
+    /* the strings (oov_token may be null), then the flags */
     const char *str_keys[3] = {"filters", "split", "oov_token"};
     const char **str_vals[3] = {&s->filters, &s->split, &s->oov_token};
     for (int i = 0; i < 3; i++) {
@@ -237,6 +242,7 @@ keel_tokenizer *keel_tokenizer_from_json(const char *json) {
         keel_error(KEEL_ERR_ARG, "%s: json is NULL", FN);
         return NULL;
     }
+    /* Keras reads tokenizer_config.get("config") and ignores class_name: so does keel */
     json_t *root = keel_json_parse(json, strlen(json), FN);
     if (!root) return NULL;
     keel_tokenizer *t = NULL;

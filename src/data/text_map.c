@@ -22,6 +22,7 @@ struct keel_arena {
     keel_arena_chunk *head;
 };
 
+/* A NUL-terminated copy of s[0..len) in m's arena (made on first use); NULL on no memory. */
 static char *arena_copy(keel_tmap *m, const char *s, size_t len) {
     if (!m->arena) {
         m->arena = keel_alloc(sizeof *m->arena);
@@ -37,6 +38,7 @@ static char *arena_copy(keel_tmap *m, const char *s, size_t len) {
         c->next = m->arena->head;
         m->arena->head = c;
     }
+    /* strings need no alignment: they are packed end to end */
     char *p = c->data + c->used;
     memcpy(p, s, len);
     p[len] = '\0';
@@ -53,6 +55,7 @@ static uint64_t hash_str(const char *s, size_t len) {
     return keel_mix64(h);
 }
 
+/* The hash of an entry's key, whichever kind of key the map has. */
 static uint64_t entry_hash(const keel_tmap_entry *e) {
     return e->key ? hash_str(e->key, e->len) : keel_mix64((uint64_t)e->ikey);
 }
@@ -87,12 +90,15 @@ static int64_t *find_slot(const keel_tmap *m, const char *key, size_t len, int64
     }
 }
 
+/* Lookup; an empty map may have no slot table yet. */
 static keel_tmap_entry *get(const keel_tmap *m, const char *key, size_t len, int64_t ikey) {
     if (!m->n) return NULL;
     int64_t s = *find_slot(m, key, len, ikey);
     return s ? &m->e[s - 1] : NULL;
 }
 
+/* Find or insert. The slot table grows first, so the slot found stays valid; the entry array
+ * grows by doubling (copied, as keel has no realloc), which moves entries but not slots. */
 static keel_tmap_entry *put(keel_tmap *m, const char *key, size_t len, int64_t ikey) {
     if (2 * (m->n + 1) > m->nslot && !grow_slots(m)) return NULL;
     int64_t *s = find_slot(m, key, len, ikey);
@@ -143,6 +149,8 @@ bool keel_tmap_set_str(keel_tmap *m, keel_tmap_entry *e, const char *s, size_t l
     return true;
 }
 
+/* Every string an accessor handed out from this map dies here (the header says so: until
+ * the next fit). */
 void keel_tmap_clear(keel_tmap *m) {
     if (m->arena) {
         for (keel_arena_chunk *c = m->arena->head, *next; c; c = next) {
