@@ -967,6 +967,165 @@ KEEL_API keel_csv *keel_csv_load_(const char *path, keel_csv_opts o);
 KEEL_API keel_csv *keel_csv_transform(const keel_csv *fitted, const char *path);
 KEEL_API void keel_csv_free(keel_csv *c);
 
+/* ---------------------------------------------------------------- text */
+
+/* tf.keras 2's text preprocessing (keras.preprocessing.text.Tokenizer and
+ * keras.utils.pad_sequences), with the same results as Python, token for token:
+ *
+ *  - Text is UTF-8. Lowercasing is Python's str.lower (Unicode full case mapping, ICU's root
+ *    locale: "İ" becomes "i" + U+0307, a final "Σ" becomes "ς", "ẞ" becomes "ß"). Bytes that are
+ *    not valid UTF-8 are read as Python's bytes.decode("utf-8", errors="replace") reads them:
+ *    each maximal invalid subsequence becomes one U+FFFD, which then is a character like any
+ *    other (Keras, working on Python str, never sees such bytes). Everything else passes
+ *    through intact.
+ *  - A word is what text_to_word_sequence gives: lowercase (with lower), replace each character
+ *    of filters by split, split on split, drop empty pieces. With char_level every character
+ *    (code point) is a token, filters and split are not used, spaces are tokens too.
+ *  - Texts are arrays of n NUL-terminated strings; n = 0 is allowed wherever Keras allows an
+ *    empty list. A NULL tokenizer, NULL texts (with n > 0), a NULL entry or n < 0 is
+ *    KEEL_ERR_ARG naming the argument (and the index of the entry).
+ *  - Strings keel returns (keel_tokenizer_to_json, keel_tokenizer_sequences_to_texts) are one
+ *    malloc'd block each: the caller releases them with free(). Strings that accessors return
+ *    are borrowed and valid until the next fit or keel_tokenizer_free.
+ *  - Calls that only read a tokenizer (texts_to_sequences, texts_to_matrix, sequences_to_texts,
+ *    the accessors) may run on several threads at once; fit_on_texts needs it alone. */
+
+/* The default filters of Tokenizer and text_to_word_sequence: ASCII punctuation except the
+ * apostrophe, plus tab and newline. */
+#define KEEL_TOKENIZER_FILTERS "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n"
+
+typedef struct keel_tokenizer keel_tokenizer;
+
+/* Tokenizer(num_words=None, filters=KEEL_TOKENIZER_FILTERS, lower=True, split=" ",
+ * char_level=False, oov_token=None). num_words 0 means None (keep every word); otherwise only
+ * indices below num_words are kept, i.e. the num_words - 1 most frequent words (the OOV token
+ * counting as one). filters NULL means the default set, "" filters nothing. split NULL means
+ * " "; it may be several characters; "" is refused (Python's str.split refuses it) unless
+ * char_level. lower and char_level are plain flags (the macro sets lower = 1). NULL and
+ * KEEL_ERR_ARG on num_words < 0, an empty split, or filters / split / oov_token that are not
+ * valid UTF-8. */
+typedef struct keel_tokenizer_opts {
+    int64_t num_words;
+    const char *filters;
+    int lower;
+    const char *split;
+    int char_level;
+    const char *oov_token; /* NULL: none; otherwise it takes index 1 at the next fit */
+} keel_tokenizer_opts;
+KEEL_API keel_tokenizer *keel_tokenizer_new_(keel_tokenizer_opts o);
+#define keel_tokenizer_new(...) keel_tokenizer_new_((keel_tokenizer_opts){.lower = 1, __VA_ARGS__})
+KEEL_API void keel_tokenizer_free(keel_tokenizer *t);
+
+/* fit_on_texts(texts): counts every word (word_counts, in order of first appearance), the
+ * documents each word appears in (word_docs) and the documents (document_count); then
+ * rebuilds word_index: index 0 is reserved, the OOV token (if any) is 1, then the words by
+ * count, most frequent first, ties in order of first appearance (Python's stable sort).
+ * Fitting again adds to the counts, as Keras does; unlike Keras, a tokenizer loaded from
+ * JSON can be fitted further (Keras raises KeyError on a new word there). KEEL_ERR_ARG as in
+ * the notes above, KEEL_ERR_NOMEM (the tokenizer may then hold part of the texts). */
+KEEL_API keel_status keel_tokenizer_fit_on_texts(keel_tokenizer *t, const char *const *texts,
+                                                 int64_t n);
+
+/* A list of integer sequences of different lengths (Python's list of lists): sequence i is
+ * values[offsets[i] .. offsets[i + 1]). keel returns it from texts_to_sequences; you may also
+ * fill one yourself, for keel_pad_sequences or keel_tokenizer_sequences_to_texts:
+ *   keel_sequences s = {.count = 2, .offsets = (int64_t[]){0, 3, 4},
+ *                       .values = (int32_t[]){5, 1, 2, 7}};      // [[5, 1, 2], [7]]
+ * (offsets must start at 0 or more and never decrease). Only what keel returned goes to
+ * keel_sequences_free. */
+typedef struct keel_sequences {
+    int64_t count;
+    int64_t *offsets; /* count + 1 entries */
+    int32_t *values;
+} keel_sequences;
+/* The length of sequence i and its values; 0 and NULL for an i out of range. */
+KEEL_API int64_t keel_sequences_length(const keel_sequences *s, int64_t i);
+KEEL_API const int32_t *keel_sequences_at(const keel_sequences *s, int64_t i);
+KEEL_API void keel_sequences_free(keel_sequences *s);
+
+/* texts_to_sequences(texts): each text as the word_index indices of its words. A word not in
+ * word_index is dropped, or becomes the OOV token's index when there is an OOV token; so is a
+ * word whose index is num_words or more. A new keel_sequences (keel_sequences_free), NULL and
+ * keel_last_error on bad arguments, and KEEL_ERR_STATE where Keras would produce None: an OOV
+ * token that word_index does not hold (an unfitted tokenizer) meeting an unknown word. */
+KEEL_API keel_sequences *keel_tokenizer_texts_to_sequences(const keel_tokenizer *t,
+                                                           const char *const *texts, int64_t n);
+/* sequences_to_texts(sequences): each sequence as its words (index_word) joined by single
+ * spaces; indices with no word are dropped, or become the OOV token when there is one, and so
+ * do indices of num_words or more. Returns s->count strings and a NULL after them, in one
+ * block: free(result) releases it all. NULL and keel_last_error on a NULL argument, a
+ * malformed s, or an OOV index that index_word lacks (Keras's KeyError). */
+KEEL_API char **keel_tokenizer_sequences_to_texts(const keel_tokenizer *t, const keel_sequences *s);
+/* texts_to_matrix(texts, mode) and sequences_to_matrix(sequences, mode): a new (n, W) tensor,
+ * W = num_words, or len(word_index) + 1 when num_words is None. Row i, column j, for an index
+ * j that occurs c times in sequence i of length L (indices >= W are skipped but count in L):
+ *   "binary" 1, "count" c, "freq" c / L,
+ *   "tfidf"  (1 + ln c) * ln(1 + document_count / (1 + index_docs[j]))  (index_docs[j]: the
+ *            documents of the fit that held word j; 0 if none),
+ * computed in double as numpy does, then stored as float32. mode NULL means "binary".
+ * KEEL_ERR_ARG on an unknown mode (refused even when no row would use it) or a negative index
+ * in s; KEEL_ERR_STATE with no num_words and an empty word_index, or "tfidf" before any fit
+ * (Keras's ValueErrors). */
+KEEL_API keel_tensor *keel_tokenizer_texts_to_matrix(const keel_tokenizer *t,
+                                                     const char *const *texts, int64_t n,
+                                                     const char *mode);
+KEEL_API keel_tensor *keel_tokenizer_sequences_to_matrix(const keel_tokenizer *t,
+                                                         const keel_sequences *s, const char *mode);
+
+/* The fitted state, as Keras's attributes. Lookups take words exactly as stored (already
+ * lowercased and filtered); a word that is absent, or NULL, gives 0 (index 0 is never a
+ * word's). */
+KEEL_API int64_t keel_tokenizer_word_index(const keel_tokenizer *t, const char *word);
+KEEL_API const char *keel_tokenizer_index_word(const keel_tokenizer *t, int64_t index);
+KEEL_API int64_t keel_tokenizer_word_count(const keel_tokenizer *t, const char *word);
+KEEL_API int64_t keel_tokenizer_word_docs(const keel_tokenizer *t, const char *word);
+KEEL_API int64_t keel_tokenizer_document_count(const keel_tokenizer *t);
+/* len(word_index) (the OOV token included), and its i-th entry in Keras's order (OOV first,
+ * then by frequency): the word, with its index in *index (if index is not NULL). NULL for an i
+ * out of range. */
+KEEL_API int64_t keel_tokenizer_word_index_size(const keel_tokenizer *t);
+KEEL_API const char *keel_tokenizer_word_index_item(const keel_tokenizer *t, int64_t i,
+                                                    int64_t *index);
+/* len(word_counts) and its i-th entry in order of first appearance, with its count. */
+KEEL_API int64_t keel_tokenizer_word_counts_size(const keel_tokenizer *t);
+KEEL_API const char *keel_tokenizer_word_counts_item(const keel_tokenizer *t, int64_t i,
+                                                     int64_t *count);
+
+/* tokenizer.to_json(): Keras's own format, byte for byte as Python's json.dumps writes it
+ * ({"class_name": "Tokenizer", "config": {...}} with the five dictionaries as JSON strings,
+ * non-ASCII as \uXXXX), so keras.preprocessing.text.tokenizer_from_json reads it. word_docs
+ * and index_docs are in order of first appearance (Python's follow its set order, which
+ * varies from run to run). A malloc'd string the caller frees with free(); NULL on NULL or no
+ * memory. */
+KEEL_API char *keel_tokenizer_to_json(const keel_tokenizer *t);
+/* tokenizer_from_json(json): a tokenizer from Keras's JSON (or keel's). Dictionaries keep
+ * their order. NULL and KEEL_ERR_FORMAT with a message naming the field on: text that is not
+ * JSON (with line and column), a missing "config" or dictionary, a wrong type (a count that is
+ * not an integer, an index key that is not a decimal integer), an unknown config key (Keras's
+ * TypeError), numbers out of range (counts < 0, indices outside 0..2^31-1, integers past 64
+ * bits), nesting deeper than 2048, "\u0000" in a string, a word_docs word absent from
+ * word_counts; KEEL_ERR_ARG on NULL. */
+KEEL_API keel_tokenizer *keel_tokenizer_from_json(const char *json);
+
+/* pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre",
+ * value=0): a new (count, maxlen) tensor. maxlen 0 means None: the longest sequence's length.
+ * Sequences longer than maxlen lose their first values ("pre") or their last ("post");
+ * shorter ones get value before ("pre") or after ("post"). Keras returns int32; keel's tensors
+ * are float32, so the result holds whole numbers as floats, and value is truncated toward zero
+ * as numpy's int32 cast does (0.5 pads with 0, -1.7 with -1). Every value must be exact in
+ * float32: KEEL_ERR_ARG on a sequence value or pad value beyond +-2^24 (16777216), a value
+ * that is not finite, maxlen < 0, a padding / truncating other than "pre" / "post" (NULL means
+ * "pre"), a malformed s, or no sequences with maxlen None (Keras's ValueError). */
+typedef struct keel_pad_opts {
+    int64_t maxlen;
+    const char *padding;
+    const char *truncating;
+    float value;
+} keel_pad_opts;
+KEEL_API keel_tensor *keel_pad_sequences_(const keel_sequences *s, keel_pad_opts o);
+#define keel_pad_sequences(s, ...)                                                                 \
+    keel_pad_sequences_((s), (keel_pad_opts){.padding = "pre", .truncating = "pre", __VA_ARGS__})
+
 #ifdef __cplusplus
 }
 #endif
