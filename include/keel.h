@@ -966,6 +966,14 @@ KEEL_API keel_csv *keel_csv_load_(const char *path, keel_csv_opts o);
  * keel_csv_load and is only read. A new keel_csv (n_train = rows, no schema of its own). */
 KEEL_API keel_csv *keel_csv_transform(const keel_csv *fitted, const char *path);
 KEEL_API void keel_csv_free(keel_csv *c);
+/* Columns of strings from a CSV with a header row (text data: a review and its label): out[k]
+ * gets the rows of column names[k] (rows strings each; free each array with
+ * keel_strings_free(out[k], rows)). Quoted fields with commas, "" and line breaks, CRLF and a
+ * UTF-8 byte-order mark are read as keel_csv_load reads them. An unknown column is an error that
+ * suggests the nearest name. */
+KEEL_API keel_status keel_csv_read_columns(const char *path, int n, const char *const *names, char ***out,
+                                           int64_t *rows);
+KEEL_API void keel_strings_free(char **s, int64_t n);
 
 /* ---------------------------------------------------------------- text */
 
