@@ -3,10 +3,11 @@
  * thread pool included) and counts calls while train_on_batch / fit run after a warm-up. Under
  * AddressSanitizer, which owns the allocator, the count is not possible and the test skips.
  *
- * Calls made from inside BLIS are counted apart: BLIS keeps its control blocks in a pool that
- * grows by one set (5 mallocs) the first time more GEMMs run at once than ever before, which
- * with keel's threads happens once, at a step that depends on timing (measured: anywhere in
- * the first 5 steps, in 1 run of 6). keel's own count must be 0; BLIS's at most one growth. */
+ * Calls made from inside BLIS are counted apart: BLIS keeps its control blocks and packing
+ * buffers in pools that grow the first time more GEMMs run at once than ever before, which with
+ * keel's threads happens once, at a step that depends on timing (measured: anywhere in the
+ * first 5 steps, in 1 run of 6; 5 mallocs on the zen3 sub-configuration, 23 on skx, which
+ * packs every operand). keel's own count must be 0; BLIS may allocate in one step only. */
 #include <criterion/criterion.h>
 #include <dlfcn.h>
 #include <keel.h>
@@ -78,6 +79,18 @@ static keel_model *mlp(void) {
     return m;
 }
 
+/* Runs n training steps; returns in how many of them BLIS allocated. */
+static int blis_steps(keel_model *m, const keel_tensor *x, const keel_tensor *y, int n) {
+    int grew = 0;
+    double r[2];
+    for (int i = 0; i < n; i++) {
+        long b0 = atomic_load(&n_blis);
+        keel_train_on_batch(m, x, y, r, 2);
+        grew += atomic_load(&n_blis) != b0;
+    }
+    return grew;
+}
+
 static void data(keel_tensor **x, keel_tensor **y, int64_t n) {
     *x = keel_tensor_new(KEEL_SHAPE(n, 28, 28));
     *y = keel_tensor_new(KEEL_SHAPE(n));
@@ -95,11 +108,11 @@ Test(noalloc, train_on_batch_after_warm_up) {
     keel_model *m = mlp();
     double r[2];
     for (int i = 0; i < 3; i++) cr_assert_eq(keel_train_on_batch(m, x, y, r, 2), KEEL_OK);
-    long before = atomic_load(&n_alloc), blis0 = atomic_load(&n_blis);
-    for (int i = 0; i < 20; i++) keel_train_on_batch(m, x, y, r, 2);
-    long steps = atomic_load(&n_alloc) - before, blis = atomic_load(&n_blis) - blis0;
+    long before = atomic_load(&n_alloc);
+    int blis = blis_steps(m, x, y, 20);
+    long steps = atomic_load(&n_alloc) - before;
     cr_expect_eq(steps, 0, "20 training steps made %ld heap allocations", steps);
-    cr_expect_leq(blis, 5, "BLIS allocated %ld times in 20 steps: more than its one pool growth", blis);
+    cr_expect_leq(blis, 1, "BLIS allocated in %d of 20 steps: more than its one pool growth", blis);
     keel_model_free(m);
     keel_tensor_free(x), keel_tensor_free(y);
 #endif
@@ -150,11 +163,11 @@ Test(noalloc, cnn_training_step) {
     keel_compile(m, .optimizer = "rmsprop", .loss = "sparse_categorical_crossentropy", .metrics = {"accuracy"});
     double r[2];
     for (int i = 0; i < 3; i++) cr_assert_eq(keel_train_on_batch(m, x, y, r, 2), KEEL_OK, "%s", keel_last_error());
-    long before = atomic_load(&n_alloc), blis0 = atomic_load(&n_blis);
-    for (int i = 0; i < 10; i++) keel_train_on_batch(m, x, y, r, 2);
-    long steps = atomic_load(&n_alloc) - before, blis = atomic_load(&n_blis) - blis0;
+    long before = atomic_load(&n_alloc);
+    int blis = blis_steps(m, x, y, 10);
+    long steps = atomic_load(&n_alloc) - before;
     cr_expect_eq(steps, 0, "10 CNN training steps made %ld heap allocations", steps);
-    cr_expect_leq(blis, 5, "BLIS allocated %ld times in 10 steps: more than its one pool growth", blis);
+    cr_expect_leq(blis, 1, "BLIS allocated in %d of 10 steps: more than its one pool growth", blis);
     keel_model_free(m);
     keel_tensor_free(x), keel_tensor_free(y);
 #endif
