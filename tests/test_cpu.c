@@ -233,6 +233,18 @@ Test(cpu, overrides_applied_or_refused_with_a_reason) {
 
 /* ---- the process's own set-up (each test runs in a fresh process) */
 
+/* the variables keel reads at set-up, as the test wants them (NULL: unset) */
+static void env(const char *isa, const char *keel_blis, const char *blis) {
+    const char *names[] = {"KEEL_ISA", "KEEL_BLIS_ARCH", "BLIS_ARCH_TYPE"},
+               *vals[] = {isa, keel_blis, blis};
+    for (int i = 0; i < 3; i++) {
+        if (vals[i])
+            setenv(names[i], vals[i], 1);
+        else
+            unsetenv(names[i]);
+    }
+}
+
 static void expect_gemm_right(void) {
     enum { M = 37, N = 50, K = 300 };
     static float A[M * K], B[K * N], C[M * N], R[M * N];
@@ -256,7 +268,7 @@ static void backend_arch(char *name, size_t cap) {
 }
 
 Test(cpu, default_choice_is_the_rule_for_this_cpu) {
-    unsetenv("BLIS_ARCH_TYPE"), unsetenv("KEEL_BLIS_ARCH"), unsetenv("KEEL_ISA");
+    env(NULL, NULL, NULL);
     keel_cpu c;
     keel_cpu_detect(&c);
     char name[32];
@@ -277,7 +289,7 @@ Test(cpu, blis_arch_type_number_is_honoured) {
     if ((c.flags & keel_blis_arch_needs(KEEL_BLIS_HASWELL)) !=
         keel_blis_arch_needs(KEEL_BLIS_HASWELL))
         cr_skip_test("this CPU has no AVX2");
-    setenv("BLIS_ARCH_TYPE", "3", 1);
+    env(NULL, NULL, "3");
     cr_expect(strstr(keel_gemm_backend(), "(haswell, set by BLIS_ARCH_TYPE)"), "%s",
               keel_gemm_backend());
     cr_expect_str_eq(getenv("BLIS_ARCH_TYPE"), "3", "the user's value is put back");
@@ -285,15 +297,14 @@ Test(cpu, blis_arch_type_number_is_honoured) {
 }
 
 Test(cpu, blis_arch_type_name_and_keel_variable) {
-    setenv("BLIS_ARCH_TYPE", "haswell", 1);
-    setenv("KEEL_BLIS_ARCH", "generic", 1);
+    env(NULL, "generic", "haswell");
     cr_expect(strstr(keel_gemm_backend(), "(generic, set by KEEL_BLIS_ARCH)"), "%s",
               keel_gemm_backend());
     expect_gemm_right();
 }
 
 Test(cpu, bad_blis_arch_type_is_ignored_not_fatal) {
-    setenv("BLIS_ARCH_TYPE", "99", 1);
+    env(NULL, NULL, "99");
     cr_expect(strstr(keel_gemm_backend(), "BLIS_ARCH_TYPE=99 ignored"), "%s", keel_gemm_backend());
     cr_expect(strstr(keel_gemm_backend(), "chosen by keel"), "%s", keel_gemm_backend());
     expect_gemm_right();
@@ -309,7 +320,7 @@ Test(cpu, unrunnable_override_is_ignored) {
             keel_blis_arch_needs((keel_blis_arch)a))
             bad = a;
     cr_assert_geq(bad, 0, "no CPU has both FMA4 and AVX512PF");
-    setenv("KEEL_BLIS_ARCH", keel_blis_arch_name((keel_blis_arch)bad), 1);
+    env(NULL, keel_blis_arch_name((keel_blis_arch)bad), NULL);
     cr_expect(strstr(keel_gemm_backend(), "ignored: needs"), "%s", keel_gemm_backend());
     char name[32];
     backend_arch(name, sizeof name);
@@ -320,7 +331,7 @@ Test(cpu, unrunnable_override_is_ignored) {
 Test(cpu, keel_isa_lowers_the_level) {
     keel_cpu c;
     keel_cpu_detect(&c);
-    setenv("KEEL_ISA", "baseline", 1);
+    env("baseline", NULL, NULL);
     cr_expect_eq(keel_runtime_isa(), KEEL_ISA_BASE);
     cr_expect(strstr(keel_gemm_backend(), "kernels baseline"), "%s", keel_gemm_backend());
     c.flags = keel_cpu_cap_flags(&c, KEEL_ISA_BASE);
@@ -331,9 +342,205 @@ Test(cpu, keel_isa_lowers_the_level) {
 }
 
 Test(cpu, bad_keel_isa_is_ignored) {
-    setenv("KEEL_ISA", "avx1024", 1);
+    env("avx1024", NULL, NULL);
     keel_cpu c;
     keel_cpu_detect(&c);
     cr_expect_eq(keel_runtime_isa(), keel_isa_for(&c));
     cr_expect(strstr(keel_gemm_backend(), "KEEL_ISA=avx1024 ignored"), "%s", keel_gemm_backend());
+}
+
+/* ---- keel's kernel copies (kernels/simd.h) */
+
+/* The demo CNN's kinds of layer: a direct convolution fused with ReLU and the pool, Dense
+ * layers through BLIS, Adam; three steps on 32 samples. Returns the weights (caller frees). */
+static float *train_cnn(int threads, int64_t *n) {
+    keel_set_threads(threads);
+    keel_tensor *x = keel_tensor_new(KEEL_SHAPE(32, 12, 12, 1)),
+                *y = keel_tensor_new(KEEL_SHAPE(32));
+    for (int64_t i = 0; i < keel_tensor_size(x); i++)
+        keel_tensor_data(x)[i] = (float)((i * 37) % 101) / 101.0f;
+    for (int64_t i = 0; i < 32; i++)
+        keel_tensor_data(y)[i] = (float)(i % 10);
+    keel_model *m = keel_sequential(NULL);
+    keel_add(m, keel_conv2d(.filters = 32, .kernel_size = {3}, .activation = "relu",
+                            .input_shape = {12, 12, 1}));
+    keel_add(m, keel_max_pooling2d());
+    keel_add(m, keel_flatten());
+    keel_add(m, keel_dense(.units = 64, .activation = "gelu"));
+    keel_add(m, keel_dense(.units = 10, .activation = "softmax"));
+    keel_compile(m, .optimizer = "adam", .loss = "sparse_categorical_crossentropy");
+    for (int s = 0; s < 3; s++)
+        cr_assert_eq(keel_train_on_batch(m, x, y, NULL, 0), KEEL_OK, "%s", keel_last_error());
+    float *w = keel_model_weights(m, n), *copy = malloc((size_t)*n * sizeof *copy);
+    memcpy(copy, w, (size_t)*n * sizeof *copy);
+    keel_model_free(m);
+    keel_tensor_free(x), keel_tensor_free(y);
+    keel_set_threads(0);
+    return copy;
+}
+
+/* Each copy this CPU runs gives the same weights on every run at a given thread count (one
+ * copy per process, never a mix), and all copies agree up to rounding: FMA and vector width
+ * change the last bits, not the result. */
+Test(cpu, every_kernel_copy_is_deterministic_and_agrees) {
+    env(NULL, NULL, NULL);
+    keel_cpu c;
+    keel_cpu_detect(&c);
+    int64_t n = 0;
+    keel_runtime_use_isa(KEEL_ISA_BASE);
+    float *base = train_cnn(2, &n);
+    for (int level = KEEL_ISA_BASE; level <= (int)keel_isa_for(&c); level++) {
+        keel_runtime_use_isa((keel_isa)level);
+        cr_assert_eq(keel_runtime_isa(), (keel_isa)level);
+        for (int t = 1; t <= 2; t++) {
+            int64_t n1, n2;
+            float *a = train_cnn(t, &n1), *b = train_cnn(t, &n2);
+            cr_assert(n1 == n && n2 == n);
+            cr_expect_eq(memcmp(a, b, (size_t)n * sizeof *a), 0, "%s, %d threads: two runs differ",
+                         keel_isa_name((keel_isa)level), t);
+            for (int64_t i = 0; i < n; i++)
+                cr_assert(fabsf(a[i] - base[i]) <= 1e-3f * (1 + fabsf(base[i])),
+                          "%s, %d threads: weight %lld %g vs %g", keel_isa_name((keel_isa)level), t,
+                          (long long)i, a[i], base[i]);
+            free(a), free(b);
+        }
+    }
+    free(base);
+}
+
+/* The activations of every copy against the x86-64 one: same formulas, so equal up to
+ * rounding, for every kind, forward and backward. */
+Test(cpu, activation_copies_agree) {
+    env(NULL, NULL, NULL);
+    keel_cpu c;
+    keel_cpu_detect(&c);
+    enum { R = 3, C = 37 };
+    float x[R * C], dy[R * C], y0[R * C], dx0[R * C], y1[R * C], dx1[R * C];
+    for (int i = 0; i < R * C; i++)
+        x[i] = (float)(i % 25) * 0.5f - 6.0f, dy[i] = (float)((i * 7) % 11) / 11.0f - 0.5f;
+    for (int k = 0; k < KEEL_ACT_COUNT; k++) {
+        keel_act a = {(keel_act_kind)k, k == KEEL_ACT_GELU ? 0.0f : 0.3f};
+        keel_runtime_use_isa(KEEL_ISA_BASE);
+        keel_act_forward(a, x, y0, R, C);
+        keel_act_backward(a, x, y0, dy, dx0, R, C);
+        for (int level = KEEL_ISA_AVX2; level <= (int)keel_isa_for(&c); level++) {
+            keel_runtime_use_isa((keel_isa)level);
+            keel_act_forward(a, x, y1, R, C);
+            keel_act_backward(a, x, y1, dy, dx1, R, C);
+            for (int i = 0; i < R * C; i++) {
+                cr_assert(fabsf(y1[i] - y0[i]) <= 1e-5f * (1 + fabsf(y0[i])),
+                          "%s %s y[%d]: %g vs %g", keel_act_name(a.kind),
+                          keel_isa_name((keel_isa)level), i, y1[i], y0[i]);
+                cr_assert(fabsf(dx1[i] - dx0[i]) <= 1e-5f * (1 + fabsf(dx0[i])),
+                          "%s %s dx[%d]: %g vs %g", keel_act_name(a.kind),
+                          keel_isa_name((keel_isa)level), i, dx1[i], dx0[i]);
+            }
+        }
+    }
+}
+
+/* ---- the portable build: AVX only where it is dispatched */
+
+/* Whether an instruction (objdump's mnemonic) needs more than x86-64: VEX and EVEX encoded
+ * ones all start with v (the VMX ones aside), AVX-512's mask ones with k, and x86-64-v3 adds
+ * BMI1/2, LZCNT and MOVBE, which gcc may emit anywhere in a -march=x86-64-v3 copy. */
+static bool beyond_x86_64(const char *mn) {
+    static const char *const vmx[] = {"vmcall", "vmlaunch", "vmresume", "vmxoff",  "vmxon",
+                                      "vmread", "vmwrite",  "vmptrld",  "vmptrst", "vmclear",
+                                      "vmfunc", "verr",     "verw"};
+    static const char *const k[] = {"kmov", "kand",   "kor",    "kxor", "kxnor",
+                                    "knot", "kshift", "kunpck", "kadd", "ktest"};
+    static const char *const bmi[] = {"andn", "bextr", "blsi",  "blsmsk", "blsr", "bzhi",
+                                      "mulx", "pdep",  "pext",  "rorx",   "sarx", "shlx",
+                                      "shrx", "lzcnt", "tzcnt", "movbe"};
+    if (mn[0] == 'v') {
+        for (size_t i = 0; i < sizeof vmx / sizeof *vmx; i++)
+            if (!strcmp(mn, vmx[i])) return false;
+        return true;
+    }
+    for (size_t i = 0; i < sizeof k / sizeof *k; i++)
+        if (!strncmp(mn, k[i], strlen(k[i]))) return true;
+    for (size_t i = 0; i < sizeof bmi / sizeof *bmi; i++)
+        if (!strcmp(mn, bmi[i])) return true;
+    return false;
+}
+
+/* The copies: keel's own (names ending in the level) and gcc's target_clones. */
+static bool dispatched(const char *fn) {
+    return strstr(fn, "_avx2") || strstr(fn, "_avx512") || strstr(fn, ".arch_x86_64_v3") ||
+           strstr(fn, ".arch_x86_64_v4");
+}
+
+Test(cpu, avx_only_in_dispatched_copies) {
+#if !KEEL_PORTABLE
+    cr_skip_test("KEEL_NATIVE build: all of keel targets this CPU");
+#else
+    FILE *p =
+        popen("objdump -d --no-show-raw-insn " KEEL_BINARY_DIR "/libkeel.so 2>/dev/null", "r");
+    cr_assert_not_null(p);
+    char line[512], fn[256] = "", bad[1024] = "";
+    int lines = 0, nbad = 0, avx512_fns = 0, zmm_in_avx2 = 0;
+    bool fn_seen_zmm = false;
+    while (fgets(line, sizeof line, p)) {
+        lines++;
+        char name[256];
+        if (sscanf(line, "%*x <%255[^>]>:", name) == 1) {
+            snprintf(fn, sizeof fn, "%s", name), fn_seen_zmm = false;
+            continue;
+        }
+        const char *tab = strchr(line, '\t');
+        char mn[32];
+        if (!tab || sscanf(tab + 1, "%31s", mn) != 1) continue;
+        bool zmm = strstr(line, "%zmm") != NULL;
+        if (beyond_x86_64(mn) && !dispatched(fn) && !strstr(bad, fn) && nbad++ < 8)
+            snprintf(bad + strlen(bad), sizeof bad - strlen(bad), " %s (%s)", fn, mn);
+        if (zmm && strstr(fn, "_avx512") && !fn_seen_zmm) avx512_fns++, fn_seen_zmm = true;
+        if (zmm && strstr(fn, "_avx2")) zmm_in_avx2++;
+    }
+    int rc = pclose(p);
+    if (lines == 0 || rc != 0) cr_skip_test("objdump is not installed");
+    cr_expect_eq(nbad, 0, "instructions beyond x86-64 outside the dispatched copies:%s", bad);
+    cr_expect_gt(avx512_fns, 5, "the avx512 copies use zmm registers in %d functions", avx512_fns);
+    cr_expect_eq(zmm_in_avx2, 0, "zmm registers in an avx2 copy");
+#endif
+}
+
+/* ---- GEMMs too small for the pool */
+
+/* One row or one column of C runs as a GEMV on the calling thread (gemm.c): right for every
+ * transpose, a strided C and beta 0 or 1, and the same bits on 1 and 2 threads even where
+ * the inner dimension is long enough that a cut GEMM would sum partial products. */
+Test(cpu, one_row_or_column_gemms) {
+    const int64_t sizes[][3] = {{1, 128, 784}, {1, 128, 5408}, {1, 1, 5},
+                                {300, 1, 40},  {1, 7, 1},      {64, 1, 5408}};
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
+        for (int v = 0; v < 8; v++) {
+            const int64_t M = sizes[s][0], N = sizes[s][1], K = sizes[s][2], ldc = N + 3;
+            const bool ta = v & 1, tb = v & 2;
+            const float beta = v & 4 ? 1.0f : 0.0f;
+            float *A = malloc((size_t)(M * K) * 4), *B = malloc((size_t)(K * N) * 4), *C[3];
+            for (int i = 0; i < 3; i++)
+                C[i] = malloc((size_t)(M * ldc) * 4);
+            for (int64_t i = 0; i < M * K; i++)
+                A[i] = (float)((i * 7) % 13) / 13.0f - 0.5f;
+            for (int64_t i = 0; i < K * N; i++)
+                B[i] = (float)((i * 5) % 11) / 11.0f - 0.5f;
+            for (int64_t i = 0; i < M * ldc; i++)
+                C[0][i] = C[1][i] = C[2][i] = (float)(i % 3);
+            for (int t = 0; t < 2; t++) {
+                keel_set_threads(t + 1);
+                keel_gemm(ta, tb, M, N, K, 0.5f, A, ta ? M : K, B, tb ? K : N, beta, C[t], ldc);
+            }
+            keel_set_threads(0);
+            keel_gemm_ref(ta, tb, M, N, K, 0.5f, A, ta ? M : K, B, tb ? K : N, beta, C[2], ldc);
+            for (int64_t i = 0; i < M * ldc; i++) {
+                cr_assert(fabsf(C[0][i] - C[2][i]) <=
+                              1e-5f * sqrtf((float)K) * (1 + fabsf(C[2][i])),
+                          "%lldx%lldx%lld v=%d [%lld]: %g vs %g", (long long)M, (long long)N,
+                          (long long)K, v, (long long)i, C[0][i], C[2][i]);
+                cr_assert_eq(C[0][i], C[1][i], "%lldx%lldx%lld v=%d [%lld]: 1 and 2 threads differ",
+                             (long long)M, (long long)N, (long long)K, v, (long long)i);
+            }
+            free(A), free(B), free(C[0]), free(C[1]), free(C[2]);
+        }
 }

@@ -110,5 +110,8 @@ keel_blis_arch keel_blis_arch_choose(const keel_cpu *c, uint32_t available, cons
 /* The level keel's kernels run at in this process: keel_isa_for this CPU, lowered by KEEL_ISA
  * when set (runtime.c). */
 keel_isa keel_runtime_isa(void);
+/* Switches keel's kernels to another level (at most this CPU's), for the tests that compare
+ * the copies; returns the previous one. Not for use while kernels run. */
+keel_isa keel_runtime_use_isa(keel_isa level);
 
 #endif

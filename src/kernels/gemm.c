@@ -1,14 +1,15 @@
 /* gemm.c: single-precision GEMM through BLIS, and the naive reference.
  *
- * Why BLIS: measured on this machine (AMD EPYC Zen3, 2 cores) BLIS, OpenBLAS and oneDNN's
- * dnnl_sgemm reach similar speed on the MLP's shapes (100-150 GFLOP/s on 2 threads), but only
- * BLIS makes no heap allocation per call after the first (OpenBLAS allocates 1 buffer per call,
- * dnnl_sgemm 3), and chooses its kernel from the CPU itself without an environment variable.
- * Its strided interface also covers the transposes. keel links BLIS's serial build and threads
- * it itself (keel_gemm below). */
-#include "kernels.h"
+ * Why BLIS: measured on an AMD EPYC Zen3 (2 cores) BLIS, OpenBLAS and oneDNN's dnnl_sgemm
+ * reach similar speed on the MLP's shapes (100-150 GFLOP/s on 2 threads), but only BLIS makes
+ * no heap allocation per call after the first (OpenBLAS allocates 1 buffer per call,
+ * dnnl_sgemm 3). Its strided interface also covers the transposes. keel links BLIS's serial
+ * build, chooses its sub-configuration (cpu.c, runtime.c) and threads it itself (keel_gemm
+ * below). */
+#include "simd.h"
 
 #include <blis.h>
+#include <pthread.h>
 
 static void gemm1(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                   int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
@@ -19,7 +20,40 @@ static void gemm1(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
               (float *)A, rsa, csa, (float *)B, rsb, csb, &beta, C, (inc_t)ldc, 1);
 }
 
+/* A matrix-vector product when C is one row or one column. With no small-matrix kernels (the
+ * skx sub-configuration has none in BLIS 0.9) a GEMM packs all of B for one row of A:
+ * measured here, 1x784 @ 784x128 takes 43 us as a GEMM on skx, 9.5 on zen3, 5.4 as a GEMV on
+ * either; 1x5408 @ 5408x128 (the demo CNN's Dense on one sample) 225, 46 and 36 us. */
+static void gemv1(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                  int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    if (M == 1) { /* c^T (N) = op(B)^T (N x K) a^T (K) */
+        inc_t rs = tb ? ldb : 1, cs = tb ? 1 : ldb;
+        bli_sgemv(BLIS_NO_TRANSPOSE, BLIS_NO_CONJUGATE, (dim_t)N, (dim_t)K, &alpha, (float *)B, rs,
+                  cs, (float *)A, ta ? (inc_t)lda : 1, &beta, C, 1);
+    } else { /* c (M) = op(A) (M x K) b (K), c strided by ldc */
+        inc_t rs = ta ? 1 : lda, cs = ta ? lda : 1;
+        bli_sgemv(BLIS_NO_TRANSPOSE, BLIS_NO_CONJUGATE, (dim_t)M, (dim_t)K, &alpha, (float *)A, rs,
+                  cs, (float *)B, tb ? 1 : (inc_t)ldb, &beta, C, (inc_t)ldc);
+    }
+}
+
+/* BLIS's register block of C for the sub-configuration in use, as rows x columns of keel's
+ * row-major C: a kernel that prefers columns (skx: 32x12) runs on the transpose, so its 32
+ * lies along keel's columns. Cuts fall on these multiples so that no thread gets a ragged
+ * edge block that the other would not. */
+static pthread_once_t block_once = PTHREAD_ONCE_INIT;
+static int64_t block_m = 6, block_n = 16;
+static void block_init(void) {
+    cntx_t *cx = bli_gks_query_cntx();
+    int64_t mr = bli_cntx_get_blksz_def_dt(BLIS_FLOAT, BLIS_MR, cx);
+    int64_t nr = bli_cntx_get_blksz_def_dt(BLIS_FLOAT, BLIS_NR, cx);
+    bool rows = bli_cntx_l3_nat_ukr_prefers_rows_dt(BLIS_FLOAT, BLIS_GEMM_UKR, cx);
+    if (mr > 0 && nr > 0) block_m = rows ? mr : nr, block_n = rows ? nr : mr;
+}
+
 enum { CUT_M, CUT_N, CUT_K };
+
+#define GEMM_SERIAL_FLOPS 200000
 
 typedef struct gemm_job {
     bool ta, tb;
@@ -40,14 +74,14 @@ static void gemm_part(void *ctx, int64_t lo, int64_t hi) {
         int64_t b = p + 1 == j->parts ? len : (len * (p + 1) / j->parts) / j->unit * j->unit;
         if (a >= b) continue;
         if (j->cut == CUT_N)
-            gemm1(j->ta, j->tb, j->M, b - a, j->K, j->alpha, j->A, j->lda, j->tb ? j->B + a * j->ldb : j->B + a,
-                  j->ldb, j->beta, j->C + a, j->ldc);
+            gemm1(j->ta, j->tb, j->M, b - a, j->K, j->alpha, j->A, j->lda,
+                  j->tb ? j->B + a * j->ldb : j->B + a, j->ldb, j->beta, j->C + a, j->ldc);
         else if (j->cut == CUT_M)
-            gemm1(j->ta, j->tb, b - a, j->N, j->K, j->alpha, j->ta ? j->A + a : j->A + a * j->lda, j->lda, j->B,
-                  j->ldb, j->beta, j->C + a * j->ldc, j->ldc);
+            gemm1(j->ta, j->tb, b - a, j->N, j->K, j->alpha, j->ta ? j->A + a : j->A + a * j->lda,
+                  j->lda, j->B, j->ldb, j->beta, j->C + a * j->ldc, j->ldc);
         else
-            gemm1(j->ta, j->tb, j->M, j->N, b - a, j->alpha, j->ta ? j->A + a * j->lda : j->A + a, j->lda,
-                  j->tb ? j->B + a : j->B + a * j->ldb, j->ldb, p ? 0.0f : j->beta,
+            gemm1(j->ta, j->tb, j->M, j->N, b - a, j->alpha, j->ta ? j->A + a * j->lda : j->A + a,
+                  j->lda, j->tb ? j->B + a : j->B + a * j->ldb, j->ldb, p ? 0.0f : j->beta,
                   p ? j->partial + (p - 1) * j->M * j->N : j->C, p ? j->N : j->ldc);
     }
 }
@@ -69,24 +103,32 @@ static float *partial_buffer(int64_t n) {
 /* keel runs the serial BLIS on its own pool (see parallel.c for why), one block per thread, so
  * no thread ever waits inside BLIS. Each thread packs its share of the operands plus all of
  * the one it does not cut, so the cut is the one that copies least: rows of C (and A) on
- * BLIS's 6-row register blocks, columns of C (and B) on its 16-column blocks, or, when C is
+ * BLIS's register blocks (block_init), columns of C (and B) likewise, or, when C is
  * small beside the inner dimension (the Dense layer's X.W at 5408 inputs), the inner
  * dimension, whose partial products are then summed. */
 void keel_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
     if (M == 0 || N == 0) return;
     int64_t T = keel_threads();
-    if (T < 2 || M * N * K < 200000) {
+    /* One row or column of C (a prediction on one sample, a Dense layer of one unit) is a GEMV
+     * on the calling thread: it reads B once, faster than the pool can wake (above). */
+    if ((M == 1 || N == 1) && K > 0) {
+        gemv1(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    if (T < 2 || M * N * K < GEMM_SERIAL_FLOPS) {
         gemm1(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
+    pthread_once(&block_once, block_init);
     /* floats copied beyond an even share: all of A (cut N), all of B (cut M), partials (cut K) */
     int64_t copy_n = M * K, copy_m = N * K, copy_k = 3 * M * N * (T - 1);
-    gemm_job j = {ta, tb, CUT_N, M, N, K, lda, ldb, ldc, 16, 0, alpha, beta, A, B, C, NULL};
-    if (copy_k < KEEL_MIN(copy_n, copy_m) && K >= 256 * T && (j.partial = partial_buffer((T - 1) * M * N)))
+    gemm_job j = {ta, tb, CUT_N, M, N, K, lda, ldb, ldc, block_n, 0, alpha, beta, A, B, C, NULL};
+    if (copy_k < KEEL_MIN(copy_n, copy_m) && K >= 256 * T &&
+        (j.partial = partial_buffer((T - 1) * M * N)))
         j.cut = CUT_K, j.unit = 8;
-    else if (copy_m < copy_n || N < 16 * T)
-        j.cut = CUT_M, j.unit = 6;
+    else if (copy_m < copy_n || N < block_n * T)
+        j.cut = CUT_M, j.unit = block_m;
     int64_t len = j.cut == CUT_M ? M : j.cut == CUT_N ? N : K;
     j.parts = KEEL_MIN(T, len / j.unit);
     if (j.parts < 2) {
@@ -94,16 +136,12 @@ void keel_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
         return;
     }
     keel_parallel_run(j.parts, (int)j.parts, gemm_part, &j);
-    if (j.cut == CUT_K)
-        for (int64_t p = 1; p < j.parts; p++) {
-            const float *src = j.partial + (p - 1) * M * N;
-            for (int64_t r = 0; r < M; r++) {
-                float *c = C + r * ldc;
-                const float *s = src + r * N;
-#pragma omp simd
-                for (int64_t q = 0; q < N; q++) c[q] += s[q];
-            }
-        }
+    if (j.cut == CUT_K) {
+        const keel_simd *v = keel_simd_get();
+        for (int64_t p = 1; p < j.parts; p++)
+            for (int64_t r = 0; r < M; r++)
+                v->add(C + r * ldc, j.partial + ((p - 1) * M + r) * N, N);
+    }
 }
 
 void keel_gemm_ref(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
@@ -121,10 +159,5 @@ void keel_gemm_ref(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
 }
 
 void keel_sum_rows(const float *dy, float *db, int64_t rows, int64_t cols, bool accumulate) {
-    if (!accumulate) memset(db, 0, (size_t)cols * sizeof *db);
-    for (int64_t r = 0; r < rows; r++) {
-        const float *d = dy + r * cols;
-#pragma omp simd
-        for (int64_t c = 0; c < cols; c++) db[c] += d[c];
-    }
+    keel_simd_get()->sum_rows(dy, db, rows, cols, accumulate);
 }

@@ -15,7 +15,7 @@
  * as a BLIS 0.9 number or a name) is checked first, so a bad one is reported in
  * keel_gemm_backend() and ignored, never passed to BLIS. */
 #include "../core.h"
-#include "cpu.h"
+#include "simd.h"
 
 #include <blis.h>
 #include <ctype.h>
@@ -29,7 +29,7 @@
 static atomic_int n_threads; /* read by every kernel, set by keel_set_threads from any thread */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static char backend[320];
-static keel_isa isa;
+static atomic_int isa; /* the level keel_simd_get serves; tests may lower it */
 
 static int default_threads(void) {
     const char *e = getenv("OMP_NUM_THREADS");
@@ -132,17 +132,18 @@ static void init_once(void) {
     keel_cpu_detect(&cpu);
     /* KEEL_ISA lowers the level keel acts on (its kernels and the BLIS rule alike) */
     char isa_note[96] = "";
-    isa = keel_isa_for(&cpu);
+    keel_isa level = keel_isa_for(&cpu);
     const char *e = getenv("KEEL_ISA");
     if (e) {
         int want = keel_isa_parse(e);
-        if (want >= 0 && want <= (int)isa)
-            isa = (keel_isa)want;
+        if (want >= 0 && want <= (int)level)
+            level = (keel_isa)want;
         else
             snprintf(isa_note, sizeof isa_note, "; KEEL_ISA=%s ignored: %s", e,
                      want < 0 ? "not baseline, avx2 or avx512" : "above this CPU");
-        cpu.flags = keel_cpu_cap_flags(&cpu, isa);
+        cpu.flags = keel_cpu_cap_flags(&cpu, level);
     }
+    isa = level;
     char note[224];
     keel_blis_arch a =
         keel_blis_arch_choose(&cpu, blis_available(), getenv("KEEL_BLIS_ARCH"),
@@ -151,7 +152,7 @@ static void init_once(void) {
     if ((int)got != blis_id(a))
         snprintf(note, sizeof note, "set up before keel: %s not applied", keel_blis_arch_name(a));
     snprintf(backend, sizeof backend, "blis %s (%s, %s), kernels %s%s", bli_info_get_version_str(),
-             bli_arch_string(got), note, keel_isa_name(isa), isa_note);
+             bli_arch_string(got), note, keel_isa_name(level), isa_note);
 }
 
 void keel_runtime_init(void) {
@@ -180,5 +181,26 @@ const char *keel_gemm_backend(void) {
 
 keel_isa keel_runtime_isa(void) {
     keel_runtime_init();
-    return isa;
+    return (keel_isa)atomic_load_explicit(&isa, memory_order_relaxed);
+}
+
+/* The copies of the hot loops (simd.h); a build for another architecture has the plain one. */
+#ifdef KEEL_SIMD_BASE_ONLY
+static const keel_simd *const copies[KEEL_ISA_COUNT] = {&keel_simd_base, &keel_simd_base,
+                                                        &keel_simd_base};
+#else
+static const keel_simd *const copies[KEEL_ISA_COUNT] = {&keel_simd_base, &keel_simd_avx2,
+                                                        &keel_simd_avx512};
+#endif
+
+const keel_simd *keel_simd_get(void) {
+    return copies[keel_runtime_isa()];
+}
+
+keel_isa keel_runtime_use_isa(keel_isa level) {
+    keel_runtime_init();
+    keel_cpu cpu;
+    keel_cpu_detect(&cpu);
+    keel_isa top = keel_isa_for(&cpu);
+    return (keel_isa)atomic_exchange(&isa, level < 0 ? 0 : level > top ? top : level);
 }
