@@ -61,6 +61,9 @@ typedef struct keel_simd {
     void (*act_backward)(keel_act a, const float *x, const float *y, const float *dy, float *dx,
                          int64_t rows, int64_t cols);
     keel_range_fn bias_act;
+    /* keel_gemm for few rows of C and B not transposed (gemm.c says when) */
+    void (*gemm_small)(bool ta, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                       int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
     /* dst[i] += src[i], i < n */
     void (*add)(float *dst, const float *src, int64_t n);
     /* keel_sum_rows */
@@ -89,6 +92,9 @@ void KEEL_SIMD_NAME(keel_simd_act_forward)(keel_act a, const float *x, float *y,
 void KEEL_SIMD_NAME(keel_simd_act_backward)(keel_act a, const float *x, const float *y,
                                             const float *dy, float *dx, int64_t rows, int64_t cols);
 void KEEL_SIMD_NAME(keel_simd_bias_act)(void *ctx, int64_t lo, int64_t hi);
+void KEEL_SIMD_NAME(keel_simd_gemm_small)(bool ta, int64_t M, int64_t N, int64_t K, float alpha,
+                                          const float *A, int64_t lda, const float *B, int64_t ldb,
+                                          float beta, float *C, int64_t ldc);
 void KEEL_SIMD_NAME(keel_simd_add)(float *dst, const float *src, int64_t n);
 void KEEL_SIMD_NAME(keel_simd_sum_rows)(const float *dy, float *db, int64_t rows, int64_t cols,
                                         bool accumulate);
