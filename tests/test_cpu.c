@@ -472,9 +472,7 @@ static bool dispatched(const char *fn) {
 }
 
 Test(cpu, avx_only_in_dispatched_copies) {
-#if !KEEL_PORTABLE
-    cr_skip_test("KEEL_NATIVE build: all of keel targets this CPU");
-#else
+    if (!KEEL_PORTABLE) cr_skip_test("KEEL_NATIVE build: all of keel targets this CPU");
     FILE *p =
         popen("objdump -d --no-show-raw-insn " KEEL_BINARY_DIR "/libkeel.so 2>/dev/null", "r");
     cr_assert_not_null(p);
@@ -502,7 +500,6 @@ Test(cpu, avx_only_in_dispatched_copies) {
     cr_expect_eq(nbad, 0, "instructions beyond x86-64 outside the dispatched copies:%s", bad);
     cr_expect_gt(avx512_fns, 5, "the avx512 copies use zmm registers in %d functions", avx512_fns);
     cr_expect_eq(zmm_in_avx2, 0, "zmm registers in an avx2 copy");
-#endif
 }
 
 /* ---- GEMMs too small for the pool */
