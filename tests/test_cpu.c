@@ -498,7 +498,8 @@ Test(cpu, avx_only_in_dispatched_copies) {
     int rc = pclose(p);
     if (lines == 0 || rc != 0) cr_skip_test("objdump is not installed");
     cr_expect_eq(nbad, 0, "instructions beyond x86-64 outside the dispatched copies:%s", bad);
-    cr_expect_gt(avx512_fns, 5, "the avx512 copies use zmm registers in %d functions", avx512_fns);
+    /* and the copies are what they say: 16-float vectors (simd_gemm.c) need zmm registers */
+    cr_expect_gt(avx512_fns, 0, "no avx512 copy uses zmm registers");
     cr_expect_eq(zmm_in_avx2, 0, "zmm registers in an avx2 copy");
 }
 
