@@ -3,11 +3,12 @@
  * thread pool included) and counts calls while train_on_batch / fit run after a warm-up. Under
  * AddressSanitizer, which owns the allocator, the count is not possible and the test skips.
  *
- * Calls made from inside BLIS are counted apart: BLIS keeps its control blocks and packing
- * buffers in pools that grow the first time more GEMMs run at once than ever before, which with
- * keel's threads happens once, at a step that depends on timing (measured: anywhere in the
- * first 5 steps, in 1 run of 6; 5 mallocs on the zen3 sub-configuration, 23 on skx, which
- * packs every operand). keel's own count must be 0; BLIS may allocate in one step only. */
+ * Calls made from inside BLIS are counted apart: BLIS keeps its control blocks and its packing
+ * buffers for A and B in three pools, each of which grows the first time more GEMMs need it at
+ * once than ever before, at a step that depends on timing (measured: anywhere in the first 5
+ * steps, in 1 run of 6; 5 mallocs on the zen3 sub-configuration, 23 on skx, which packs every
+ * operand; two steps in 1 run of about 50 on penryn). keel's own count must be 0; BLIS may
+ * allocate in three steps at most, one growth per pool. */
 #include <criterion/criterion.h>
 #include <dlfcn.h>
 #include <keel.h>
@@ -112,7 +113,7 @@ Test(noalloc, train_on_batch_after_warm_up) {
     int blis = blis_steps(m, x, y, 20);
     long steps = atomic_load(&n_alloc) - before;
     cr_expect_eq(steps, 0, "20 training steps made %ld heap allocations", steps);
-    cr_expect_leq(blis, 1, "BLIS allocated in %d of 20 steps: more than its one pool growth", blis);
+    cr_expect_leq(blis, 3, "BLIS allocated in %d of 20 steps: more than one growth per pool", blis);
     keel_model_free(m);
     keel_tensor_free(x), keel_tensor_free(y);
 #endif
@@ -167,7 +168,7 @@ Test(noalloc, cnn_training_step) {
     int blis = blis_steps(m, x, y, 10);
     long steps = atomic_load(&n_alloc) - before;
     cr_expect_eq(steps, 0, "10 CNN training steps made %ld heap allocations", steps);
-    cr_expect_leq(blis, 1, "BLIS allocated in %d of 10 steps: more than its one pool growth", blis);
+    cr_expect_leq(blis, 3, "BLIS allocated in %d of 10 steps: more than one growth per pool", blis);
     keel_model_free(m);
     keel_tensor_free(x), keel_tensor_free(y);
 #endif
