@@ -349,6 +349,21 @@ Test(cpu, bad_keel_isa_is_ignored) {
     cr_expect(strstr(keel_gemm_backend(), "KEEL_ISA=avx1024 ignored"), "%s", keel_gemm_backend());
 }
 
+/* A program that sets BLIS up itself before its first keel call fixes BLIS's choice (BLIS
+ * reads its variable once): keel says so rather than claim its own choice. */
+void bli_init(void);
+Test(cpu, blis_set_up_before_keel) {
+    env(NULL, NULL, NULL);
+    bli_init();
+    keel_cpu c;
+    keel_cpu_detect(&c);
+    char name[32];
+    backend_arch(name, sizeof name);
+    if (strcmp(name, keel_blis_arch_name(keel_blis_arch_for(&c, KEEL_BLIS_ALL))) != 0)
+        cr_expect(strstr(keel_gemm_backend(), "set up before keel"), "%s", keel_gemm_backend());
+    expect_gemm_right();
+}
+
 /* ---- keel's kernel copies (kernels/simd.h) */
 
 /* The demo CNN's kinds of layer: a direct convolution fused with ReLU and the pool, Dense

@@ -41,6 +41,8 @@ void keel_cpu_decode(const keel_cpuid_regs *r, keel_cpu *c) {
     if (family == 0x6 || family >= 0xf) model |= (int)((a1 >> 16) & 0xf) << 4;
     c->family = family, c->model = model;
 
+    /* feature bits: leaf 1 ecx, leaf 7 (sub-leaf 0) ebx, leaf 0x80000001 ecx (Intel SDM vol. 2
+     * "CPUID", AMD APM vol. 3 appendix E); leaf 7 reads as zeros past the highest leaf */
     const uint32_t ecx1 = r->leaf1[2], ebx7 = max_leaf >= 7 ? r->leaf7[1] : 0, ecx_x1 = r->ext1[2];
     uint32_t f = 0;
     f |= bit(ecx1, 0) ? KEEL_CPU_SSE3 : 0;
@@ -215,12 +217,16 @@ static keel_blis_arch amd_avx2(const keel_cpu *c) {
     return c->family >= 0x19 ? KEEL_BLIS_ZEN3 : KEEL_BLIS_HASWELL;
 }
 
+/* On Xeons with one 512-bit FMA unit (Bronze, some Silver) skx has the peak of haswell's two
+ * 256-bit units, so taking it there costs little; BLIS's own rule avoids it by counting units
+ * from the model number, which is what fails in VMs. Not measured on Zen 4 (whose AVX-512 is
+ * 256 bits wide inside); there too the rule goes by features. */
 keel_blis_arch keel_blis_arch_for(const keel_cpu *c, uint32_t available) {
     /* candidates from fastest down; the first one BLIS has and the CPU runs wins */
     keel_blis_arch cand[8];
     int n = 0;
     cand[n++] = KEEL_BLIS_SKX;
-    cand[n++] = KEEL_BLIS_KNL;
+    cand[n++] = KEEL_BLIS_KNL; /* Xeon Phi: AVX-512 F and PF, but neither DQ, BW nor VL */
     if (c->vendor == KEEL_CPU_AMD) cand[n++] = amd_avx2(c);
     cand[n++] = KEEL_BLIS_HASWELL;
     /* AMD's FMA4 generations, by model as BLIS tells them apart */

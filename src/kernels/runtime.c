@@ -144,11 +144,14 @@ static void init_once(void) {
         cpu.flags = keel_cpu_cap_flags(&cpu, level);
     }
     isa = level;
+    /* the sub-configuration: keel's rule on the (capped) features, or the user's valid
+     * override; then BLIS is set up on it and asked what it runs */
     char note[224];
     keel_blis_arch a =
         keel_blis_arch_choose(&cpu, blis_available(), getenv("KEEL_BLIS_ARCH"),
                               blis_env_name(getenv("BLIS_ARCH_TYPE")), note, sizeof note);
     arch_t got = blis_setup(a);
+    /* a program that set BLIS up itself before calling keel keeps what BLIS chose then */
     if ((int)got != blis_id(a))
         snprintf(note, sizeof note, "set up before keel: %s not applied", keel_blis_arch_name(a));
     snprintf(backend, sizeof backend, "blis %s (%s, %s), kernels %s%s", bli_info_get_version_str(),
