@@ -85,7 +85,7 @@ KEEL_API void keel_set_warning_handler(keel_warning_fn fn, void *user);
  * the default. */
 KEEL_API void keel_set_threads(int n);
 KEEL_API int keel_get_threads(void);
-/* Which GEMM keel uses ("blis (zen3)"); a static string. */
+/* What runs: "blis 0.9.0 (skx, chosen by keel: ...), kernels avx512"; a static string. */
 KEEL_API const char *keel_gemm_backend(void);
 
 /* ---------------------------------------------------------------- tensors */

@@ -9,6 +9,12 @@
  * lda/ldb/ldc are row strides of A, B, C as stored. */
 void keel_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* How keel_gemm computes a product of these sizes: BLIS (cut across threads when M*N*K is
+ * large), BLIS's GEMV on the calling thread (one row of C, or a small column), or keel's own
+ * kernel for fewer than 16 rows (simd_gemm.c; where BLIS's sub-configuration has no kernels for
+ * small products, and never across threads for one row). */
+typedef enum keel_gemm_path { KEEL_GEMM_BLIS, KEEL_GEMM_GEMV, KEEL_GEMM_SMALL } keel_gemm_path;
+keel_gemm_path keel_gemm_path_for(bool tb, int64_t M, int64_t N, int64_t K);
 /* The same, with three loops in double; the tests' reference. */
 void keel_gemm_ref(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                    int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
@@ -86,15 +92,14 @@ bool keel_conv_direct_pool_ok(const keel_conv_geom *g);
 /* ReLU(x (*) w + b) followed by a 2x2, stride-2 max pool, the convolution's output never
  * stored: pooled (n, OH/2, OW/2, OC) and, per pooled value, the winner's offset in its
  * sample's convolution output (what max pooling records). */
-void keel_conv_direct_relu_pool(const keel_conv_geom *g, const float *x, const float *w, const float *b,
-                                float *pooled, int32_t *arg, int64_t n);
+void keel_conv_direct_relu_pool(const keel_conv_geom *g, const float *x, const float *w,
+                                const float *b, float *pooled, int32_t *arg, int64_t n);
 /* dw (KH, KW, C, OC) and db (OC) from dz in one pass, on at most max_threads threads; with
  * relu_y (the ReLU's output) dz is taken as d(output) and masked where y <= 0 (and may be
  * overwritten with the masked gradient). partial holds (max_threads - 1) * (size(dw) + OC)
  * floats. Needs keel_conv_direct_ok. */
-void keel_conv_direct_dw(const keel_conv_geom *g, const float *x, float *dz,
-                         const float *relu_y, float *dw, float *db, float *partial,
-                         int max_threads, int64_t n);
+void keel_conv_direct_dw(const keel_conv_geom *g, const float *x, float *dz, const float *relu_y,
+                         float *dw, float *db, float *partial, int max_threads, int64_t n);
 /* y (n, OH, OW, OC) = direct convolution of x with w (KH, KW, C, OC) + b; the tests' reference */
 void keel_conv2d_ref(const keel_conv_geom *g, const float *x, const float *w, const float *b,
                      float *y, int64_t n);
@@ -107,5 +112,7 @@ void keel_parallel_for(int64_t n, int64_t work, keel_range_fn fn, void *ctx);
  * cut (a GEMM block, a thread's partial sum): up to `threads` pool threads take one index at a
  * time; run serially (one thread, nested, pool busy), a single call covers [0, n). */
 void keel_parallel_run(int64_t n, int threads, keel_range_fn fn, void *ctx);
+/* Regions handed to the pool's threads so far (not those run serially): for the tests. */
+int64_t keel_parallel_regions(void);
 
 #endif

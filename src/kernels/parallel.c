@@ -15,9 +15,9 @@
  * shared counter, so a thread that the kernel has descheduled (another program wants the core)
  * holds nobody up: whoever is running does its share. keel_parallel_run (GEMM blocks, partial
  * sums) gives part k to thread k, so a thread works on the same block step after step, in its
- * own cache; a part whose thread has not started it within STEAL_NS is run by the caller. The cut depends
- * only on n and the thread count, never on who ran what, so results are the same from run to
- * run. A call from inside a chunk (nesting) or from a second application thread while the pool
+ * own cache; a part whose thread has not started it within STEAL_NS is run by the caller. The cut
+ * depends only on n and the thread count, never on who ran what, so results are the same from run
+ * to run. A call from inside a chunk (nesting) or from a second application thread while the pool
  * is busy runs serially on the caller. Workers are started once, on first use; a parallel
  * region allocates nothing. */
 #include "kernels.h"
@@ -32,9 +32,9 @@
 
 #define POOL_MAX 256
 #define CHUNKS_PER_THREAD 4
-#define SPIN_NS 50000    /* pure spinning: covers the gap between two regions of one step */
-#define YIELD_NS 1000000 /* then hand the core to anyone else who wants it; then sleep */
-#define STEAL_NS 100000  /* a part of keel_parallel_run not started by its thread by then */
+#define SPIN_NS 50000         /* pure spinning: covers the gap between two regions of one step */
+#define YIELD_NS 1000000      /* then hand the core to anyone else who wants it; then sleep */
+#define STEAL_NS 100000       /* a part of keel_parallel_run not started by its thread by then */
 #define NO_SHARED 0xffffffffu /* the chunk counter of a region with owned parts only */
 
 /* One wake-up word per worker, each on its own cache line: only the workers a region uses are
@@ -66,6 +66,7 @@ static struct {
 } pool = {.busy = PTHREAD_MUTEX_INITIALIZER};
 
 static _Thread_local bool in_region;
+static atomic_llong regions; /* handed to the workers, for keel_parallel_regions */
 
 static void futex_wait(atomic_uint *w, unsigned seen) {
     syscall(SYS_futex, (unsigned *)w, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
@@ -119,8 +120,8 @@ static void chunk_done(int64_t nch) {
 /* Runs part k of the owned-parts region of generation gen, if nobody has claimed it. */
 static bool run_part(int64_t k, uint64_t gen) {
     uint64_t want = 2 * gen;
-    if (!atomic_compare_exchange_strong_explicit(&pool.slots[k].part, &want, want + 1, memory_order_acq_rel,
-                                                 memory_order_relaxed))
+    if (!atomic_compare_exchange_strong_explicit(&pool.slots[k].part, &want, want + 1,
+                                                 memory_order_acq_rel, memory_order_relaxed))
         return false;
     /* the part is ours, so the region cannot end (and be rewritten) before we finish it */
     pool.fn(pool.ctx, k, k + 1);
@@ -147,7 +148,7 @@ static void run_chunks(void) {
 static void *worker(void *arg) {
     const int64_t id = (intptr_t)arg;
     slot *me = &pool.slots[id];
-    in_region = true; /* anything a worker calls runs serially */
+    in_region = true;  /* anything a worker calls runs serially */
     unsigned seen = 0; /* go starts at 0 and only the caller bumps it, maybe before we run */
     atomic_fetch_add(&pool.alive, 1);
     for (;;) {
@@ -173,7 +174,9 @@ static void after_fork_child(void) {
 }
 
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-static void register_fork(void) { pthread_atfork(NULL, NULL, after_fork_child); }
+static void register_fork(void) {
+    pthread_atfork(NULL, NULL, after_fork_child);
+}
 
 /* Workers 1..T-1 exist afterwards, or as many as could be started; returns the usable count. */
 static int ensure_workers(int T) {
@@ -190,7 +193,8 @@ static int ensure_workers(int T) {
     }
     /* a new thread can take milliseconds to first run; until then the caller would end up
      * running every part itself */
-    while (atomic_load(&pool.alive) < pool.started) sched_yield();
+    while (atomic_load(&pool.alive) < pool.started)
+        sched_yield();
     return pool.started + 1 < T ? pool.started + 1 : T;
 }
 
@@ -202,7 +206,8 @@ static void wait_region(unsigned done, bool owned, int64_t nch, uint64_t gen) {
         for (unsigned i = 0; atomic_load_explicit(&pool.done, memory_order_acquire) == done; i++) {
             cpu_relax();
             if ((i & 63) == 63 && now_ns() - t0 > STEAL_NS) {
-                for (int64_t k = 1; k < nch; k++) run_part(k, gen);
+                for (int64_t k = 1; k < nch; k++)
+                    run_part(k, gen);
                 break;
             }
         }
@@ -218,19 +223,22 @@ static void run_region(int64_t n, int64_t nch, int T, bool owned, keel_range_fn 
         return;
     }
     T = ensure_workers(T);
+    atomic_fetch_add_explicit(&regions, 1, memory_order_relaxed);
     if (owned && nch > T) owned = false; /* fewer workers than parts could be started */
     /* Close the last region's counter before its fields are rewritten: a worker that read the
      * old word late (say chunk 3 of 3) would otherwise see the new chunk count (8) and claim
      * chunk 3 of a region not yet published. The release on nchunks orders the close first. */
     uint64_t old = atomic_load_explicit(&pool.next, memory_order_relaxed);
-    atomic_store_explicit(&pool.next, (old & ~(uint64_t)0xffffffffu) | NO_SHARED, memory_order_relaxed);
+    atomic_store_explicit(&pool.next, (old & ~(uint64_t)0xffffffffu) | NO_SHARED,
+                          memory_order_relaxed);
     uint64_t gen = ((old >> 32) + 1) & 0xffffffffu; /* the word holds 32 bits of it */
     pool.fn = fn, pool.ctx = ctx, pool.n = n;
     atomic_store_explicit(&pool.completed, 0, memory_order_relaxed);
     atomic_store_explicit(&pool.nchunks, (int)nch, memory_order_release);
     unsigned done = atomic_load_explicit(&pool.done, memory_order_relaxed);
     if (owned)
-        for (int64_t k = 0; k < nch; k++) atomic_store_explicit(&pool.slots[k].part, 2 * gen, memory_order_relaxed);
+        for (int64_t k = 0; k < nch; k++)
+            atomic_store_explicit(&pool.slots[k].part, 2 * gen, memory_order_relaxed);
     /* publishes the region */
     atomic_store_explicit(&pool.next, gen << 32 | (owned ? NO_SHARED : 0), memory_order_seq_cst);
     for (int t = 1; t < (owned ? nch : T); t++) {
@@ -239,8 +247,10 @@ static void run_region(int64_t n, int64_t nch, int T, bool owned, keel_range_fn 
         if (atomic_load_explicit(&w->asleep, memory_order_seq_cst)) futex_wake(&w->go);
     }
     in_region = true;
-    if (owned) run_part(0, gen);
-    else run_chunks();
+    if (owned)
+        run_part(0, gen);
+    else
+        run_chunks();
     wait_region(done, owned, nch, gen);
     in_region = false;
     pthread_mutex_unlock(&pool.busy);
@@ -259,4 +269,8 @@ void keel_parallel_for(int64_t n, int64_t work, keel_range_fn fn, void *ctx) {
     }
     int64_t nch = (int64_t)T * CHUNKS_PER_THREAD;
     run_region(n, n < nch ? n : nch, T, false, fn, ctx);
+}
+
+int64_t keel_parallel_regions(void) {
+    return atomic_load_explicit(&regions, memory_order_relaxed);
 }

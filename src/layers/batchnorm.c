@@ -36,7 +36,7 @@ static int64_t part_lo(const bn_job *j, int64_t p) {
 }
 
 /* acc[p][0..C) = sum over the part's rows of x */
-static void sum_part(void *ctx, int64_t lo, int64_t hi) {
+KEEL_CLONES static void sum_part(void *ctx, int64_t lo, int64_t hi) {
     const bn_job *j = ctx;
     const int64_t C = j->c->C;
     for (int64_t p = lo; p < hi; p++) {
@@ -52,7 +52,7 @@ static void sum_part(void *ctx, int64_t lo, int64_t hi) {
 }
 
 /* acc[p][C..2C) = sum over the part's rows of (x - mean)^2 */
-static void sqdev_part(void *ctx, int64_t lo, int64_t hi) {
+KEEL_CLONES static void sqdev_part(void *ctx, int64_t lo, int64_t hi) {
     const bn_job *j = ctx;
     const int64_t C = j->c->C;
     for (int64_t p = lo; p < hi; p++) {
@@ -70,7 +70,7 @@ static void sqdev_part(void *ctx, int64_t lo, int64_t hi) {
 }
 
 /* acc[p] = (sum dy, sum dy * x-hat) over the part's rows */
-static void grad_sums_part(void *ctx, int64_t lo, int64_t hi) {
+KEEL_CLONES static void grad_sums_part(void *ctx, int64_t lo, int64_t hi) {
     const bn_job *j = ctx;
     const int64_t C = j->c->C;
     for (int64_t p = lo; p < hi; p++) {
@@ -103,7 +103,7 @@ static void bn_run_parts(bn_job *j, keel_range_fn fn) {
 
 /* training: x-hat = (x - mean) * invstd, kept for the backward pass; y = gamma x-hat + beta.
  * inference: the same with the moving statistics (mean, scale = invstd), x-hat not kept */
-static void normalize_rows(void *ctx, int64_t lo, int64_t hi) {
+KEEL_CLONES static void normalize_rows(void *ctx, int64_t lo, int64_t hi) {
     const bn_job *j = ctx;
     const int64_t C = j->c->C;
     for (int64_t r = lo; r < hi; r++) {
@@ -120,7 +120,7 @@ static void normalize_rows(void *ctx, int64_t lo, int64_t hi) {
 
 /* dx = gamma invstd / M (M dy - sum dy - x-hat sum dy x-hat) (+ dx when accumulating);
  * scale[ch] = gamma invstd / M, acc = the sums */
-static void dx_rows(void *ctx, int64_t lo, int64_t hi) {
+KEEL_CLONES static void dx_rows(void *ctx, int64_t lo, int64_t hi) {
     const bn_job *j = ctx;
     const int64_t C = j->c->C;
     const float M = (float)j->rows;

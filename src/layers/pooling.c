@@ -54,7 +54,7 @@ static int64_t pool_scratch(const keel_node *nd) {
     return c->max ? nd->size : 0; /* argmax per output (int32) */
 }
 
-static void pool_forward_samples(void *ctx, int64_t lo, int64_t hi) {
+KEEL_CLONES static void pool_forward_samples(void *ctx, int64_t lo, int64_t hi) {
     keel_node *nd = ctx;
     const pool_cfg *c = nd->layer->cfg;
     const keel_conv_geom *g = &nd->geom;
@@ -135,8 +135,8 @@ static void pool_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
  * consumer): every input cell is in at most one window, so each is written once, the window's
  * gradient where it won and 0 elsewhere, with no zeroing pass and no scatter. Cells past the
  * last window (an odd edge) get 0. */
-static void max_tiles_backward(const keel_conv_geom *g, const float *dy, const int32_t *arg,
-                               const float *relu_y, float *dx) {
+KEEL_CLONES static void max_tiles_backward(const keel_conv_geom *g, const float *dy, const int32_t *arg, const float *relu_y,
+                               float *dx) {
     const int64_t C = g->C, row = g->W * C;
     const v8i lane = {0, 1, 2, 3, 4, 5, 6, 7};
     for (int64_t oh = 0; oh < g->OH; oh++) {
@@ -168,7 +168,7 @@ static void max_tiles_backward(const keel_conv_geom *g, const float *dy, const i
         memset(dx + g->OH * g->KH * row, 0, (size_t)((g->H - g->OH * g->KH) * row) * sizeof(float));
 }
 
-static void pool_backward_samples(void *ctx, int64_t lo, int64_t hi) {
+KEEL_CLONES static void pool_backward_samples(void *ctx, int64_t lo, int64_t hi) {
     keel_node *nd = ctx;
     keel_node *in = nd->in[0];
     const pool_cfg *c = nd->layer->cfg;
