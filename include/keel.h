@@ -620,12 +620,20 @@ typedef struct keel_loss_opts {
  * categorical_crossentropy, sparse_categorical_crossentropy. Metrics: accuracy (acc),
  * binary_accuracy, categorical_accuracy, sparse_categorical_accuracy, mae
  * (mean_absolute_error), mse (mean_squared_error). */
+#define KEEL_MAX_OUTPUTS 8
 typedef struct keel_compile_opts {
     const char *optimizer;
     keel_optimizer_opts optimizer_opts;
     const char *loss;
     keel_loss_opts loss_opts;
     const char *metrics[KEEL_MAX_METRICS];
+    /* A model with several outputs: one loss per output (in the order of keel_model_outputs;
+     * when empty, .loss serves every output) and their weights (0: 1.0). The loss trained and
+     * reported as "loss" is sum(weight * loss), Keras's rule; each output's own loss is logged
+     * as "<output layer>_loss" and each metric as "<output layer>_<metric>". y is then a
+     * keel_tensor_list with one tensor per output. */
+    const char *losses[KEEL_MAX_OUTPUTS];
+    float loss_weights[KEEL_MAX_OUTPUTS];
 } keel_compile_opts;
 KEEL_API keel_status keel_compile_(keel_model *m, keel_compile_opts o);
 #define keel_compile(m, ...)                                                                       \
@@ -720,6 +728,9 @@ KEEL_API keel_status keel_train_on_batch(keel_model *m, const keel_tensor *x, co
 KEEL_API keel_status keel_test_on_batch(keel_model *m, const keel_tensor *x, const keel_tensor *y,
                                         double *results, int cap);
 KEEL_API keel_tensor *keel_predict_on_batch(keel_model *m, const keel_tensor *x);
+/* predict for a model with several outputs: one new tensor per output into out[0 .. n) (n the
+ * number of outputs, returned; a negative status on error). keel_predict gives the first. */
+KEEL_API int keel_predict_outputs(keel_model *m, const keel_tensor *x, keel_tensor **out, int cap);
 /* predict_on_batch into a tensor the caller made, of shape (N, outputs...): no allocation after
  * the first call with the largest N, and no thread hand-off for work too small to share. */
 KEEL_API keel_status keel_predict_into(keel_model *m, const keel_tensor *x, keel_tensor *out);
@@ -971,8 +982,8 @@ KEEL_API void keel_csv_free(keel_csv *c);
  * keel_strings_free(out[k], rows)). Quoted fields with commas, "" and line breaks, CRLF and a
  * UTF-8 byte-order mark are read as keel_csv_load reads them. An unknown column is an error that
  * suggests the nearest name. */
-KEEL_API keel_status keel_csv_read_columns(const char *path, int n, const char *const *names, char ***out,
-                                           int64_t *rows);
+KEEL_API keel_status keel_csv_read_columns(const char *path, int n, const char *const *names,
+                                           char ***out, int64_t *rows);
 KEEL_API void keel_strings_free(char **s, int64_t n);
 
 /* ---------------------------------------------------------------- text */

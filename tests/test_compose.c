@@ -482,3 +482,99 @@ Test(compose, gradients_of_frozen_weights_are_zero) {
     free_gan(&s, 0);
     keel_tensor_free(z), keel_tensor_free(ones);
 }
+
+/* ---------------------------------------------------------------- several outputs */
+
+/* a trunk and two heads: a value (mse) and a class (binary crossentropy, weight 0.5) */
+static keel_model *two_heads(void) {
+    keel_model *m = keel_model_new("two_heads");
+    keel_sym *x = keel_model_input(m, .shape = {4});
+    keel_sym *h = keel_apply(m, keel_dense(.units = 6, .activation = "tanh", .name = "trunk"), x);
+    keel_sym *v = keel_apply(m, keel_dense(.units = 1, .name = "value"), h);
+    keel_sym *c =
+        keel_apply(m, keel_dense(.units = 1, .activation = "sigmoid", .name = "class"), h);
+    keel_model_outputs(m, 2, (keel_sym *[]){v, c});
+    keel_compile(m, .optimizer = "adam(learning_rate=0.02)",
+                 .losses = {"mse", "binary_crossentropy"}, .loss_weights = {1.0f, 0.5f},
+                 .metrics = {"mae"});
+    return m;
+}
+
+Test(compose, two_outputs_train_with_keras_log_names) {
+    keel_model *m = two_heads();
+    cr_assert_eq(keel_model_status(m), KEEL_OK, "%s", keel_model_error(m));
+    const char *names[16];
+    int n = keel_model_metric_names(m, names, 16);
+    cr_assert_eq(n, 5);
+    const char *want[] = {"loss", "value_loss", "class_loss", "value_mae", "class_mae"};
+    for (int i = 0; i < 5; i++)
+        cr_expect_str_eq(names[i], want[i]);
+    keel_tensor *x = ramp(64, 4, 0.2f), *yv = keel_tensor_new(KEEL_SHAPE(64, 1)),
+                *yc = keel_tensor_new(KEEL_SHAPE(64, 1));
+    for (int i = 0; i < 64; i++) {
+        const float *r = keel_tensor_data(x) + 4 * i;
+        keel_tensor_data(yv)[i] = r[0] - r[1];
+        keel_tensor_data(yc)[i] = r[2] > 0 ? 1.0f : 0.0f;
+    }
+    keel_tensor *y = keel_tensor_list(2, (const keel_tensor *[]){yv, yc});
+    double before[5], after[5];
+    cr_assert_eq(keel_evaluate(m, x, y, before, 5), KEEL_OK, "%s", keel_last_error());
+    cr_expect(fabs(before[0] - (before[1] + 0.5 * before[2])) < 1e-5,
+              "loss = value_loss + 0.5 class_loss");
+    cr_assert_eq(keel_fit(m, x, y, .epochs = 40, .verbose = 0), KEEL_OK, "%s", keel_last_error());
+    cr_assert_eq(keel_evaluate(m, x, y, after, 5), KEEL_OK);
+    cr_expect_lt(after[1], before[1] * 0.3, "value_loss %g -> %g", before[1], after[1]);
+    cr_expect_lt(after[2], before[2] * 0.7, "class_loss %g -> %g", before[2], after[2]);
+    cr_expect_not_null(keel_history_get(keel_model_history(m), "class_mae"));
+    keel_tensor *outs[2];
+    cr_assert_eq(keel_predict_outputs(m, x, outs, 2), 2, "%s", keel_last_error());
+    cr_expect_eq(keel_tensor_dim(outs[1], 1), 1);
+    keel_tensor_free(outs[0]), keel_tensor_free(outs[1]);
+    /* one y for two outputs says how to give two */
+    cr_expect_eq(keel_fit(m, x, yv, .verbose = 0), KEEL_ERR_ARG);
+    EXPECT_MSG("has 2 outputs but y gives 1", "keel_tensor_list");
+    keel_tensor_free(y);
+    keel_model_free(m);
+    keel_tensor_free(x), keel_tensor_free(yv), keel_tensor_free(yc);
+    m = keel_model_new("bad");
+    keel_sym *a = keel_model_input(m, .shape = {2});
+    keel_model_outputs(m, 2,
+                       (keel_sym *[]){keel_apply(m, keel_dense(.units = 1), a),
+                                      keel_apply(m, keel_dense(.units = 1), a)});
+    cr_expect_eq(keel_compile(m, .losses = {"mse"}), KEEL_ERR_ARG);
+    EXPECT_MSG("has 2 outputs but 1 losses were given");
+    keel_model_free(m);
+}
+
+/* the weighted sum's gradient, checked against finite differences of the evaluated loss, through
+ * the public API: d(value_loss + 0.5 class_loss)/d(trunk kernel) */
+Test(compose, two_outputs_gradient_matches_finite_differences) {
+    keel_model *m = two_heads();
+    keel_tensor *x = ramp(8, 4, 0.3f), *yv = ramp(8, 1, 0.5f),
+                *yc = keel_tensor_new(KEEL_SHAPE(8, 1));
+    for (int i = 0; i < 8; i += 2)
+        keel_tensor_data(yc)[i] = 1;
+    keel_tensor *y = keel_tensor_list(2, (const keel_tensor *[]){yv, yc});
+    cr_assert_eq(keel_compute_gradients(m, x, y, NULL, 0), KEEL_OK, "%s", keel_last_error());
+    int64_t ng;
+    float g[64];
+    const float *gp = keel_model_gradients(m, &ng);
+    memcpy(g, gp, (size_t)ng * sizeof(float));
+    keel_layer *trunk = keel_model_layer(m, 0);
+    float *w = keel_layer_weight(trunk, 0, NULL);
+    for (int i = 0; i < 24; i += 5) {
+        const float eps = 1e-3f, w0 = w[i];
+        double lp[1], lm[1];
+        w[i] = w0 + eps;
+        keel_test_on_batch(m, x, y, lp, 1);
+        w[i] = w0 - eps;
+        keel_test_on_batch(m, x, y, lm, 1);
+        w[i] = w0;
+        double num = (lp[0] - lm[0]) / (2 * eps);
+        cr_expect(fabs(num - g[i]) < 1e-2 * fabs(num) + 2e-4, "dL/dw[%d]: %g vs numeric %g", i,
+                  g[i], num);
+    }
+    keel_tensor_free(y);
+    keel_model_free(m);
+    keel_tensor_free(x), keel_tensor_free(yv), keel_tensor_free(yc);
+}

@@ -7,22 +7,30 @@
 
 #include <stdio.h>
 
-int64_t keel_target_size(const keel_model *m) {
-    const keel_node *out = m->output;
-    if (keel_loss_sparse(&m->loss)) return out->size / out->dims[out->rank - 1];
+/* per-sample floats of output k's targets (class indices for a sparse loss) */
+static int64_t target_size(const keel_model *m, int k) {
+    const keel_node *out = m->out_nodes[k];
+    if (keel_loss_sparse(&m->losses[k])) return out->size / out->dims[out->rank - 1];
     return out->size;
+}
+
+int64_t keel_target_size(const keel_model *m) {
+    return target_size(m, 0);
 }
 
 keel_status keel_model_reserve(keel_model *m, int64_t n) {
     keel_status st = keel_graph_plan(&m->g, n);
     if (st) return st;
-    int64_t need = n * keel_target_size(m);
-    if (need > m->ybuf_cap) {
-        float *b = keel_alloc((size_t)need * sizeof(float));
-        if (!b) return KEEL_ERR_NOMEM;
-        keel_free(m->ybuf);
-        m->ybuf = b, m->ybuf_cap = need;
+    for (int k = 0; k < m->n_out_nodes; k++) {
+        int64_t need = n * target_size(m, k);
+        if (need > m->ybuf_caps[k]) {
+            float *b = keel_alloc((size_t)need * sizeof(float));
+            if (!b) return KEEL_ERR_NOMEM;
+            keel_free(m->ybufs[k]);
+            m->ybufs[k] = b, m->ybuf_caps[k] = need;
+        }
     }
+    m->ybuf = m->ybufs[0];
     return KEEL_OK;
 }
 
@@ -55,6 +63,44 @@ static keel_status check_input(keel_model *m, const char *fn, const char *name,
               keel_dims_str(in->rank, in->dims, true, b, sizeof b), hint);
 }
 
+/* y for output k: its samples, its per-sample size for the loss, class indices in range; then
+ * "accuracy" resolved for this output by Keras's shape rule */
+static keel_status check_target(keel_model *m, const char *fn, int k, const char *name,
+                                const keel_tensor *y, int64_t samples) {
+    const keel_node *out = m->out_nodes[k];
+    const keel_loss *loss = &m->losses[k];
+    char a[160], b[160];
+    if (y->dims[0] != samples)
+        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: x has %lld samples but %s has %lld", fn, (long long)samples,
+                  name, (long long)y->dims[0]);
+    int64_t per = y->size / y->dims[0], want = target_size(m, k), C = out->dims[out->rank - 1];
+    keel_dims_str(out->rank, out->dims, true, b, sizeof b);
+    if (per != want) {
+        const char *hint = "";
+        if (loss->kind == KEEL_LOSS_CCE && per * C == want)
+            hint = " (y holds class indices: use sparse_categorical_crossentropy, or one-hot "
+                   "encode y)";
+        else if (keel_loss_sparse(loss) && per == out->size)
+            hint = " (y is one-hot: use categorical_crossentropy)";
+        else if (out->rank > 1 && per != want)
+            hint = " (did you forget a Flatten before the Dense layers?)";
+        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: %s has shape %s but the model outputs %s for loss %s%s", fn,
+                  name, keel_tensor_shape_str(y, a, sizeof a), b, keel_loss_name(loss->kind), hint);
+    }
+    bool sparse = keel_loss_sparse(loss) || (per * C == out->size && C > 1 && per != out->size);
+    if (keel_loss_sparse(loss)) {
+        for (int64_t i = 0; i < y->size; i++) {
+            float v = (float)keel_tensor_at(y, i);
+            if (!(v >= 0 && v < (float)C) || v != floorf(v))
+                KEEL_FAIL(KEEL_ERR_ARG, "%s: %s[%lld] = %g is not a class index in [0, %lld)", fn,
+                          name, (long long)i, (double)v, (long long)C);
+        }
+    }
+    for (int i = 0; i < m->n_metrics; i++)
+        keel_metric_resolve(&m->metrics[k][i], C, sparse);
+    return KEEL_OK;
+}
+
 keel_status keel_check_data(keel_model *m, const char *fn, const keel_tensor *x,
                             const keel_tensor *y) {
     keel_status st = keel_model_check(m, fn);
@@ -66,8 +112,6 @@ keel_status keel_check_data(keel_model *m, const char *fn, const keel_tensor *x,
                                fn, m->name);
     if (!x) KEEL_FAIL(KEEL_ERR_ARG, "%s: x is NULL", fn);
     keel_model_bind(m, false); /* this model's view of weights it may share with others */
-    const keel_node *out = m->output;
-    char a[160], b[160];
     const keel_tensor *xs[KEEL_MAX_IO];
     int nx = keel_tensor_unpack(x, xs, KEEL_MAX_IO);
     if (nx != m->n_in_nodes)
@@ -92,34 +136,18 @@ keel_status keel_check_data(keel_model *m, const char *fn, const keel_tensor *x,
     }
     if (x->dims[0] == 0) KEEL_FAIL(KEEL_ERR_ARG, "%s: x has no samples", fn);
     if (!y) return KEEL_OK;
-    if (y->dims[0] != x->dims[0])
-        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: x has %lld samples but y has %lld", fn,
-                  (long long)x->dims[0], (long long)y->dims[0]);
-    int64_t per = y->size / y->dims[0], want = keel_target_size(m), C = out->dims[out->rank - 1];
-    keel_dims_str(out->rank, out->dims, true, b, sizeof b);
-    if (per != want) {
-        const char *hint = "";
-        if (m->loss.kind == KEEL_LOSS_CCE && per * C == want)
-            hint = " (y holds class indices: use sparse_categorical_crossentropy, or one-hot "
-                   "encode y)";
-        else if (keel_loss_sparse(&m->loss) && per == out->size)
-            hint = " (y is one-hot: use categorical_crossentropy)";
-        else if (out->rank > 1 && per != want)
-            hint = " (did you forget a Flatten before the Dense layers?)";
-        KEEL_FAIL(KEEL_ERR_SHAPE, "%s: y has shape %s but the model outputs %s for loss %s%s", fn,
-                  keel_tensor_shape_str(y, a, sizeof a), b, keel_loss_name(m->loss.kind), hint);
+    const keel_tensor *ys[KEEL_MAX_IO];
+    int ny = keel_tensor_unpack(y, ys, KEEL_MAX_IO);
+    if (ny != m->n_out_nodes)
+        KEEL_FAIL(KEEL_ERR_ARG, "%s: %s has %d output%s but y gives %d%s", fn, m->name,
+                  m->n_out_nodes, m->n_out_nodes == 1 ? "" : "s", ny,
+                  ny == 1 ? " (pass one y per output as keel_tensor_list)" : "");
+    for (int k = 0; k < ny; k++) {
+        char name[16];
+        snprintf(name, sizeof name, ny > 1 ? "y[%d]" : "y", k);
+        if (!ys[k]) KEEL_FAIL(KEEL_ERR_ARG, "%s: %s is NULL", fn, name);
+        if ((st = check_target(m, fn, k, name, ys[k], x->dims[0]))) return st;
     }
-    bool sparse = keel_loss_sparse(&m->loss) || (per * C == out->size && C > 1 && per != out->size);
-    if (keel_loss_sparse(&m->loss)) {
-        for (int64_t i = 0; i < y->size; i++) {
-            float v = (float)keel_tensor_at(y, i);
-            if (!(v >= 0 && v < (float)C) || v != floorf(v))
-                KEEL_FAIL(KEEL_ERR_ARG, "%s: y[%lld] = %g is not a class index in [0, %lld)", fn,
-                          (long long)i, (double)v, (long long)C);
-        }
-    }
-    for (int i = 0; i < m->n_metrics; i++)
-        keel_metric_resolve(&m->metrics[i], C, sparse);
     return KEEL_OK;
 }
 
@@ -205,16 +233,45 @@ static keel_status gather(keel_model *m, const char *fn, const keel_tensor *x, c
                               start, n, check)))
             return st;
     }
-    if (y && (st = gather_rows(fn, "y", y, m->ybuf, y->size / y->dims[0], idx, start, n, check)))
-        return st;
+    const keel_tensor *ys[KEEL_MAX_IO];
+    int ny = y ? keel_tensor_unpack(y, ys, KEEL_MAX_IO) : 0;
+    for (int k = 0; k < ny; k++) {
+        char name[16];
+        snprintf(name, sizeof name, ny > 1 ? "y[%d]" : "y", k);
+        if ((st = gather_rows(fn, name, ys[k], m->ybufs[k], ys[k]->size / ys[k]->dims[0], idx,
+                              start, n, check)))
+            return st;
+    }
     return KEEL_OK;
 }
 
-/* loss and metric sums of one batch after the forward pass; values[0] is the mean loss */
-static void batch_metrics(keel_model *m, int64_t n, double loss, double *sums) {
-    sums[0] += loss * (double)n;
-    for (int i = 0; i < m->n_metrics; i++)
-        keel_metric_update(&m->metrics[i], m->output, m->ybuf, n, &sums[i + 1]);
+/* The weighted loss of every output on the batch after the forward pass; with grad, each
+ * output's gradient (scaled by its weight). losses[k] gets output k's own loss. */
+static double outputs_loss(keel_model *m, int64_t n, bool grad, double *losses) {
+    double total = 0;
+    for (int k = 0; k < m->n_out_nodes; k++) {
+        keel_node *out = m->out_nodes[k];
+        bool g = grad && out->needs_grad;
+        losses[k] = keel_loss_compute(&m->losses[k], out, m->ybufs[k], n, g);
+        total += m->loss_w[k] * losses[k];
+        if (g && m->loss_w[k] != 1.0f)
+            for (int64_t i = 0; i < n * out->size; i++)
+                out->grad[i] *= m->loss_w[k];
+    }
+    return total;
+}
+
+/* sums of one batch in the order of m->names: the loss, each output's loss (several outputs),
+ * each output's metrics (a per-sample mean each) */
+static void batch_metrics(keel_model *m, int64_t n, double loss, const double *losses,
+                          double *sums) {
+    int j = 0;
+    sums[j++] += loss * (double)n;
+    for (int k = 0; m->n_out_nodes > 1 && k < m->n_out_nodes; k++)
+        sums[j++] += losses[k] * (double)n;
+    for (int k = 0; k < m->n_out_nodes; k++)
+        for (int i = 0; i < m->n_metrics; i++, j++)
+            keel_metric_update(&m->metrics[k][i], m->out_nodes[k], m->ybufs[k], n, &sums[j]);
 }
 
 /* One training step on the gathered batch; KEEL_ERR_NAN (weights untouched) if the loss is
@@ -225,12 +282,16 @@ static keel_status train_step_(keel_model *m, int64_t n, double *sums, double *l
     m->ctx.training = true;
     m->ctx.seed = m->seed;
     keel_graph_forward(&m->g, n, &m->ctx);
-    double loss = keel_loss_compute(&m->loss, m->output, m->ybuf, n, m->output->needs_grad);
+    double losses[KEEL_MAX_IO];
+    double loss = outputs_loss(m, n, true, losses);
     loss += keel_reg_apply(m->params, m->n_params, false);
     *loss_out = loss;
     if (!isfinite(loss)) return KEEL_ERR_NAN;
-    batch_metrics(m, n, loss, sums);
-    if (m->output->needs_grad) {
+    batch_metrics(m, n, loss, losses, sums);
+    bool any = false;
+    for (int k = 0; k < m->n_out_nodes; k++)
+        any |= m->out_nodes[k]->needs_grad;
+    if (any) {
         keel_graph_backward(&m->g, n, &m->ctx);
         keel_reg_apply(m->params, m->n_params, true);
         if (apply) keel_optimizer_step(&m->opt, m->params, m->n_params);
@@ -248,8 +309,9 @@ static keel_status train_step(keel_model *m, int64_t n, double *sums, double *lo
 static double test_batch(keel_model *m, int64_t n, double *sums) {
     m->ctx.training = false;
     keel_graph_forward(&m->g, n, &m->ctx);
-    double loss = keel_loss_compute(&m->loss, m->output, m->ybuf, n, false);
-    batch_metrics(m, n, loss, sums);
+    double losses[KEEL_MAX_IO];
+    double loss = outputs_loss(m, n, false, losses);
+    batch_metrics(m, n, loss, losses, sums);
     return loss;
 }
 
@@ -284,7 +346,7 @@ static int64_t source_batch(keel_model *m, const source *s, int64_t step, int64_
 /* mean loss (plus the regularization penalty) and metrics over a source */
 static keel_status evaluate_source(keel_model *m, const source *src, int64_t bs, double *out,
                                    keel_progbar *pb) {
-    double sums[KEEL_MAX_METRICS + 1] = {0};
+    double sums[KEEL_MAX_LOGS] = {0};
     int64_t steps = source_steps(src, bs), seen = 0;
     for (int64_t s = 0; s < steps; s++) {
         int64_t n = source_batch(m, src, s, bs, true);
@@ -292,15 +354,15 @@ static keel_status evaluate_source(keel_model *m, const source *src, int64_t bs,
         test_batch(m, n, sums);
         seen += n;
         if (pb) {
-            double vals[KEEL_MAX_METRICS + 1];
-            for (int i = 0; i <= m->n_metrics; i++)
+            double vals[KEEL_MAX_LOGS];
+            for (int i = 0; i < m->n_logs; i++)
                 vals[i] = sums[i] / (double)seen;
             vals[0] += keel_reg_apply(m->params, m->n_params, false);
-            keel_logs logs = {m->n_metrics + 1, m->names, vals};
+            keel_logs logs = {m->n_logs, m->names, vals};
             keel_progbar_update(pb, s + 1, &logs, s + 1 == steps);
         }
     }
-    for (int i = 0; i <= m->n_metrics; i++)
+    for (int i = 0; i < m->n_logs; i++)
         out[i] = sums[i] / (double)seen;
     out[0] += keel_reg_apply(m->params, m->n_params, false);
     return KEEL_OK;
@@ -392,9 +454,9 @@ static keel_status fit_loop(keel_model *m, source *train, source *val, int64_t b
     keel_status st;
     if ((st = early_init(m, &es, o.early_stopping))) return st;
     keel_history_reset(&m->hist);
-    int nm = m->n_metrics + 1;
-    const char *names[2 * (KEEL_MAX_METRICS + 1)];
-    char val_names[KEEL_MAX_METRICS + 1][56];
+    int nm = m->n_logs;
+    const char *names[2 * KEEL_MAX_LOGS];
+    char val_names[KEEL_MAX_LOGS][56];
     for (int i = 0; i < nm; i++) {
         names[i] = m->names[i];
         snprintf(val_names[i], sizeof val_names[i], "val_%s", m->names[i]);
@@ -418,7 +480,7 @@ static keel_status fit_loop(keel_model *m, source *train, source *val, int64_t b
                 perm[i] = perm[j], perm[j] = t;
             }
         }
-        double sums[KEEL_MAX_METRICS + 1] = {0}, vals[2 * (KEEL_MAX_METRICS + 1)];
+        double sums[KEEL_MAX_LOGS] = {0}, vals[2 * KEEL_MAX_LOGS];
         keel_logs logs = {nm, names, vals};
         int64_t seen = 0;
         for (int64_t s = 0; s < steps && !stop; s++) {
@@ -544,27 +606,58 @@ keel_status keel_evaluate_(keel_model *m, const keel_tensor *x, const keel_tenso
     if (o.batch_size == 0) o.batch_size = 32;
     int64_t N = x->dims[0], bs = KEEL_MIN(o.batch_size, N);
     if ((st = keel_model_reserve(m, bs))) return st;
-    double vals[KEEL_MAX_METRICS + 1];
+    double vals[KEEL_MAX_LOGS];
     keel_progbar pb;
     if (o.verbose) keel_progbar_start(&pb, o.out ? o.out : stdout, o.verbose, (N + bs - 1) / bs);
     source src = {.x = x, .y = y, .n = N, .fn = "keel_evaluate"};
     if ((st = evaluate_source(m, &src, bs, vals, o.verbose ? &pb : NULL))) return st;
     if (results)
-        for (int i = 0; i < cap && i <= m->n_metrics; i++)
+        for (int i = 0; i < cap && i < m->n_logs; i++)
             results[i] = vals[i];
     return KEEL_OK;
 }
 
 /* The forward pass over x in batches of bs, into res (N, outputs...) */
-static void predict_into(keel_model *m, const keel_tensor *x, int64_t bs, keel_tensor *res) {
-    int64_t N = x->dims[0], os = m->output->size;
+/* The forward pass over x in batches of bs; output k into res[k] (n_res of them) */
+static void predict_outputs(keel_model *m, const keel_tensor *x, int64_t bs,
+                            keel_tensor *const *res, int n_res) {
+    int64_t N = x->dims[0];
     m->ctx.training = false;
     for (int64_t s = 0; s < N; s += bs) {
         int64_t n = KEEL_MIN(bs, N - s);
         gather(m, "keel_predict", x, NULL, NULL, s, n, false);
         keel_graph_forward(&m->g, n, &m->ctx);
-        memcpy(res->data + s * os, m->output->val, (size_t)(n * os) * sizeof(float));
+        for (int k = 0; k < n_res; k++) {
+            int64_t os = m->out_nodes[k]->size;
+            memcpy(res[k]->data + s * os, m->out_nodes[k]->val, (size_t)(n * os) * sizeof(float));
+        }
     }
+}
+
+static void predict_into(keel_model *m, const keel_tensor *x, int64_t bs, keel_tensor *res) {
+    predict_outputs(m, x, bs, &res, 1);
+}
+
+int keel_predict_outputs(keel_model *m, const keel_tensor *x, keel_tensor **out, int cap) {
+    if (keel_check_data(m, "keel_predict_outputs", x, NULL)) return keel_last_status();
+    if (!out || cap < m->n_out_nodes)
+        KEEL_FAIL(KEEL_ERR_ARG, "keel_predict_outputs: %s has %d outputs, room for %d", m->name,
+                  m->n_out_nodes, out ? cap : 0);
+    int64_t N = x->dims[0], bs = KEEL_MIN(32, N);
+    keel_status st = keel_model_reserve(m, bs);
+    if (st) return keel_model_fail(m, st);
+    for (int k = 0; k < m->n_out_nodes; k++) {
+        int64_t dims[KEEL_MAX_RANK];
+        dims[0] = N;
+        memcpy(dims + 1, m->out_nodes[k]->dims, (size_t)m->out_nodes[k]->rank * sizeof *dims);
+        if (!(out[k] = keel_tensor_new(m->out_nodes[k]->rank + 1, dims))) {
+            while (k > 0)
+                keel_tensor_free(out[--k]);
+            return KEEL_ERR_NOMEM;
+        }
+    }
+    predict_outputs(m, x, bs, out, m->n_out_nodes);
+    return m->n_out_nodes;
 }
 
 static keel_tensor *predict_rows(keel_model *m, const keel_tensor *x, int64_t bs) {
@@ -630,7 +723,7 @@ static keel_status on_batch(keel_model *m, const char *fn, const keel_tensor *x,
     int64_t n = x->dims[0];
     if ((st = keel_model_reserve(m, n))) return st;
     if ((st = gather(m, fn, x, y, NULL, 0, n, true))) return st;
-    double sums[KEEL_MAX_METRICS + 1] = {0}, loss;
+    double sums[KEEL_MAX_LOGS] = {0}, loss;
     if (mode != TEST) {
         if (train_step_(m, n, sums, &loss, mode == TRAIN) == KEEL_ERR_NAN)
             KEEL_FAIL(KEEL_ERR_NAN, "%s: loss is %s; the weights were not updated", fn,
@@ -644,7 +737,7 @@ static keel_status on_batch(keel_model *m, const char *fn, const keel_tensor *x,
         sums[0] += keel_reg_apply(m->params, m->n_params, false) * (double)n;
     }
     if (results)
-        for (int i = 0; i < cap && i <= m->n_metrics; i++)
+        for (int i = 0; i < cap && i < m->n_logs; i++)
             results[i] = sums[i] / (double)n;
     return KEEL_OK;
 }
@@ -703,6 +796,10 @@ static keel_status check_flow(keel_model *m, const char *fn, keel_flow *f, bool 
     if (!m->compiled)
         KEEL_FAIL(KEEL_ERR_STATE, "%s: you must call keel_compile() before using %s", fn, m->name);
     if (!f) KEEL_FAIL(KEEL_ERR_ARG, "%s: flow is NULL", fn);
+    if (m->n_out_nodes != 1 || m->n_in_nodes != 1)
+        KEEL_FAIL(KEEL_ERR_ARG,
+                  "%s: %s has %d inputs and %d outputs; a flow feeds models with one of each", fn,
+                  m->name, m->n_in_nodes, m->n_out_nodes);
     keel_model_bind(m, false);
     int64_t dims[3], ysize;
     keel_flow_dims(f, dims, &ysize);
@@ -738,7 +835,7 @@ static keel_status check_flow(keel_model *m, const char *fn, keel_flow *f, bool 
                   keel_flow_num_classes(f), b);
     bool sparse = ysize * C == out->size && C > 1 && ysize != out->size;
     for (int i = 0; i < m->n_metrics; i++)
-        keel_metric_resolve(&m->metrics[i], C, sparse);
+        keel_metric_resolve(&m->metrics[0][i], C, sparse);
     return KEEL_OK;
 }
 
@@ -763,10 +860,10 @@ keel_status keel_fit_flow_(keel_model *m, keel_flow *train, keel_fit_opts o) {
 keel_status keel_evaluate_flow(keel_model *m, keel_flow *f, double *results, int cap) {
     keel_status st = check_flow(m, "keel_evaluate_flow", f, true);
     if (st || (st = keel_model_reserve(m, keel_flow_batch_size(f)))) return st;
-    double vals[KEEL_MAX_METRICS + 1];
+    double vals[KEEL_MAX_LOGS];
     source src = {.flow = f};
     if ((st = evaluate_source(m, &src, keel_flow_batch_size(f), vals, NULL))) return st;
-    for (int i = 0; results && i < cap && i <= m->n_metrics; i++)
+    for (int i = 0; results && i < cap && i < m->n_logs; i++)
         results[i] = vals[i];
     return KEEL_OK;
 }

@@ -52,7 +52,8 @@ void keel_model_free(keel_model *m) {
     keel_free(m->layers);
     keel_free(m->calls);
     keel_free(m->syms);
-    keel_free(m->ybuf);
+    for (int k = 0; k < KEEL_MAX_IO; k++)
+        keel_free(m->ybufs[k]);
     keel_history_free(&m->hist);
     keel_free(m);
 }
@@ -417,18 +418,20 @@ void keel_model_set_flat(keel_model *m, const float *src) {
         memcpy(m->params[k]->w, src + m->offsets[k], (size_t)m->params[k]->size * sizeof(float));
 }
 
-static void fuse_loss(keel_model *m) {
-    keel_node *out = m->output;
+static void fuse_loss(keel_model *m, int k) {
+    keel_node *out = m->out_nodes[k];
+    keel_loss *loss = &m->losses[k];
     keel_act_kind a = out->act.kind;
     bool is_act_node = out->op == &keel_op_dense || out->op == &keel_op_activation;
-    m->loss.fused = false;
+    loss->fused = false;
     out->loss_fused = false;
     out->keep_pre = keel_act_needs_input(a);
-    if (!is_act_node || m->loss.from_logits) return;
-    if ((m->loss.kind == KEEL_LOSS_BCE && a == KEEL_ACT_SIGMOID) ||
-        ((m->loss.kind == KEEL_LOSS_CCE || m->loss.kind == KEEL_LOSS_SPARSE_CCE) &&
+    /* an output another layer also reads must keep d(output) in its gradient: not fused */
+    if (!is_act_node || loss->from_logits || out->consumers > 0) return;
+    if ((loss->kind == KEEL_LOSS_BCE && a == KEEL_ACT_SIGMOID) ||
+        ((loss->kind == KEEL_LOSS_CCE || loss->kind == KEEL_LOSS_SPARSE_CCE) &&
          a == KEEL_ACT_SOFTMAX)) {
-        m->loss.fused = out->loss_fused = out->keep_pre = true;
+        loss->fused = out->loss_fused = out->keep_pre = true;
     }
 }
 
@@ -463,6 +466,53 @@ keel_status keel_model_build(keel_model *m, const char *fn) {
     return KEEL_OK;
 }
 
+/* one loss per output: .losses[k], or .loss for all; weights from .loss_weights (0: 1) */
+static keel_status set_losses(keel_model *m, const keel_compile_opts *o) {
+    int given = 0;
+    while (given < KEEL_MAX_OUTPUTS && o->losses[given])
+        given++;
+    if (given && given != m->n_out_nodes)
+        KEEL_FAIL(KEEL_ERR_ARG, "keel_compile: %s has %d output%s but %d losses were given",
+                  m->name, m->n_out_nodes, m->n_out_nodes == 1 ? "" : "s", given);
+    for (int k = 0; k < m->n_out_nodes; k++) {
+        keel_status st =
+            keel_loss_parse(given ? o->losses[k] : o->loss, o->loss_opts, &m->losses[k]);
+        if (st) return st;
+        float w = k < KEEL_MAX_OUTPUTS ? o->loss_weights[k] : 0;
+        if (!(w >= 0) || !isfinite(w))
+            KEEL_FAIL(KEEL_ERR_ARG,
+                      "keel_compile: loss_weights[%d] must be a finite number >= 0, got %g", k, w);
+        m->loss_w[k] = w == 0 ? 1.0f : w;
+    }
+    return KEEL_OK;
+}
+
+/* Keras's log names: "loss", then with several outputs "<output>_loss" each, then the metrics,
+ * "<output>_<metric>" with several outputs */
+static void name_logs(keel_model *m) {
+    int n = 0;
+    const int K = m->n_out_nodes;
+    m->names[n++] = "loss";
+    char out_name[KEEL_MAX_IO][64];
+    for (int k = 0; k < K; k++)
+        snprintf(out_name[k], sizeof out_name[k], "%s",
+                 m->out_nodes[k]->layer ? m->out_nodes[k]->layer->name : "output");
+    for (int k = 0; K > 1 && k < K; k++) {
+        snprintf(m->name_store[n], sizeof m->name_store[n], "%.50s_loss", out_name[k]);
+        m->names[n] = m->name_store[n], n++;
+    }
+    for (int k = 0; k < K; k++)
+        for (int i = 0; i < m->n_metrics; i++) {
+            if (K > 1)
+                snprintf(m->name_store[n], sizeof m->name_store[n], "%.30s_%.30s", out_name[k],
+                         m->metrics[k][i].name);
+            else
+                snprintf(m->name_store[n], sizeof m->name_store[n], "%s", m->metrics[k][i].name);
+            m->names[n] = m->name_store[n], n++;
+        }
+    m->n_logs = n;
+}
+
 keel_status keel_compile_(keel_model *m, keel_compile_opts o) {
     keel_status st = keel_model_check(m, "keel_compile");
     if (st) return st;
@@ -474,31 +524,24 @@ keel_status keel_compile_(keel_model *m, keel_compile_opts o) {
         return keel_model_fail(
             m, keel_error(KEEL_ERR_STATE,
                           "keel_compile: %s has no outputs (keel_model_outputs first)", m->name));
-    keel_loss loss;
     keel_metric metrics[KEEL_MAX_METRICS];
     int nm = 0;
-    if ((st = keel_loss_parse(o.loss, o.loss_opts, &loss))) return keel_model_fail(m, st);
     for (; nm < KEEL_MAX_METRICS && o.metrics[nm]; nm++)
         if ((st = keel_metric_parse(o.metrics[nm], &metrics[nm]))) return keel_model_fail(m, st);
     /* the graph is built anew at each compile: the trainable flags of this moment decide which
      * nodes need gradients (tf.keras 2's rule); the weights live in the layers and stay */
     m->compiled = false;
     if ((st = build_all(m))) return keel_model_fail(m, keel_error_prefix("keel_compile"));
-    if (m->n_out_nodes > 1)
-        return keel_model_fail(
-            m, keel_error(KEEL_ERR_ARG,
-                          "keel_compile: %s has %d outputs; training a model with several "
-                          "outputs is not supported yet (predict works on each part)",
-                          m->name, m->n_out_nodes));
+    if ((st = set_losses(m, &o))) return keel_model_fail(m, st);
     if ((st = keel_optimizer_init(&m->opt, o.optimizer, o.optimizer_opts, m->n_weights)))
         return keel_model_fail(m, st);
-    m->loss = loss;
-    memcpy(m->metrics, metrics, sizeof metrics);
     m->n_metrics = nm;
-    m->names[0] = "loss";
-    for (int i = 0; i < nm; i++)
-        m->names[i + 1] = m->metrics[i].name;
-    fuse_loss(m);
+    for (int k = 0; k < m->n_out_nodes; k++)
+        memcpy(m->metrics[k], metrics, sizeof metrics);
+    name_logs(m);
+    for (int k = 0; k < m->n_out_nodes; k++)
+        fuse_loss(m, k);
+    m->loss = m->losses[0];
     m->compiled = true;
     keel_model_bind(m, false);
     return KEEL_OK;
@@ -535,9 +578,9 @@ keel_status keel_model_check_weights(keel_model *m, const char *fn, int epoch) {
 
 int keel_model_metric_names(const keel_model *m, const char **names, int cap) {
     if (!m || !m->compiled) return 0;
-    for (int i = 0; i < m->n_metrics + 1 && i < cap; i++)
+    for (int i = 0; i < m->n_logs && i < cap; i++)
         names[i] = m->names[i];
-    return m->n_metrics + 1;
+    return m->n_logs;
 }
 
 int64_t keel_model_count_params(const keel_model *m) {

@@ -4,7 +4,10 @@
 
 #include "../train/train.h"
 
-#define KEEL_HIST_MAX_KEYS (2 * (KEEL_MAX_METRICS + 1))
+#define KEEL_MAX_IO 8
+/* "loss", each output's loss (several outputs), each output's metrics */
+#define KEEL_MAX_LOGS (1 + KEEL_MAX_IO * (1 + KEEL_MAX_METRICS))
+#define KEEL_HIST_MAX_KEYS (2 * KEEL_MAX_LOGS)
 
 struct keel_history {
     int epochs, cap;
@@ -12,8 +15,6 @@ struct keel_history {
     char keys[KEEL_HIST_MAX_KEYS][56];
     double *vals[KEEL_HIST_MAX_KEYS];
 };
-
-#define KEEL_MAX_IO 8
 
 /* One call of a functional model's recipe: a layer (a model used as a layer is a layer of kind
  * "Model") applied to earlier calls, or an input. */
@@ -70,9 +71,15 @@ struct keel_model {
     bool warned_trainable;
     keel_optimizer opt;
     keel_loss loss;
-    keel_metric metrics[KEEL_MAX_METRICS];
+    keel_loss losses[KEEL_MAX_IO]; /* per output; loss is losses[0] */
+    float loss_w[KEEL_MAX_IO];
+    keel_metric metrics[KEEL_MAX_IO][KEEL_MAX_METRICS]; /* the compiled list, resolved per output */
     int n_metrics;
-    const char *names[KEEL_MAX_METRICS + 1]; /* "loss", metric names */
+    int n_logs;                       /* entries of names */
+    const char *names[KEEL_MAX_LOGS]; /* "loss", "<output>_loss"..., metrics: Keras's log names */
+    char name_store[KEEL_MAX_LOGS][64];
+    float *ybufs[KEEL_MAX_IO]; /* gathered targets per output; ybuf is ybufs[0] */
+    int64_t ybuf_caps[KEEL_MAX_IO];
     keel_ctx ctx;
     float *ybuf; /* gathered targets of one batch */
     int64_t ybuf_cap;
