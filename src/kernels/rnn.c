@@ -5,17 +5,23 @@
  *
  * Why the gate columns are reordered: a step's gates for unit j need column j of every gate
  * block (i, f, c, o for LSTM), which Keras keeps U columns apart. keel copies the kernels once
- * per forward into blocks of 16 units with all their gates side by side, so a thread that owns
- * units [u0, u1) finds every column it needs in one contiguous range: one GEMM call per step
- * computes exactly its gates, its gate pass reads 4 consecutive vectors per block, and no other
- * thread touches those columns until the next step. The copies cost (F + U) * G * U floats per
- * call, nothing beside the N * T * G * U of the projections.
+ * per forward into blocks of 16 units with all their gates side by side, so a gate pass reads 4
+ * consecutive vectors per block (one loop, one AVX-512 vector per gate), and a range of units
+ * is one contiguous range of columns (one GEMM call computes exactly its gates). The copies
+ * cost (F + U) * G * U floats per call, nothing beside the N * T * G * U of the projections.
  *
- * Why one parallel region per step (two for GRU without reset_after): step s+1 needs all of h_s,
- * so the threads must meet once per step; each meets exactly once, after its GEMM and its gates
- * (a GEMM region, then a gate region, would be two meetings and would move each thread's GEMM
- * output to the other core). Below RNN_PAR_MIN multiply-adds per step a step runs on the
- * calling thread (the meeting would cost more than it saves). */
+ * How the steps use threads. Samples are independent, so the batch is cut into one range of
+ * samples per thread and each thread runs every step of its range alone: one parallel region
+ * for the whole sequence, no meeting between steps. The other cut, by units, needs a meeting
+ * per step (step s+1 needs all of h_s): one region per step, each thread a GEMM on its units'
+ * columns and their gates. On the LSTM(128) of the benchmark (N = 32, T = 80, F = 64, forward
+ * and backward, BLIS skx, 2 threads, 10 runs each) the unit cut was faster on an idle machine
+ * (median 7.35 ms vs 8.3: each thread's GEMM has all 32 rows, which BLIS runs better than 16),
+ * but with one other busy process it took 39-64 ms against 27-34 for the sample cut (1 thread:
+ * 25): a thread the kernel deschedules holds its partner at the next step's meeting. keel runs
+ * on machines shared with other work (see parallel.c), so samples are cut whenever there are at
+ * least two per thread; units only for a smaller batch (one sample predicted by a wide layer).
+ * Below RNN_PAR_MIN multiply-adds per step everything runs on the calling thread. */
 #include "rnn_impl.h"
 
 #include <stdio.h>
@@ -112,6 +118,7 @@ int64_t keel_rnn_plan_init(const keel_rnn_geom *g, float *work, rnn_plan *p) {
     int64_t off = 0;
     p->Wp = take(work, &off, F * GU);
     p->Rp = take(work, &off, U * GU);
+    p->RpT = take(work, &off, GU * U);
     p->bp = take(work, &off, 2 * GU);
     p->Z = take(work, &off, NT * GU);
     if (p->need_pre) p->P = take(work, &off, NT * GU);
@@ -129,9 +136,9 @@ int64_t keel_rnn_plan_init(const keel_rnn_geom *g, float *work, rnn_plan *p) {
     }
     for (int i = 0; i < 4; i++)
         p->e[i] = take(work, &off, N * U);
-    p->dWp = take(work, &off, F * GU);
-    p->dRp = take(work, &off, U * GU);
-    p->dbp = take(work, &off, 2 * GU);
+    p->dWt = take(work, &off, GU * F);
+    p->dRt = take(work, &off, GU * U);
+    p->dbp = take(work, &off, RNN_PARTS_MAX * 2 * GU);
     return off;
 }
 
@@ -161,15 +168,33 @@ static void reorder_row(const rnn_plan *p, const float *src, float *dst) {
                    (size_t)KEEL_MIN(RNN_B, U - j0) * sizeof *dst);
 }
 
+/* dst (rows, G*U) (+)= the transpose of src (GU, rows) put back in Keras's column order:
+ * dst[r, gate*U + j] comes from src[rnn_col(gate, j), r]. Row by row of dst, a block's gate
+ * (16 columns of src) at a time: the 16 source lines stay in L1 for 16 rows. */
+static void unreorder_t(const rnn_plan *p, const float *src, float *dst, int64_t rows,
+                        bool accumulate) {
+    const int64_t U = p->g->U, GU = p->GU;
+    for (int64_t r = 0; r < rows; r++)
+        for (int gate = 0; gate < p->G; gate++)
+            for (int64_t j0 = 0; j0 < U; j0 += RNN_B) {
+                const float *s = src + rnn_col(p, gate, j0) * rows + r;
+                float *d = dst + r * GU + gate * U + j0;
+                const int64_t w = KEEL_MIN(RNN_B, U - j0);
+                if (accumulate)
+                    for (int64_t j = 0; j < w; j++)
+                        d[j] += s[j * rows];
+                else
+                    for (int64_t j = 0; j < w; j++)
+                        d[j] = s[j * rows];
+            }
+}
+
 static void unreorder_row(const rnn_plan *p, const float *src, float *dst, bool accumulate) {
     const int64_t U = p->g->U;
     for (int gate = 0; gate < p->G; gate++)
-        for (int64_t j0 = 0; j0 < U; j0 += RNN_B) {
-            const float *s = src + rnn_col(p, gate, j0);
-            float *d = dst + gate * U + j0;
-            const int64_t w = KEEL_MIN(RNN_B, U - j0);
-            for (int64_t j = 0; j < w; j++)
-                d[j] = accumulate ? d[j] + s[j] : s[j];
+        for (int64_t j = 0; j < U; j++) {
+            const float v = src[rnn_col(p, gate, j)];
+            dst[gate * U + j] = accumulate ? dst[gate * U + j] + v : v;
         }
 }
 
@@ -219,8 +244,8 @@ void keel_rnn_input_grads(const rnn_plan *p, const float *x, keel_rnn_weights w,
     const keel_rnn_geom *g = p->g;
     const int64_t NT = g->N * g->T, F = g->F, GU = p->GU;
     const float *X = p->Xd ? p->Xd : x;
-    /* dWp (F, GU) = X^T (F, N*T) @ dZ (N*T, GU), X as the forward multiplied it */
-    if (gr.dkernel) keel_gemm(true, false, F, GU, NT, 1.0f, X, F, p->Z, GU, 0.0f, p->dWp, GU);
+    /* dWt (GU, F) = dZ^T (GU, N*T) @ X (N*T, F), X as the forward multiplied it */
+    if (gr.dkernel) keel_gemm(true, false, GU, F, NT, 1.0f, p->Z, GU, X, F, 0.0f, p->dWt, F);
     if (!gr.dx) return;
     if (!p->Xd) { /* dx (N*T, F) (+)= dZ @ Wp^T */
         keel_gemm(false, true, NT, F, GU, 1.0f, p->Z, GU, p->Wp, GU, gr.accumulate_dx ? 1.0f : 0.0f,
@@ -248,7 +273,7 @@ void keel_rnn_input_grads(const rnn_plan *p, const float *x, keel_rnn_weights w,
 void keel_rnn_rec_grad(const rnn_plan *p, const float *A, const float *D, int64_t c0, int64_t c1) {
     const keel_rnn_geom *g = p->g;
     const int64_t NT = g->N * g->T, U = g->U, GU = p->GU;
-    keel_gemm(true, false, U, c1 - c0, NT, 1.0f, A, U, D + c0, GU, 0.0f, p->dRp + c0, GU);
+    keel_gemm(true, false, c1 - c0, U, NT, 1.0f, D + c0, GU, A, U, 0.0f, p->dRt + c0 * U, U);
 }
 
 void keel_rnn_scatter_grads(const rnn_plan *p, keel_rnn_weights w, keel_rnn_grads gr,
@@ -256,12 +281,8 @@ void keel_rnn_scatter_grads(const rnn_plan *p, keel_rnn_weights w, keel_rnn_grad
     const keel_rnn_geom *g = p->g;
     const int64_t F = g->F, U = g->U, GU = p->GU;
     const bool acc = gr.accumulate_dw;
-    if (gr.dkernel)
-        for (int64_t f = 0; f < F; f++)
-            unreorder_row(p, p->dWp + f * GU, gr.dkernel + f * GU, acc);
-    if (want_rec)
-        for (int64_t u = 0; u < U; u++)
-            unreorder_row(p, p->dRp + u * GU, gr.drec_kernel + u * GU, acc);
+    if (gr.dkernel) unreorder_t(p, p->dWt, gr.dkernel, F, acc);
+    if (want_rec) unreorder_t(p, p->dRt, gr.drec_kernel, U, acc);
     if (gr.dbias && w.bias) {
         unreorder_row(p, p->dbp, gr.dbias, acc);
         if (g->cell == KEEL_RNN_GRU && g->reset_after)
@@ -271,45 +292,92 @@ void keel_rnn_scatter_grads(const rnn_plan *p, keel_rnn_weights w, keel_rnn_grad
 
 /* ---- the step driver */
 
+/* One call of BLIS on more than this many columns of a step's product runs slower than two
+ * calls on halves (measured with BLIS 0.9's skx kernels: 32x512x128 in 47 us, 32x256x128 in
+ * 18 us: the kernel works on C transposed and cuts its 512 rows into 480 + 32). */
+#define RNN_GEMM_COLS 256
+
+void keel_rnn_gemm(rnn_range r, int64_t cols, int64_t K, const float *A, int64_t lda,
+                   const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    const int64_t M = r.n1 - r.n0;
+    A += r.n0 * lda, C += r.n0 * ldc;
+    for (int64_t c = 0; c < cols; c += RNN_GEMM_COLS)
+        keel_gemm(false, false, M, KEEL_MIN(RNN_GEMM_COLS, cols - c), K, 1.0f, A, lda, B + c, ldb,
+                  beta, C + c, ldc);
+}
+
 typedef struct run_ctx {
-    rnn_step st;
-    rnn_part_fn fn;
+    rnn_step st; /* the template: p, m, y, dy */
+    rnn_part_fn phase[2];
+    bool backward;
     int64_t parts;
 } run_ctx;
 
-/* parts [lo, hi) of the step: part q owns unit blocks [nb q / parts, nb (q+1) / parts) */
-static void run_parts(void *ctx, int64_t lo, int64_t hi) {
+static void set_step(rnn_step *st, int64_t s) {
+    const keel_rnn_geom *g = st->p->g;
+    const int64_t T = g->T;
+#define TIME_OF(k) (g->go_backwards ? T - 1 - (k) : (k))
+    st->s = s;
+    st->t = TIME_OF(s);
+    st->tprev = s > 0 ? TIME_OF(s - 1) : -1;
+    st->tnext = s + 1 < T ? TIME_OF(s + 1) : -1;
+#undef TIME_OF
+}
+
+/* cut by samples: part q runs every step of samples [N q / parts, N (q+1) / parts) */
+static void run_samples(void *ctx, int64_t lo, int64_t hi) {
+    const run_ctx *c = ctx;
+    const keel_rnn_geom *g = c->st.p->g;
+    for (int64_t q = lo; q < hi; q++) {
+        const rnn_range r = {g->N * q / c->parts, g->N * (q + 1) / c->parts, 0, g->U,
+                             c->st.p->dbp + q * 2 * c->st.p->GU};
+        if (r.n0 == r.n1) continue;
+        rnn_step st = c->st;
+        for (int64_t i = 0; i < g->T; i++) {
+            set_step(&st, c->backward ? g->T - 1 - i : i);
+            for (int ph = 0; ph < 2; ph++)
+                if (c->phase[ph]) c->phase[ph](&st, r);
+        }
+    }
+}
+
+/* cut by units: part q runs the current phase of the current step on unit blocks
+ * [nb q / parts, nb (q+1) / parts) of every sample */
+static void run_units(void *ctx, int64_t lo, int64_t hi) {
     const run_ctx *c = ctx;
     const rnn_plan *p = c->st.p;
+    const rnn_part_fn fn = c->phase[c->backward]; /* see keel_rnn_run_steps */
     for (int64_t q = lo; q < hi; q++) {
-        int64_t k0 = p->nb * q / c->parts, k1 = p->nb * (q + 1) / c->parts;
-        if (k0 < k1) c->fn(&c->st, k0 * RNN_B, KEEL_MIN(k1 * RNN_B, p->g->U));
+        const int64_t k0 = p->nb * q / c->parts, k1 = p->nb * (q + 1) / c->parts;
+        const rnn_range r = {0, p->g->N, k0 * RNN_B, KEEL_MIN(k1 * RNN_B, p->g->U), p->dbp};
+        if (k0 < k1) fn(&c->st, r);
     }
 }
 
 void keel_rnn_run_steps(const rnn_plan *p, const keel_rnn_masks *m, float *y, const float *dy,
                         bool backward, rnn_part_fn phase0, rnn_part_fn phase1) {
     const keel_rnn_geom *g = p->g;
-    const int64_t T = g->T;
-    run_ctx c = {.st = {.p = p, .m = m, .y = y, .dy = dy}};
-    c.parts = KEEL_MIN((int64_t)keel_threads(), p->nb);
-    if (g->N * g->U * p->GU < RNN_PAR_MIN) c.parts = 1;
-    for (int64_t i = 0; i < T; i++) {
-        const int64_t s = backward ? T - 1 - i : i;
-        /* time of processing step k */
-#define TIME_OF(k) (g->go_backwards ? T - 1 - (k) : (k))
-        c.st.s = s;
-        c.st.t = TIME_OF(s);
-        c.st.tprev = s > 0 ? TIME_OF(s - 1) : -1;
-        c.st.tnext = s + 1 < T ? TIME_OF(s + 1) : -1;
-#undef TIME_OF
+    run_ctx c = {
+        .st = {.p = p, .m = m, .y = y, .dy = dy}, .phase = {phase0, phase1}, .backward = backward};
+    const int64_t threads = keel_threads();
+    if (threads < 2 || g->N * g->U * p->GU < RNN_PAR_MIN) {
+        c.parts = 1;
+        run_samples(&c, 0, 1);
+        return;
+    }
+    if (g->N >= 2 * threads) {
+        c.parts = KEEL_MIN(KEEL_MIN(threads, g->N), RNN_PARTS_MAX);
+        keel_parallel_run(c.parts, (int)c.parts, run_samples, &c);
+        return;
+    }
+    c.parts = KEEL_MIN(KEEL_MIN(threads, p->nb), RNN_PARTS_MAX);
+    rnn_part_fn phases[2] = {phase0, phase1};
+    for (int64_t i = 0; i < g->T; i++) {
+        set_step(&c.st, backward ? g->T - 1 - i : i);
         for (int ph = 0; ph < 2; ph++) {
-            c.fn = ph ? phase1 : phase0;
-            if (!c.fn) continue;
-            if (c.parts > 1)
-                keel_parallel_run(c.parts, (int)c.parts, run_parts, &c);
-            else
-                run_parts(&c, 0, 1);
+            if (!phases[ph]) continue;
+            c.phase[backward] = phases[ph]; /* run_units reads its function from there */
+            keel_parallel_run(c.parts, (int)c.parts, run_units, &c);
         }
     }
 }
@@ -343,8 +411,12 @@ void keel_rnn_backward(const keel_rnn_geom *g, const float *x, keel_rnn_weights 
                        const float *dy, keel_rnn_grads gr, float *work) {
     rnn_plan p;
     plan_bind(g, work, &m, &p);
-    /* the gate passes add each step's bias gradients into dbp, each thread its own columns */
-    memset(p.dbp, 0, 2 * (size_t)p.GU * sizeof *p.dbp);
+    /* RpT = Rp^T, for dh = dZ @ RpT in the steps */
+    for (int64_t u = 0; u < g->U; u++)
+        for (int64_t c = 0; c < p.GU; c++)
+            p.RpT[c * g->U + u] = p.Rp[u * p.GU + c];
+    /* the gate passes add each step's bias gradients into their part's sums */
+    memset(p.dbp, 0, RNN_PARTS_MAX * 2 * (size_t)p.GU * sizeof *p.dbp);
     const bool want_rec = gr.drec_kernel != NULL;
     const int64_t U = g->U;
     /* dRp (U, GU) = Hin^T (U, N*T) @ dZ (N*T, GU): every step's h_{t-1} (as the GEMM read it)
@@ -371,6 +443,9 @@ void keel_rnn_backward(const keel_rnn_geom *g, const float *x, keel_rnn_weights 
         keel_rnn_run_steps(&p, &m, NULL, dy, true, keel_rnn_simple_bwd, NULL);
         if (want_rec) keel_rnn_rec_grad(&p, p.Hin, p.Z, 0, p.GU);
     }
+    for (int q = 1; q < RNN_PARTS_MAX; q++)
+        for (int64_t c = 0; c < 2 * p.GU; c++)
+            p.dbp[c] += p.dbp[q * 2 * p.GU + c];
     keel_rnn_input_grads(&p, x, w, &m, gr);
     keel_rnn_scatter_grads(&p, w, gr, want_rec);
 }
@@ -383,47 +458,55 @@ void keel_rnn_act_forward(keel_act a, const float *x, float *y, int64_t n) {
 /* ---- SimpleRNN: h_t = act(x_t W + b + h_{t-1} R), one gate, no reordering needed (the
  * blocked layout of one gate is Keras's own) */
 
-KEEL_CLONES void keel_rnn_simple_fwd(const rnn_step *st, int64_t u0, int64_t u1) {
+KEEL_CLONES void keel_rnn_simple_fwd(const rnn_step *st, rnn_range r) {
     const rnn_plan *p = st->p;
     const keel_rnn_geom *g = p->g;
-    const int64_t N = g->N, T = g->T, U = g->U, ld = T * U;
-    float *Zt = p->Z + st->t * U;
+    const int64_t T = g->T, U = g->U, ld = T * U;
     /* Z[:, t, u0:u1] += Hin[:, t] (N, U) @ Rp[:, u0:u1] (at the first step h is zero) */
     if (st->tprev >= 0)
-        keel_gemm(false, false, N, u1 - u0, U, 1.0f, p->Hin + st->t * U, ld, p->Rp + u0, U, 1.0f,
-                  Zt + u0, ld);
-    float h[RNN_B];
-    for (int64_t n = 0; n < N; n++) {
+        keel_rnn_gemm(r, r.u1 - r.u0, U, p->Hin + st->t * U, ld, p->Rp + r.u0, U, 1.0f,
+                      p->Z + st->t * U + r.u0, ld);
+    const bool tanh_ = g->act.kind == KEEL_ACT_TANH;
+    for (int64_t n = r.n0; n < r.n1; n++) {
         const bool real = rnn_real(st, n);
-        for (int64_t j0 = u0; j0 < u1; j0 += RNN_B) {
-            const int64_t w = KEEL_MIN(RNN_B, u1 - j0), o = n * ld + st->t * U + j0;
+        for (int64_t j0 = r.u0; j0 < r.u1; j0 += RNN_B) {
+            const int64_t w = KEEL_MIN(RNN_B, r.u1 - j0), o = n * ld + st->t * U + j0;
             float *z = p->Z + o;
-            for (int64_t j = 0; j < w; j++)
-                z[j] += p->bp[j0 + j];
-            if (p->P) memcpy(p->P + o, z, (size_t)w * sizeof *z);
-            rnn_act_f(g->act, z, z, w);
-            /* a padded step passes h_{t-1} on */
-            memcpy(h, real ? z : p->Hp + o, (size_t)w * sizeof *h);
-            rnn_emit(st, n, j0, w, h);
+            const float *b = p->bp + j0;
+            if (!real) { /* a padded step passes h_{t-1} on */
+                rnn_emit(st, n, j0, w, p->Hp + o);
+                continue;
+            }
+            if (tanh_ && w == RNN_B) { /* Keras's default, a constant-length loop */
+#pragma omp simd
+                for (int j = 0; j < RNN_B; j++)
+                    z[j] = rnn_tanhf(z[j] + b[j]);
+            } else {
+                for (int64_t j = 0; j < w; j++)
+                    z[j] += b[j];
+                if (p->P) memcpy(p->P + o, z, (size_t)w * sizeof *z);
+                rnn_act_f(g->act, z, z, w);
+            }
+            rnn_emit(st, n, j0, w, z);
         }
     }
 }
 
 /* dL/dz_t = dL/dh_t * act'(z_t); dL/dh_{t-1} = dz_t @ R^T (the next step's GEMM) */
-KEEL_CLONES void keel_rnn_simple_bwd(const rnn_step *st, int64_t u0, int64_t u1) {
+KEEL_CLONES void keel_rnn_simple_bwd(const rnn_step *st, rnn_range r) {
     const rnn_plan *p = st->p;
     const keel_rnn_geom *g = p->g;
-    const int64_t N = g->N, T = g->T, U = g->U, ld = T * U;
-    /* e1[:, u0:u1] = dZ[:, t_next] (N, U) @ Rp[u0:u1, :]^T: the gradient of h_s through the
-     * next step's recurrent product */
+    const int64_t T = g->T, U = g->U, ld = T * U;
+    /* e1[:, u0:u1] = dZ[:, t_next] (N, U) @ RpT[:, u0:u1]: the gradient of h_s through the next
+     * step's recurrent product */
     if (st->tnext >= 0)
-        keel_gemm(false, true, N, u1 - u0, U, 1.0f, p->Z + st->tnext * U, ld, p->Rp + u0 * U, U,
-                  0.0f, p->e[1] + u0, U);
+        keel_rnn_gemm(r, r.u1 - r.u0, U, p->Z + st->tnext * U, ld, p->RpT + r.u0, U, 0.0f,
+                      p->e[1] + r.u0, U);
     float dh[RNN_B];
-    for (int64_t n = 0; n < N; n++) {
+    for (int64_t n = r.n0; n < r.n1; n++) {
         const bool real = rnn_real(st, n);
-        for (int64_t j0 = u0; j0 < u1; j0 += RNN_B) {
-            const int64_t w = KEEL_MIN(RNN_B, u1 - j0), o = n * ld + st->t * U + j0;
+        for (int64_t j0 = r.u0; j0 < r.u1; j0 += RNN_B) {
+            const int64_t w = KEEL_MIN(RNN_B, r.u1 - j0), o = n * ld + st->t * U + j0;
             float *z = p->Z + o, *carry = p->e[0] + n * U + j0;
             rnn_dh(st, n, j0, w, p->e[1], NULL, dh);
             if (!real) { /* h_s = h_{s-1}: all of dh goes to the step before */
@@ -433,9 +516,8 @@ KEEL_CLONES void keel_rnn_simple_bwd(const rnn_step *st, int64_t u0, int64_t u1)
             }
             rnn_act_b(g->act, p->P ? p->P + o : NULL, z, dh, z, w);
             memset(carry, 0, (size_t)w * sizeof *carry);
-            float *db = p->dbp + j0;
             for (int64_t j = 0; j < w; j++)
-                db[j] += z[j];
+                r.db[j0 + j] += z[j];
         }
     }
 }

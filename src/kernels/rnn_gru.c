@@ -26,28 +26,76 @@
  * the GEMM's dh from the next step; reset_after=False also e[2] = dRH r of the next step and
  * e[3] = this step's dRH */
 
-KEEL_CLONES void keel_rnn_gru_fwd(const rnn_step *st, int64_t u0, int64_t u1) {
+static const float zeros[3 * RNN_B];
+
+/* One full block with Keras's default activations (tanh, sigmoid) in a single loop; s is the
+ * recurrent product (zeros at the first step), z holds [z r h] before and [z r hh] after. */
+RNN_INLINE void fwd16(float *z, const float *s, const float *bi, const float *br, const float *hp,
+                      float *hr, float *h) {
+    const int B = RNN_B;
+#pragma omp simd
+    for (int j = 0; j < RNN_B; j++) {
+        const float zg = rnn_sigmoidf(z[j] + bi[j] + br[j] + s[j]);
+        const float rg = rnn_sigmoidf(z[B + j] + bi[B + j] + br[B + j] + s[B + j]);
+        const float hrj = br[2 * B + j] + s[2 * B + j];
+        const float hh = rnn_tanhf(z[2 * B + j] + bi[2 * B + j] + rg * hrj);
+        z[j] = zg, z[B + j] = rg, z[2 * B + j] = hh;
+        hr[j] = hrj, h[j] = zg * hp[j] + (1.0f - zg) * hh;
+    }
+}
+
+/* Its backward: the input side's gradient into z, the recurrent side's into ds, z dh into
+ * carry, both into the bias sums */
+RNN_INLINE void bwd16(float *z, float *ds, const float *dh, const float *hp, const float *hr,
+                      float *carry, float *db, float *dbr) {
+    const int B = RNN_B;
+#pragma omp simd
+    for (int j = 0; j < RNN_B; j++) {
+        const float zg = z[j], rg = z[B + j], hh = z[2 * B + j];
+        const float dhh = dh[j] * (1.0f - zg) * (1.0f - hh * hh);
+        const float dz = dh[j] * (hp[j] - hh) * zg * (1.0f - zg);
+        const float dr = dhh * hr[j] * rg * (1.0f - rg);
+        carry[j] = dh[j] * zg;
+        z[j] = dz, z[B + j] = dr, z[2 * B + j] = dhh;
+        ds[j] = dz, ds[B + j] = dr, ds[2 * B + j] = dhh * rg;
+        db[j] += dz, db[B + j] += dr, db[2 * B + j] += dhh;
+        dbr[j] += dz, dbr[B + j] += dr, dbr[2 * B + j] += dhh * rg;
+    }
+}
+
+KEEL_CLONES void keel_rnn_gru_fwd(const rnn_step *st, rnn_range r) {
     const rnn_plan *p = st->p;
     const keel_rnn_geom *g = p->g;
-    const int64_t N = g->N, T = g->T, U = g->U, GU = p->GU, ld = T * GU;
+    const int64_t T = g->T, U = g->U, GU = p->GU, ld = T * GU, u0 = r.u0, u1 = r.u1;
     const bool first = st->tprev < 0;
     /* S[:, 3u0:3u1] = Hin[:, t] (N, U) @ Rp[:, 3u0:3u1]; zero at the first step (not
      * computed) */
     if (!first)
-        keel_gemm(false, false, N, 3 * (u1 - u0), U, 1.0f, p->Hin + st->t * U, T * U,
-                  p->Rp + 3 * u0, GU, 0.0f, p->S + 3 * u0, GU);
+        keel_rnn_gemm(r, 3 * (u1 - u0), U, p->Hin + st->t * U, T * U, p->Rp + 3 * u0, GU, 0.0f,
+                      p->S + 3 * u0, GU);
+    const bool deflt = g->act.kind == KEEL_ACT_TANH && g->rec_act.kind == KEEL_ACT_SIGMOID;
     float h[RNN_B];
-    for (int64_t n = 0; n < N; n++) {
+    for (int64_t n = r.n0; n < r.n1; n++) {
         const bool real = rnn_real(st, n);
         for (int64_t j0 = u0; j0 < u1; j0 += RNN_B) {
             const int64_t w = KEEL_MIN(RNN_B, u1 - j0);
             const int64_t oz = n * ld + st->t * GU + 3 * j0, ou = (n * T + st->t) * U + j0;
             float *z = p->Z + oz, *hr = p->HR + ou;
-            const float *s = p->S + n * GU + 3 * j0, *bi = p->bp + 3 * j0, *br = bi + GU;
+            const float *s = first ? zeros : p->S + n * GU + 3 * j0, *bi = p->bp + 3 * j0;
+            const float *br = bi + GU, *hp = p->Hp + ou;
+            if (!real) { /* carry h over the padded step; its gates are never used */
+                rnn_emit(st, n, j0, w, hp);
+                continue;
+            }
+            if (deflt && w == RNN_B) {
+                fwd16(z, s, bi, br, hp, hr, h);
+                rnn_emit(st, n, j0, w, h);
+                continue;
+            }
             for (int64_t q = 0; q < 2 * w; q++)
-                z[q] += bi[q] + br[q] + (first ? 0.0f : s[q]);
+                z[q] += bi[q] + br[q] + s[q];
             for (int64_t j = 0; j < w; j++)
-                hr[j] = br[2 * w + j] + (first ? 0.0f : s[2 * w + j]);
+                hr[j] = br[2 * w + j] + s[2 * w + j];
             if (p->P) memcpy(p->P + oz, z, 2 * (size_t)w * sizeof *z);
             rnn_act_f(g->rec_act, z, z, 2 * w);
             float *zg = z, *rg = z + w, *hh = z + 2 * w;
@@ -56,11 +104,6 @@ KEEL_CLONES void keel_rnn_gru_fwd(const rnn_step *st, int64_t u0, int64_t u1) {
                 hh[j] += bi[2 * w + j] + rg[j] * hr[j];
             if (p->P) memcpy(p->P + oz + 2 * w, hh, (size_t)w * sizeof *hh);
             rnn_act_f(g->act, hh, hh, w);
-            const float *hp = p->Hp + ou;
-            if (!real) {
-                rnn_emit(st, n, j0, w, hp);
-                continue;
-            }
 #pragma omp simd
             for (int64_t j = 0; j < w; j++)
                 h[j] = zg[j] * hp[j] + (1.0f - zg[j]) * hh[j];
@@ -69,16 +112,17 @@ KEEL_CLONES void keel_rnn_gru_fwd(const rnn_step *st, int64_t u0, int64_t u1) {
     }
 }
 
-KEEL_CLONES void keel_rnn_gru_bwd(const rnn_step *st, int64_t u0, int64_t u1) {
+KEEL_CLONES void keel_rnn_gru_bwd(const rnn_step *st, rnn_range r) {
     const rnn_plan *p = st->p;
     const keel_rnn_geom *g = p->g;
-    const int64_t N = g->N, T = g->T, U = g->U, GU = p->GU, ld = T * GU;
-    /* e1[:, u0:u1] = dS[:, t_next] (N, GU) @ Rp[u0:u1, :]^T: dh_t through step t+1's product */
+    const int64_t T = g->T, U = g->U, GU = p->GU, ld = T * GU, u0 = r.u0, u1 = r.u1;
+    /* e1[:, u0:u1] = dS[:, t_next] (N, GU) @ RpT[:, u0:u1]: dh_t through step t+1's product */
     if (st->tnext >= 0)
-        keel_gemm(false, true, N, u1 - u0, GU, 1.0f, p->DS + st->tnext * GU, ld, p->Rp + u0 * GU,
-                  GU, 0.0f, p->e[1] + u0, U);
+        keel_rnn_gemm(r, u1 - u0, GU, p->DS + st->tnext * GU, ld, p->RpT + u0, U, 0.0f,
+                      p->e[1] + u0, U);
+    const bool deflt = g->act.kind == KEEL_ACT_TANH && g->rec_act.kind == KEEL_ACT_SIGMOID;
     float dh[RNN_B], d[3 * RNN_B];
-    for (int64_t n = 0; n < N; n++) {
+    for (int64_t n = r.n0; n < r.n1; n++) {
         const bool real = rnn_real(st, n);
         for (int64_t j0 = u0; j0 < u1; j0 += RNN_B) {
             const int64_t w = KEEL_MIN(RNN_B, u1 - j0);
@@ -91,7 +135,12 @@ KEEL_CLONES void keel_rnn_gru_bwd(const rnn_step *st, int64_t u0, int64_t u1) {
                 memcpy(carry, dh, (size_t)w * sizeof *dh);
                 continue;
             }
-            const float *zg = z, *rg = z + w, *hh = z + 2 * w, *hr = p->HR + ou, *hp = p->Hp + ou;
+            const float *hr = p->HR + ou, *hp = p->Hp + ou;
+            if (deflt && w == RNN_B) {
+                bwd16(z, ds, dh, hp, hr, carry, r.db + 3 * j0, r.db + GU + 3 * j0);
+                continue;
+            }
+            const float *zg = z, *rg = z + w, *hh = z + 2 * w;
             const float *pre = p->P ? p->P + oz : NULL;
             float *dz = d, *dr = d + w, *dhh = d + 2 * w;
 #pragma omp simd
@@ -111,7 +160,7 @@ KEEL_CLONES void keel_rnn_gru_bwd(const rnn_step *st, int64_t u0, int64_t u1) {
             for (int64_t j = 0; j < w; j++)
                 ds[2 * w + j] = dhh[j] * rg[j];
             memcpy(z, d, 3 * (size_t)w * sizeof *z);
-            float *db = p->dbp + 3 * j0, *dbr = db + GU;
+            float *db = r.db + 3 * j0, *dbr = db + GU;
             for (int64_t q = 0; q < 3 * w; q++) {
                 db[q] += z[q];
                 dbr[q] += ds[q];
@@ -122,16 +171,16 @@ KEEL_CLONES void keel_rnn_gru_bwd(const rnn_step *st, int64_t u0, int64_t u1) {
 
 /* ---- reset_after=False: z, r blocked in columns [0, 2U), the h gate plain in [2U, 3U) */
 
-KEEL_CLONES void keel_rnn_gru0_fwd_zr(const rnn_step *st, int64_t u0, int64_t u1) {
+KEEL_CLONES void keel_rnn_gru0_fwd_zr(const rnn_step *st, rnn_range r) {
     const rnn_plan *p = st->p;
     const keel_rnn_geom *g = p->g;
-    const int64_t N = g->N, T = g->T, U = g->U, GU = p->GU, ld = T * GU;
+    const int64_t T = g->T, U = g->U, GU = p->GU, ld = T * GU, u0 = r.u0, u1 = r.u1;
     const bool first = st->tprev < 0;
     /* S[:, 2u0:2u1] = Hin[:, t] (N, U) @ Rp[:, 2u0:2u1] */
     if (!first)
-        keel_gemm(false, false, N, 2 * (u1 - u0), U, 1.0f, p->Hin + st->t * U, T * U,
-                  p->Rp + 2 * u0, GU, 0.0f, p->S + 2 * u0, GU);
-    for (int64_t n = 0; n < N; n++)
+        keel_rnn_gemm(r, 2 * (u1 - u0), U, p->Hin + st->t * U, T * U, p->Rp + 2 * u0, GU, 0.0f,
+                      p->S + 2 * u0, GU);
+    for (int64_t n = r.n0; n < r.n1; n++)
         for (int64_t j0 = u0; j0 < u1; j0 += RNN_B) {
             const int64_t w = KEEL_MIN(RNN_B, u1 - j0);
             const int64_t oz = n * ld + st->t * GU + 2 * j0, ou = (n * T + st->t) * U + j0;
@@ -148,17 +197,17 @@ KEEL_CLONES void keel_rnn_gru0_fwd_zr(const rnn_step *st, int64_t u0, int64_t u1
         }
 }
 
-KEEL_CLONES void keel_rnn_gru0_fwd_h(const rnn_step *st, int64_t u0, int64_t u1) {
+KEEL_CLONES void keel_rnn_gru0_fwd_h(const rnn_step *st, rnn_range r) {
     const rnn_plan *p = st->p;
     const keel_rnn_geom *g = p->g;
-    const int64_t N = g->N, T = g->T, U = g->U, GU = p->GU, ld = T * GU;
+    const int64_t T = g->T, U = g->U, GU = p->GU, ld = T * GU, u0 = r.u0, u1 = r.u1;
     const bool first = st->tprev < 0;
     /* S[:, 2U+u0 : 2U+u1] = RH[:, t] (N, U) @ Rp[:, 2U+u0 : 2U+u1] */
     if (!first)
-        keel_gemm(false, false, N, u1 - u0, U, 1.0f, p->HR + st->t * U, T * U, p->Rp + 2 * U + u0,
-                  GU, 0.0f, p->S + 2 * U + u0, GU);
+        keel_rnn_gemm(r, u1 - u0, U, p->HR + st->t * U, T * U, p->Rp + 2 * U + u0, GU, 0.0f,
+                      p->S + 2 * U + u0, GU);
     float h[RNN_B];
-    for (int64_t n = 0; n < N; n++) {
+    for (int64_t n = r.n0; n < r.n1; n++) {
         const bool real = rnn_real(st, n);
         for (int64_t j0 = u0; j0 < u1; j0 += RNN_B) {
             const int64_t w = KEEL_MIN(RNN_B, u1 - j0);
@@ -184,16 +233,16 @@ KEEL_CLONES void keel_rnn_gru0_fwd_h(const rnn_step *st, int64_t u0, int64_t u1)
 
 /* phase 1 of the backward: dh_t, then d_z and d_hh of this thread's units (d_r needs dRH,
  * which needs d_hh of every unit: phase 2) */
-KEEL_CLONES void keel_rnn_gru0_bwd_zh(const rnn_step *st, int64_t u0, int64_t u1) {
+KEEL_CLONES void keel_rnn_gru0_bwd_zh(const rnn_step *st, rnn_range r) {
     const rnn_plan *p = st->p;
     const keel_rnn_geom *g = p->g;
-    const int64_t N = g->N, T = g->T, U = g->U, GU = p->GU, ld = T * GU;
-    /* e1[:, u0:u1] = dZ[:, t_next, 0:2U] (N, 2U) @ Rp[u0:u1, 0:2U]^T: through z and r */
+    const int64_t T = g->T, U = g->U, GU = p->GU, ld = T * GU, u0 = r.u0, u1 = r.u1;
+    /* e1[:, u0:u1] = dZ[:, t_next, 0:2U] (N, 2U) @ RpT[0:2U, u0:u1]: through z and r */
     if (st->tnext >= 0)
-        keel_gemm(false, true, N, u1 - u0, 2 * U, 1.0f, p->Z + st->tnext * GU, ld, p->Rp + u0 * GU,
-                  GU, 0.0f, p->e[1] + u0, U);
+        keel_rnn_gemm(r, u1 - u0, 2 * U, p->Z + st->tnext * GU, ld, p->RpT + u0, U, 0.0f,
+                      p->e[1] + u0, U);
     float dh[RNN_B];
-    for (int64_t n = 0; n < N; n++) {
+    for (int64_t n = r.n0; n < r.n1; n++) {
         const bool real = rnn_real(st, n);
         for (int64_t j0 = u0; j0 < u1; j0 += RNN_B) {
             const int64_t w = KEEL_MIN(RNN_B, u1 - j0);
@@ -219,7 +268,7 @@ KEEL_CLONES void keel_rnn_gru0_bwd_zh(const rnn_step *st, int64_t u0, int64_t u1
             }
             rnn_act_b(g->act, pre ? pre + 2 * U + j0 : NULL, hh, dhh, hh, w);
             rnn_act_b(g->rec_act, pre ? pre + 2 * j0 : NULL, z, dz, z, w);
-            float *db = p->dbp;
+            float *db = r.db;
             for (int64_t j = 0; j < w; j++) {
                 db[2 * j0 + j] += z[j];
                 db[2 * U + j0 + j] += hh[j];
@@ -230,22 +279,22 @@ KEEL_CLONES void keel_rnn_gru0_bwd_zh(const rnn_step *st, int64_t u0, int64_t u1
 
 /* phase 2: dRH = d_hh (all units) @ R[h]^T on this thread's units; d_r = dRH Hin rec'(r); and
  * dRH r, the part of dh_{t-1} through r * h_{t-1}, for the step before (e2) */
-KEEL_CLONES void keel_rnn_gru0_bwd_r(const rnn_step *st, int64_t u0, int64_t u1) {
+KEEL_CLONES void keel_rnn_gru0_bwd_r(const rnn_step *st, rnn_range r) {
     const rnn_plan *p = st->p;
     const keel_rnn_geom *g = p->g;
-    const int64_t N = g->N, T = g->T, U = g->U, GU = p->GU, ld = T * GU;
-    /* e3[:, u0:u1] = dZ[:, t, 2U:3U] (N, U) @ Rp[u0:u1, 2U:3U]^T */
-    keel_gemm(false, true, N, u1 - u0, U, 1.0f, p->Z + st->t * GU + 2 * U, ld,
-              p->Rp + u0 * GU + 2 * U, GU, 0.0f, p->e[3] + u0, U);
-    for (int64_t n = 0; n < N; n++) {
+    const int64_t T = g->T, U = g->U, GU = p->GU, ld = T * GU, u0 = r.u0, u1 = r.u1;
+    /* e3[:, u0:u1] = dZ[:, t, 2U:3U] (N, U) @ RpT[2U:3U, u0:u1] */
+    keel_rnn_gemm(r, u1 - u0, U, p->Z + st->t * GU + 2 * U, ld, p->RpT + 2 * U * U + u0, U, 0.0f,
+                  p->e[3] + u0, U);
+    for (int64_t n = r.n0; n < r.n1; n++) {
         const bool real = rnn_real(st, n);
         for (int64_t j0 = u0; j0 < u1; j0 += RNN_B) {
             const int64_t w = KEEL_MIN(RNN_B, u1 - j0);
             const int64_t row = n * ld + st->t * GU, ou = (n * T + st->t) * U + j0;
-            float *r = p->Z + row + 2 * j0 + w, *e2 = p->e[2] + n * U + j0;
+            float *rg = p->Z + row + 2 * j0 + w, *e2 = p->e[2] + n * U + j0;
             const float *drh = p->e[3] + n * U + j0, *hin = p->Hin + ou;
             if (!real) {
-                memset(r, 0, (size_t)w * sizeof *r);
+                memset(rg, 0, (size_t)w * sizeof *rg);
                 memset(e2, 0, (size_t)w * sizeof *e2);
                 continue;
             }
@@ -253,12 +302,12 @@ KEEL_CLONES void keel_rnn_gru0_bwd_r(const rnn_step *st, int64_t u0, int64_t u1)
 #pragma omp simd
             for (int64_t j = 0; j < w; j++) {
                 dr[j] = drh[j] * hin[j];
-                e2[j] = drh[j] * r[j];
+                e2[j] = drh[j] * rg[j];
             }
-            rnn_act_b(g->rec_act, p->P ? p->P + row + 2 * j0 + w : NULL, r, dr, r, w);
-            float *db = p->dbp + 2 * j0 + w;
+            rnn_act_b(g->rec_act, p->P ? p->P + row + 2 * j0 + w : NULL, rg, dr, rg, w);
+            float *db = r.db + 2 * j0 + w;
             for (int64_t j = 0; j < w; j++)
-                db[j] += r[j];
+                db[j] += rg[j];
         }
     }
 }

@@ -18,32 +18,43 @@
 #endif
 #endif
 
+/* The helpers below and the cells' block functions go inside each KEEL_CLONES copy: a helper
+ * left out of line would be compiled once, for plain x86-64 (measured: the LSTM forward's gate
+ * pass 5x slower so). */
+#define RNN_INLINE static inline __attribute__((always_inline))
+
 /* Units per block of the reordered gate columns: one AVX-512 vector of floats. */
 #define RNN_B 16
+/* Parts a sequence is cut into at most (threads beyond it sit out) */
+#define RNN_PARTS_MAX 16
 
 /* The workspace, cut into named arrays (rnn_plan_init). Every (N, T, .) array is indexed by
  * sample and *time* (not processing order), so that the backward's large GEMMs see rows in the
  * same order as x. */
 typedef struct rnn_plan {
     const keel_rnn_geom *g;
-    int G;          /* gates */
-    int Gb;         /* gates in the blocked layout: G, except GRU without reset_after (2) */
-    int64_t GU, nb; /* columns of the projections (G*U); unit blocks, ceil(U / RNN_B) */
-    bool need_pre;  /* an activation's derivative needs its input: keep the pre-activations */
-    float *Wp, *Rp; /* kernel (F, GU) and rec_kernel (U, GU), columns reordered */
-    float *bp;      /* (2, GU): input bias, recurrent bias (GRU reset_after), reordered */
-    float *Z;       /* (N, T, GU): x @ kernel, then the gates after activation, then their
-                     * gradients before activation (the backward overwrites them in place) */
-    float *P;       /* (N, T, GU) gates before activation, when need_pre; else NULL */
-    float *Hp;      /* (N, T, U) the state h entering step t (zero at the first step) */
-    float *Hin;     /* (N, T, U) what the recurrent GEMM reads: Hp * rec_dropout, or Hp */
-    float *Xd;      /* (N, T, F) x * dropout; NULL without dropout */
-    float *C, *A;   /* LSTM (N, T, U): c_t after step t (carried at padding), act(c_t) */
-    float *HR;      /* GRU (N, T, U): reset_after h_{t-1} @ R_h + b_rec_h; else r * Hin */
-    float *S;       /* GRU (N, GU): the step's recurrent product */
-    float *DS;      /* GRU reset_after (N, T, GU): gradient of the recurrent product */
-    float *e[4];    /* (N, U) each: the backward's per-step carries (see the cells) */
-    float *dWp, *dRp, *dbp; /* (F, GU), (U, GU), (2, GU): gradients in the reordered layout */
+    int G;            /* gates */
+    int Gb;           /* gates in the blocked layout: G, except GRU without reset_after (2) */
+    int64_t GU, nb;   /* columns of the projections (G*U); unit blocks, ceil(U / RNN_B) */
+    bool need_pre;    /* an activation's derivative needs its input: keep the pre-activations */
+    float *Wp, *Rp;   /* kernel (F, GU) and rec_kernel (U, GU), columns reordered */
+    float *RpT;       /* (GU, U): Rp transposed, for the backward's products with dZ (BLIS runs
+                       * dZ @ RpT about 1.7x faster than dZ @ Rp^T at these shapes) */
+    float *bp;        /* (2, GU): input bias, recurrent bias (GRU reset_after), reordered */
+    float *Z;         /* (N, T, GU): x @ kernel, then the gates after activation, then their
+                       * gradients before activation (the backward overwrites them in place) */
+    float *P;         /* (N, T, GU) gates before activation, when need_pre; else NULL */
+    float *Hp;        /* (N, T, U) the state h entering step t (zero at the first step) */
+    float *Hin;       /* (N, T, U) what the recurrent GEMM reads: Hp * rec_dropout, or Hp */
+    float *Xd;        /* (N, T, F) x * dropout; NULL without dropout */
+    float *C, *A;     /* LSTM (N, T, U): c_t after step t (carried at padding), act(c_t) */
+    float *HR;        /* GRU (N, T, U): reset_after h_{t-1} @ R_h + b_rec_h; else r * Hin */
+    float *S;         /* GRU (N, GU): the step's recurrent product */
+    float *DS;        /* GRU reset_after (N, T, GU): gradient of the recurrent product */
+    float *e[4];      /* (N, U) each: the backward's per-step carries (see the cells) */
+    float *dWt, *dRt; /* (GU, F), (GU, U): the kernels' gradients, reordered and
+                       * transposed (dZ^T X runs faster than X^T dZ) */
+    float *dbp;       /* (RNN_PARTS_MAX, 2, GU): the bias gradient's partial sums */
 } rnn_plan;
 
 /* Cuts work (NULL: only counts) into the plan; returns the floats used. */
@@ -54,7 +65,7 @@ int64_t keel_rnn_plan_init(const keel_rnn_geom *g, float *work, rnn_plan *p);
  * not a multiple of 16); gates from Gb on follow all the blocks in Keras's plain order. A
  * thread's units [u0, u1) (u0 a multiple of 16) are then the contiguous columns
  * [Gb*u0, Gb*u1) of the blocked part (and [Gb*U + u0, Gb*U + u1) of each plain gate). */
-static inline int64_t rnn_col(const rnn_plan *p, int gate, int64_t j) {
+RNN_INLINE int64_t rnn_col(const rnn_plan *p, int gate, int64_t j) {
     const int64_t U = p->g->U;
     if (gate >= p->Gb) return (int64_t)gate * U + j;
     int64_t k = j / RNN_B, w = KEEL_MIN(RNN_B, U - k * RNN_B);
@@ -71,11 +82,19 @@ typedef struct rnn_step {
     int64_t s, t, tprev, tnext;
 } rnn_step;
 
-/* A cell's work for one step on units [u0, u1) (u0 a multiple of RNN_B, u1 one or U). */
-typedef void (*rnn_part_fn)(const rnn_step *st, int64_t u0, int64_t u1);
+/* The part of a step one thread does: samples [n0, n1), units [u0, u1) (u0 a multiple of
+ * RNN_B, u1 one or U). */
+typedef struct rnn_range {
+    int64_t n0, n1, u0, u1;
+    float *db; /* backward: this part's bias-gradient sums (2, GU), added to, in the reordered
+                * layout (parts that share columns have their own) */
+} rnn_range;
 
-/* Runs every step (forward: s = 0 .. T-1; backward: T-1 .. 0), each as one parallel region per
- * function of `phase` (one or two), the units cut into the same ranges every step. */
+/* A cell's work for one step on a range. */
+typedef void (*rnn_part_fn)(const rnn_step *st, rnn_range r);
+
+/* Runs every step (forward: s = 0 .. T-1; backward: T-1 .. 0), each phase (one or two) of each
+ * step on every range before the next begins. rnn.c's opening comment says how it cuts. */
 void keel_rnn_run_steps(const rnn_plan *p, const keel_rnn_masks *m, float *y, const float *dy,
                         bool backward, rnn_part_fn phase0, rnn_part_fn phase1);
 
@@ -87,35 +106,41 @@ void keel_rnn_project(const rnn_plan *p, const float *x, keel_rnn_weights w,
  * row 0 from dZ; the recurrent kernel and bias row 1 are the cell's (rnn_grads_rec). */
 void keel_rnn_input_grads(const rnn_plan *p, const float *x, keel_rnn_weights w,
                           const keel_rnn_masks *m, keel_rnn_grads gr);
-/* dRp[:, c0:c1] = A^T (NT x U) @ D[:, c0:c1] (NT rows, ld GU) */
+/* dRt[c0:c1, :] = D[:, c0:c1]^T (c1 - c0, NT) @ A (NT, U), D with N*T rows of GU */
 void keel_rnn_rec_grad(const rnn_plan *p, const float *A, const float *D, int64_t c0, int64_t c1);
-/* Unreorders dWp, dRp and dbp (rows given by `bias_rows`) into the caller's gradients. */
+/* Unreorders dWt, dRt and dbp into the caller's gradients. */
 void keel_rnn_scatter_grads(const rnn_plan *p, keel_rnn_weights w, keel_rnn_grads gr,
                             bool want_rec);
 
+/* C (+)= A @ B on rows [n0, n1) of A and C (row strides lda, ldc), `cols` columns of B and C
+ * from where the pointers point, inner dimension K: a step's product, one thread's share, cut
+ * into calls of at most RNN_GEMM_COLS columns (see rnn.c). */
+void keel_rnn_gemm(rnn_range r, int64_t cols, int64_t K, const float *A, int64_t lda,
+                   const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
 /* the cells' step functions (rnn_lstm.c, rnn_gru.c, rnn.c) */
-void keel_rnn_lstm_fwd(const rnn_step *st, int64_t u0, int64_t u1);
-void keel_rnn_lstm_bwd(const rnn_step *st, int64_t u0, int64_t u1);
-void keel_rnn_gru_fwd(const rnn_step *st, int64_t u0, int64_t u1);
-void keel_rnn_gru_bwd(const rnn_step *st, int64_t u0, int64_t u1);
-void keel_rnn_gru0_fwd_zr(const rnn_step *st, int64_t u0, int64_t u1); /* reset_after=False */
-void keel_rnn_gru0_fwd_h(const rnn_step *st, int64_t u0, int64_t u1);
-void keel_rnn_gru0_bwd_zh(const rnn_step *st, int64_t u0, int64_t u1);
-void keel_rnn_gru0_bwd_r(const rnn_step *st, int64_t u0, int64_t u1);
-void keel_rnn_simple_fwd(const rnn_step *st, int64_t u0, int64_t u1);
-void keel_rnn_simple_bwd(const rnn_step *st, int64_t u0, int64_t u1);
+void keel_rnn_lstm_fwd(const rnn_step *st, rnn_range r);
+void keel_rnn_lstm_bwd(const rnn_step *st, rnn_range r);
+void keel_rnn_gru_fwd(const rnn_step *st, rnn_range r);
+void keel_rnn_gru_bwd(const rnn_step *st, rnn_range r);
+void keel_rnn_gru0_fwd_zr(const rnn_step *st, rnn_range r); /* reset_after=False */
+void keel_rnn_gru0_fwd_h(const rnn_step *st, rnn_range r);
+void keel_rnn_gru0_bwd_zh(const rnn_step *st, rnn_range r);
+void keel_rnn_gru0_bwd_r(const rnn_step *st, rnn_range r);
+void keel_rnn_simple_fwd(const rnn_step *st, rnn_range r);
+void keel_rnn_simple_bwd(const rnn_step *st, rnn_range r);
 
 /* ---- per-step helpers the cells share */
 
 /* whether step t of sample n is real (not padding) */
-static inline bool rnn_real(const rnn_step *st, int64_t n) {
+RNN_INLINE bool rnn_real(const rnn_step *st, int64_t n) {
     const float *mk = st->m->mask;
     return !mk || mk[n * st->p->g->T + st->t] != 0.0f;
 }
 
 /* h (w units from j0) is the state after step s of sample n: the output, and the next step's
  * inputs (Hp, and Hin with recurrent dropout) */
-static inline void rnn_emit(const rnn_step *st, int64_t n, int64_t j0, int64_t w, const float *h) {
+RNN_INLINE void rnn_emit(const rnn_step *st, int64_t n, int64_t j0, int64_t w, const float *h) {
     const rnn_plan *p = st->p;
     const keel_rnn_geom *g = p->g;
     const int64_t T = g->T, U = g->U;
@@ -138,8 +163,8 @@ static inline void rnn_emit(const rnn_step *st, int64_t n, int64_t j0, int64_t w
  * part that bypasses its recurrent product: all of it at a padded step, z * dh for GRU), plus
  * its recurrent product's gradient rec[n] (the GEMM's, scaled by the recurrent dropout), plus
  * dy at step s. rec2 (may be NULL) is a second recurrent term (GRU without reset_after). */
-static inline void rnn_dh(const rnn_step *st, int64_t n, int64_t j0, int64_t w, const float *rec,
-                          const float *rec2, float *dh) {
+RNN_INLINE void rnn_dh(const rnn_step *st, int64_t n, int64_t j0, int64_t w, const float *rec,
+                       const float *rec2, float *dh) {
     const rnn_plan *p = st->p;
     const keel_rnn_geom *g = p->g;
     const int64_t U = g->U, r = n * U + j0;
@@ -169,7 +194,7 @@ static inline void rnn_dh(const rnn_step *st, int64_t n, int64_t j0, int64_t w, 
 /* ---- sigmoid and tanh that vectorise: exp by Cephes's expf (range reduction by ln 2 in two
  * parts, a degree-5 polynomial, the power of two put in by hand), with the input clamped so
  * that 2^n stays a normal float. */
-static inline float rnn_expf(float x) {
+RNN_INLINE float rnn_expf(float x) {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
     /* n = round(x / ln 2): adding 1.5 * 2^23 rounds to an integer in float arithmetic */
     const float magic = 12582912.0f;
@@ -190,12 +215,12 @@ static inline float rnn_expf(float x) {
     return e * two.f;
 }
 
-static inline float rnn_sigmoidf(float x) {
+RNN_INLINE float rnn_sigmoidf(float x) {
     return 1.0f / (1.0f + rnn_expf(-x));
 }
 
 /* Cephes's tanhf: an odd polynomial below 0.625, 1 - 2 / (e^2|x| + 1) above */
-static inline float rnn_tanhf(float x) {
+RNN_INLINE float rnn_tanhf(float x) {
     float a = fabsf(x), z = x * x;
     float q = -5.70498872745e-3f;
     q = q * z + 2.06390887954e-2f;
@@ -208,7 +233,7 @@ static inline float rnn_tanhf(float x) {
 }
 
 /* y[0..w) = f(x) for a gate vector (w <= a few blocks); x and y may alias */
-static inline void rnn_act_f(keel_act a, const float *x, float *y, int64_t w) {
+RNN_INLINE void rnn_act_f(keel_act a, const float *x, float *y, int64_t w) {
     if (a.kind == KEEL_ACT_SIGMOID) {
 #pragma omp simd
         for (int64_t j = 0; j < w; j++)
@@ -224,8 +249,8 @@ static inline void rnn_act_f(keel_act a, const float *x, float *y, int64_t w) {
 
 /* dx[0..w) = dy * f'(x) from y = f(x) (and x, the pre-activation, when keel_act_needs_input;
  * else x may be NULL); dx may alias dy */
-static inline void rnn_act_b(keel_act a, const float *x, const float *y, const float *dy, float *dx,
-                             int64_t w) {
+RNN_INLINE void rnn_act_b(keel_act a, const float *x, const float *y, const float *dy, float *dx,
+                          int64_t w) {
     if (a.kind == KEEL_ACT_SIGMOID) {
 #pragma omp simd
         for (int64_t j = 0; j < w; j++)

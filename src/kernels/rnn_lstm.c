@@ -19,24 +19,67 @@
 /* e[0]: dh that bypasses the recurrent product (all of it at a padded step); e[1]: the GEMM's
  * dh from the next step; e[2]: dc carried to the step before */
 
-KEEL_CLONES void keel_rnn_lstm_fwd(const rnn_step *st, int64_t u0, int64_t u1) {
+/* One full block with Keras's default activations (tanh, sigmoid) in a single loop: 16 lanes,
+ * one vector each, five exps per lane; z holds [i f g o] before and after. */
+RNN_INLINE void fwd16(float *z, const float *b, const float *cp, float *c, float *ac, float *h) {
+#pragma omp simd
+    for (int j = 0; j < RNN_B; j++) {
+        const float i = rnn_sigmoidf(z[j] + b[j]);
+        const float f = rnn_sigmoidf(z[RNN_B + j] + b[RNN_B + j]);
+        const float gg = rnn_tanhf(z[2 * RNN_B + j] + b[2 * RNN_B + j]);
+        const float o = rnn_sigmoidf(z[3 * RNN_B + j] + b[3 * RNN_B + j]);
+        const float cj = f * cp[j] + i * gg, aj = rnn_tanhf(cj);
+        z[j] = i, z[RNN_B + j] = f, z[2 * RNN_B + j] = gg, z[3 * RNN_B + j] = o;
+        c[j] = cj, ac[j] = aj, h[j] = o * aj;
+    }
+}
+
+/* Its backward: dz (into z) from dh, the carried dc (updated for the step before) and the
+ * stored c_{t-1}, act(c_t) */
+RNN_INLINE void bwd16(float *z, const float *dh, float *dc, const float *cp, const float *ac,
+                      float *db) {
+#pragma omp simd
+    for (int j = 0; j < RNN_B; j++) {
+        const float i = z[j], f = z[RNN_B + j], gg = z[2 * RNN_B + j], o = z[3 * RNN_B + j];
+        const float a = ac[j], dct = dc[j] + dh[j] * o * (1.0f - a * a);
+        const float di = dct * gg * i * (1.0f - i), df = dct * cp[j] * f * (1.0f - f);
+        const float dg = dct * i * (1.0f - gg * gg), dout = dh[j] * a * o * (1.0f - o);
+        dc[j] = dct * f;
+        z[j] = di, z[RNN_B + j] = df, z[2 * RNN_B + j] = dg, z[3 * RNN_B + j] = dout;
+        db[j] += di, db[RNN_B + j] += df, db[2 * RNN_B + j] += dg, db[3 * RNN_B + j] += dout;
+    }
+}
+
+KEEL_CLONES void keel_rnn_lstm_fwd(const rnn_step *st, rnn_range r) {
     const rnn_plan *p = st->p;
     const keel_rnn_geom *g = p->g;
-    const int64_t N = g->N, T = g->T, U = g->U, GU = p->GU, ld = T * GU;
+    const int64_t T = g->T, U = g->U, GU = p->GU, ld = T * GU, u0 = r.u0, u1 = r.u1;
     float *Zt = p->Z + st->t * GU;
     /* Z[:, t, 4u0:4u1] += Hin[:, t] (N, U) @ Rp[:, 4u0:4u1]: this thread's gates, all four */
     if (st->tprev >= 0)
-        keel_gemm(false, false, N, 4 * (u1 - u0), U, 1.0f, p->Hin + st->t * U, T * U,
-                  p->Rp + 4 * u0, GU, 1.0f, Zt + 4 * u0, ld);
+        keel_rnn_gemm(r, 4 * (u1 - u0), U, p->Hin + st->t * U, T * U, p->Rp + 4 * u0, GU, 1.0f,
+                      Zt + 4 * u0, ld);
+    const bool deflt = g->act.kind == KEEL_ACT_TANH && g->rec_act.kind == KEEL_ACT_SIGMOID;
     float c[RNN_B], ac[RNN_B], h[RNN_B];
     static const float zeros[RNN_B];
-    for (int64_t n = 0; n < N; n++) {
+    for (int64_t n = r.n0; n < r.n1; n++) {
         const bool real = rnn_real(st, n);
         for (int64_t j0 = u0; j0 < u1; j0 += RNN_B) {
             const int64_t w = KEEL_MIN(RNN_B, u1 - j0);
             const int64_t oz = n * ld + st->t * GU + 4 * j0, ou = (n * T + st->t) * U + j0;
             float *z = p->Z + oz;
             const float *b = p->bp + 4 * j0;
+            const float *cp = st->tprev >= 0 ? p->C + (n * T + st->tprev) * U + j0 : zeros;
+            if (!real) { /* carry c and h over the padded step; its gates are never used */
+                memcpy(p->C + ou, cp, (size_t)w * sizeof *cp);
+                rnn_emit(st, n, j0, w, p->Hp + ou);
+                continue;
+            }
+            if (deflt && w == RNN_B) {
+                fwd16(z, b, cp, p->C + ou, p->A + ou, h);
+                rnn_emit(st, n, j0, w, h);
+                continue;
+            }
             for (int64_t q = 0; q < 4 * w; q++)
                 z[q] += b[q];
             if (p->P) memcpy(p->P + oz, z, 4 * (size_t)w * sizeof *z);
@@ -44,12 +87,6 @@ KEEL_CLONES void keel_rnn_lstm_fwd(const rnn_step *st, int64_t u0, int64_t u1) {
             rnn_act_f(g->rec_act, z, z, 2 * w);
             rnn_act_f(g->act, z + 2 * w, z + 2 * w, w);
             rnn_act_f(g->rec_act, z + 3 * w, z + 3 * w, w);
-            const float *cp = st->tprev >= 0 ? p->C + (n * T + st->tprev) * U + j0 : zeros;
-            if (!real) { /* carry c and h over the padded step */
-                memcpy(p->C + ou, cp, (size_t)w * sizeof *cp);
-                rnn_emit(st, n, j0, w, p->Hp + ou);
-                continue;
-            }
             const float *gi = z, *gf = z + w, *gg = z + 2 * w, *go = z + 3 * w;
 #pragma omp simd
             for (int64_t j = 0; j < w; j++)
@@ -65,18 +102,19 @@ KEEL_CLONES void keel_rnn_lstm_fwd(const rnn_step *st, int64_t u0, int64_t u1) {
     }
 }
 
-KEEL_CLONES void keel_rnn_lstm_bwd(const rnn_step *st, int64_t u0, int64_t u1) {
+KEEL_CLONES void keel_rnn_lstm_bwd(const rnn_step *st, rnn_range r) {
     const rnn_plan *p = st->p;
     const keel_rnn_geom *g = p->g;
-    const int64_t N = g->N, T = g->T, U = g->U, GU = p->GU, ld = T * GU;
-    /* e1[:, u0:u1] = dZ[:, t_next] (N, GU) @ Rp[u0:u1, :]^T: dh_t through step t+1's product */
+    const int64_t T = g->T, U = g->U, GU = p->GU, ld = T * GU, u0 = r.u0, u1 = r.u1;
+    /* e1[:, u0:u1] = dZ[:, t_next] (N, GU) @ RpT[:, u0:u1]: dh_t through step t+1's product */
     if (st->tnext >= 0)
-        keel_gemm(false, true, N, u1 - u0, GU, 1.0f, p->Z + st->tnext * GU, ld, p->Rp + u0 * GU, GU,
-                  0.0f, p->e[1] + u0, U);
+        keel_rnn_gemm(r, u1 - u0, GU, p->Z + st->tnext * GU, ld, p->RpT + u0, U, 0.0f, p->e[1] + u0,
+                      U);
+    const bool deflt = g->act.kind == KEEL_ACT_TANH && g->rec_act.kind == KEEL_ACT_SIGMOID;
     float dh[RNN_B], dac[RNN_B], dct[RNN_B];
     float d[4 * RNN_B];
     static const float zeros[RNN_B];
-    for (int64_t n = 0; n < N; n++) {
+    for (int64_t n = r.n0; n < r.n1; n++) {
         const bool real = rnn_real(st, n);
         for (int64_t j0 = u0; j0 < u1; j0 += RNN_B) {
             const int64_t w = KEEL_MIN(RNN_B, u1 - j0);
@@ -89,9 +127,14 @@ KEEL_CLONES void keel_rnn_lstm_bwd(const rnn_step *st, int64_t u0, int64_t u1) {
                 memcpy(carry, dh, (size_t)w * sizeof *dh);
                 continue;
             }
+            const float *cp = st->tprev >= 0 ? p->C + (n * T + st->tprev) * U + j0 : zeros;
+            memset(carry, 0, (size_t)w * sizeof *carry);
+            if (deflt && w == RNN_B) {
+                bwd16(z, dh, dc, cp, p->A + ou, r.db + 4 * j0);
+                continue;
+            }
             const float *gi = z, *gf = z + w, *gg = z + 2 * w, *go = z + 3 * w;
             const float *c = p->C + ou, *ac = p->A + ou;
-            const float *cp = st->tprev >= 0 ? p->C + (n * T + st->tprev) * U + j0 : zeros;
             float *di = d, *df = d + w, *dg = d + 2 * w, *dout = d + 3 * w;
 #pragma omp simd
             for (int64_t j = 0; j < w; j++) {
@@ -113,8 +156,7 @@ KEEL_CLONES void keel_rnn_lstm_bwd(const rnn_step *st, int64_t u0, int64_t u1) {
             rnn_act_b(g->act, pre ? pre + 2 * w : NULL, z + 2 * w, dg, dg, w);
             rnn_act_b(g->rec_act, pre ? pre + 3 * w : NULL, z + 3 * w, dout, dout, w);
             memcpy(z, d, 4 * (size_t)w * sizeof *z);
-            memset(carry, 0, (size_t)w * sizeof *carry);
-            float *db = p->dbp + 4 * j0;
+            float *db = r.db + 4 * j0;
             for (int64_t q = 0; q < 4 * w; q++)
                 db[q] += d[q];
         }
