@@ -211,7 +211,7 @@ RNN_INLINE float rnn_expf(float x) {
     union {
         int32_t i;
         float f;
-    } two = {.i = ((int32_t)n + 127) * (1 << 23)};
+    } two = {.i = (int32_t)((uint32_t)((int32_t)n + 127) << 23)}; /* unsigned: a NaN's n does not overflow */
     return e * two.f;
 }
 
