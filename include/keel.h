@@ -986,6 +986,39 @@ KEEL_API keel_status keel_csv_read_columns(const char *path, int n, const char *
                                            char ***out, int64_t *rows);
 KEEL_API void keel_strings_free(char **s, int64_t n);
 
+/* text_dataset_from_directory(directory, shuffle=True, seed, validation_split, subset): the texts
+ * of a folder with one subfolder per class, indexed as tf.keras 2.15 does: classes the sorted
+ * subfolder names (hidden ones skipped), files below each walked in sorted order (symlinks not
+ * followed), the list shuffled with NumPy's RandomState(seed).shuffle (the same order as Keras
+ * for the same seed), the last int(validation_split * n) files the validation subset. Files are
+ * read as bytes (the tokenizer replaces invalid UTF-8 as Python does; a NUL byte reads as a
+ * space). Keras 2.15 indexes only ".txt" files; keel takes every file unless .formats lists the
+ * extensions (".txt" or ".txt,.md"). Prints "Found N files belonging to K classes." unless
+ * verbose is 0. Free with keel_text_dataset_free. */
+typedef struct keel_text_dataset {
+    int64_t n;
+    char **texts;    /* the file contents, NUL-terminated */
+    char **paths;    /* relative to the folder: "pos/review_1.txt" */
+    int32_t *labels; /* class index of each */
+    int n_classes;
+    char **class_names; /* the subfolders, sorted */
+} keel_text_dataset;
+typedef struct keel_text_dataset_opts {
+    int shuffle;
+    uint64_t seed;
+    float validation_split;
+    const char *subset; /* "training", "validation" (with validation_split), NULL */
+    const char *formats;
+    int verbose;
+    FILE *out;
+} keel_text_dataset_opts;
+KEEL_API keel_text_dataset *keel_text_dataset_from_directory_(const char *directory,
+                                                              keel_text_dataset_opts o);
+#define keel_text_dataset_from_directory(dir, ...)                                                 \
+    keel_text_dataset_from_directory_(                                                             \
+        (dir), (keel_text_dataset_opts){.shuffle = 1, .verbose = 1, __VA_ARGS__})
+KEEL_API void keel_text_dataset_free(keel_text_dataset *d);
+
 /* ---------------------------------------------------------------- text */
 
 /* tf.keras 2's text preprocessing (keras.preprocessing.text.Tokenizer and

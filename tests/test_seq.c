@@ -280,3 +280,124 @@ Test(seq, lstm_pre_and_post_padding_agree) {
     keel_tensor_free(pa), keel_tensor_free(pb), keel_tensor_free(a), keel_tensor_free(b);
     keel_model_free(m);
 }
+
+/* ---------------------------------------------------------------- text_dataset_from_directory */
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void put_file(const char *root, const char *rel, const char *text) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", root, rel);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "%s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* the folder of tools/make_text_dir_reference (below), made here */
+static void make_text_folder(char *root) {
+    strcpy(root, "/tmp/keel_tds_XXXXXX");
+    cr_assert_not_null(mkdtemp(root));
+    const char *dirs[] = {"neg", "pos", "pos/sub", "zzz", ".hidden"};
+    for (int i = 0; i < 5; i++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", root, dirs[i]);
+        cr_assert_eq(mkdir(p, 0755), 0);
+    }
+    char rel[64], text[64];
+    for (int i = 1; i <= 7; i++) {
+        snprintf(rel, sizeof rel, "neg/n%d.txt", i),
+            snprintf(text, sizeof text, "negative review %d\n", i);
+        put_file(root, rel, text);
+    }
+    for (int i = 1; i <= 5; i++) {
+        snprintf(rel, sizeof rel, "pos/p%d.txt", i),
+            snprintf(text, sizeof text, "positive text %d\n", i);
+        put_file(root, rel, text);
+    }
+    put_file(root, "zzz/a.md", "other\n");
+    put_file(root, "zzz/b.txt", "other2\n");
+    put_file(root, "pos/sub/p0.txt", "nested\n");
+    put_file(root, "pos/Z.txt", "upper\n");
+    put_file(root, ".hidden/h.txt", "h\n");
+}
+
+/* Keras 2.15's dataset_utils.index_directory(d, "inferred", formats=(".txt",), shuffle=True,
+ * seed=1337) on that folder (run with TensorFlow 2.15.1), the order keel must reproduce */
+static const char *const KERAS_1337[] = {"neg/n6.txt", "neg/n4.txt",     "neg/n2.txt", "neg/n1.txt",
+                                         "neg/n5.txt", "neg/n7.txt",     "pos/p4.txt", "neg/n3.txt",
+                                         "pos/p3.txt", "pos/p2.txt",     "zzz/b.txt",  "pos/p1.txt",
+                                         "pos/p5.txt", "pos/sub/p0.txt", "pos/Z.txt"};
+static const char *const KERAS_7[] = {"pos/p1.txt",     "neg/n6.txt", "pos/p3.txt", "neg/n3.txt",
+                                      "pos/p5.txt",     "neg/n1.txt", "neg/n2.txt", "zzz/b.txt",
+                                      "pos/sub/p0.txt", "pos/Z.txt",  "pos/p4.txt", "neg/n4.txt",
+                                      "neg/n7.txt",     "pos/p2.txt", "neg/n5.txt"};
+
+Test(seq, text_dataset_from_directory_in_keras_order) {
+    char root[64];
+    make_text_folder(root);
+    keel_text_dataset *d =
+        keel_text_dataset_from_directory(root, .seed = 1337, .formats = ".txt", .verbose = 0);
+    cr_assert_not_null(d, "%s", keel_last_error());
+    cr_assert_eq(d->n, 15);
+    cr_assert_eq(d->n_classes, 3);
+    cr_expect_str_eq(d->class_names[2], "zzz");
+    for (int i = 0; i < 15; i++)
+        cr_expect_str_eq(d->paths[i], KERAS_1337[i], "file %d", i);
+    cr_expect_str_eq(d->texts[0], "negative review 6\n");
+    cr_expect_eq(d->labels[6], 1);
+    keel_text_dataset_free(d);
+    d = keel_text_dataset_from_directory(root, .seed = 7, .formats = ".txt", .verbose = 0);
+    cr_assert_not_null(d);
+    for (int i = 0; i < 15; i++)
+        cr_expect_str_eq(d->paths[i], KERAS_7[i], "seed 7, file %d", i);
+    keel_text_dataset_free(d);
+    /* the split: int(0.2 * 15) = 3 files at the end validate */
+    keel_text_dataset *tr = keel_text_dataset_from_directory(root, .seed = 1337, .formats = ".txt",
+                                                             .validation_split = 0.2f,
+                                                             .subset = "training", .verbose = 0);
+    keel_text_dataset *va = keel_text_dataset_from_directory(root, .seed = 1337, .formats = ".txt",
+                                                             .validation_split = 0.2f,
+                                                             .subset = "validation", .verbose = 0);
+    cr_assert(tr && va, "%s", keel_last_error());
+    cr_expect_eq(tr->n, 12);
+    cr_expect_eq(va->n, 3);
+    cr_expect_str_eq(va->paths[0], "pos/p5.txt");
+    keel_text_dataset_free(tr), keel_text_dataset_free(va);
+    /* every file when no extension is given (the rule): a.md too */
+    d = keel_text_dataset_from_directory(root, .seed = 1337, .verbose = 0);
+    cr_assert_not_null(d);
+    cr_expect_eq(d->n, 16);
+    keel_text_dataset_free(d);
+    cr_expect_null(keel_text_dataset_from_directory(root, .validation_split = 0.2f, .verbose = 0));
+    EXPECT_MSG("validation_split and subset");
+    cr_expect_null(keel_text_dataset_from_directory("/nonexistent/folder", .verbose = 0));
+    EXPECT_MSG("cannot open /nonexistent/folder");
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    cr_expect_eq(system(cmd), 0);
+}
+
+/* NumPy's RandomState(1337).shuffle(range(10)) gives [6, 3, 0, 4, 5, 2, 1, 9, 8, 7]: checked
+ * through a folder of ten classes of one file each (no formats filter, no split) */
+Test(seq, numpy_shuffle_matches) {
+    char root[64];
+    strcpy(root, "/tmp/keel_np_XXXXXX");
+    cr_assert_not_null(mkdtemp(root));
+    for (int c = 0; c < 10; c++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/c%d", root, c);
+        cr_assert_eq(mkdir(p, 0755), 0);
+        put_file(p, "f.txt", "x");
+    }
+    keel_text_dataset *d = keel_text_dataset_from_directory(root, .seed = 1337, .verbose = 0);
+    cr_assert_not_null(d, "%s", keel_last_error());
+    const int want[] = {6, 3, 0, 4, 5, 2, 1, 9, 8, 7};
+    for (int i = 0; i < 10; i++)
+        cr_expect_eq(d->labels[i], want[i], "position %d", i);
+    keel_text_dataset_free(d);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+    cr_expect_eq(system(cmd), 0);
+}
