@@ -97,7 +97,8 @@ Test(resample, upsample_fast_matches_reference) {
             keel_upsample_forward(&g, x, y, c->n);
             keel_upsample_forward_ref(&g, x, yr, c->n);
             /* nearest copies values: exact; bilinear's weights are float32 in the fast kernel */
-            expect_near(ctx, "y", y, yr, ny, 0, k == KEEL_INTERP_NEAREST ? 0 : 2e-6);
+            expect_near(ctx, "y", y, yr, ny, k == KEEL_INTERP_NEAREST ? 0 : 1e-5,
+                        k == KEEL_INTERP_NEAREST ? 0 : 1e-5);
             for (int acc = 0; acc < 2; acc++) { /* overwrite, then += onto a nonzero dx */
                 fill(dx, nx, 3, -1, 1);
                 memcpy(dxr, dx, (size_t)nx * sizeof *dx);
