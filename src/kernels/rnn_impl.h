@@ -208,10 +208,13 @@ RNN_INLINE float rnn_expf(float x) {
     q = q * r + 1.6666665459e-1f;
     q = q * r + 5.0000001201e-1f;
     float e = q * (r * r) + r + 1.0f;
+    /* 2^n by its exponent bits; n in [-126, 127] after the clamp. A NaN x has carried through
+     * the clamp (comparisons with NaN fail) into e: the power of two takes n = 0 instead, so
+     * that the conversion stays defined and the NaN comes out */
     union {
-        int32_t i;
+        uint32_t i;
         float f;
-    } two = {.i = ((int32_t)n + 127) * (1 << 23)};
+    } two = {.i = (uint32_t)((int32_t)(n == n ? n : 0.0f) + 127) << 23};
     return e * two.f;
 }
 
