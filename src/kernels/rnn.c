@@ -301,18 +301,10 @@ void keel_rnn_scatter_grads(const rnn_plan *p, keel_rnn_weights w, keel_rnn_grad
 
 /* ---- the step driver */
 
-/* One call of BLIS on more than this many columns of a step's product runs slower than two
- * calls on halves (measured with BLIS 0.9's skx kernels: 32x512x128 in 47 us, 32x256x128 in
- * 18 us: the kernel works on C transposed and cuts its 512 rows into 480 + 32). */
-#define RNN_GEMM_COLS 256
-
 void keel_rnn_gemm(rnn_range r, int64_t cols, int64_t K, const float *A, int64_t lda,
                    const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-    const int64_t M = r.n1 - r.n0;
-    A += r.n0 * lda, C += r.n0 * ldc;
-    for (int64_t c = 0; c < cols; c += RNN_GEMM_COLS)
-        keel_gemm(false, false, M, KEEL_MIN(RNN_GEMM_COLS, cols - c), K, 1.0f, A, lda, B + c, ldb,
-                  beta, C + c, ldc);
+    keel_gemm(false, false, r.n1 - r.n0, cols, K, 1.0f, A + r.n0 * lda, lda, B, ldb, beta,
+              C + r.n0 * ldc, ldc);
 }
 
 typedef struct run_ctx {

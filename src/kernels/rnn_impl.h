@@ -113,8 +113,7 @@ void keel_rnn_scatter_grads(const rnn_plan *p, keel_rnn_weights w, keel_rnn_grad
                             bool want_rec);
 
 /* C (+)= A @ B on rows [n0, n1) of A and C (row strides lda, ldc), `cols` columns of B and C
- * from where the pointers point, inner dimension K: a step's product, one thread's share, cut
- * into calls of at most RNN_GEMM_COLS columns (see rnn.c). */
+ * from where the pointers point, inner dimension K: a step's product, one thread's share. */
 void keel_rnn_gemm(rnn_range r, int64_t cols, int64_t K, const float *A, int64_t lda,
                    const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
