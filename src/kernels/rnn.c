@@ -61,10 +61,12 @@ keel_status keel_rnn_geom_check(const keel_rnn_geom *g, const char *what) {
     /* the largest arrays: N*T rows of F + several G*U columns, and the two kernels; a bound
      * of 2^40 floats keeps every product below in int64_t */
     int64_t nt, cols, rows, a, b;
-    const int64_t GU = keel_rnn_gates(g->cell) * g->U;
-    if (!keel_mul_ok(g->N, g->T, &nt) || !keel_mul_ok(g->F + 4 * GU, 1, &cols) ||
-        !keel_mul_ok(nt, cols, &a) || a > ((int64_t)1 << 40) ||
-        !keel_mul_ok(g->F + g->U, 1, &rows) || !keel_mul_ok(rows, GU, &b) || b > ((int64_t)1 << 40))
+    const int64_t big = (int64_t)1 << 40;
+    const int64_t GU = keel_rnn_gates(g->cell) * KEEL_MIN(g->U, big); /* no overflow here */
+    if (g->U > big || g->F > big || !keel_mul_ok(g->N, g->T, &nt) ||
+        !keel_mul_ok(g->F + 4 * GU, 1, &cols) || !keel_mul_ok(nt, cols, &a) ||
+        a > ((int64_t)1 << 40) || !keel_mul_ok(g->F + g->U, 1, &rows) ||
+        !keel_mul_ok(rows, GU, &b) || b > ((int64_t)1 << 40))
         KEEL_FAIL(KEEL_ERR_SHAPE, "%s: %s with %lld units on input (%lld, %lld, %lld) is too large",
                   what, cell, (long long)g->U, (long long)g->N, (long long)g->T, (long long)g->F);
     if (!act_ok(g->act))
