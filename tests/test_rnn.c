@@ -678,6 +678,12 @@ Test(rnn, geometry_errors) {
     g = ok, g.U = (int64_t)1 << 40;
     cr_expect_eq(keel_rnn_geom_check(&g, "lstm_4"), KEEL_ERR_SHAPE);
     EXPECT_MSG("too large");
+    g = ok, g.U = INT64_MAX; /* G * U would overflow before any product is checked */
+    cr_expect_eq(keel_rnn_geom_check(&g, "lstm_4"), KEEL_ERR_SHAPE);
+    EXPECT_MSG("too large");
+    g = ok, g.F = INT64_MAX;
+    cr_expect_eq(keel_rnn_geom_check(&g, "lstm_4"), KEEL_ERR_SHAPE);
+    EXPECT_MSG("too large");
     g = ok, g.act.kind = KEEL_ACT_SOFTMAX;
     cr_expect_eq(keel_rnn_geom_check(&g, "lstm_5"), KEEL_ERR_ARG);
     EXPECT_MSG("lstm_5: LSTM activation softmax is not elementwise");

@@ -61,10 +61,12 @@ keel_status keel_rnn_geom_check(const keel_rnn_geom *g, const char *what) {
     /* the largest arrays: N*T rows of F + several G*U columns, and the two kernels; a bound
      * of 2^40 floats keeps every product below in int64_t */
     int64_t nt, cols, rows, a, b;
-    const int64_t GU = keel_rnn_gates(g->cell) * g->U;
-    if (!keel_mul_ok(g->N, g->T, &nt) || !keel_mul_ok(g->F + 4 * GU, 1, &cols) ||
-        !keel_mul_ok(nt, cols, &a) || a > ((int64_t)1 << 40) ||
-        !keel_mul_ok(g->F + g->U, 1, &rows) || !keel_mul_ok(rows, GU, &b) || b > ((int64_t)1 << 40))
+    const int64_t big = (int64_t)1 << 40;
+    const int64_t GU = keel_rnn_gates(g->cell) * KEEL_MIN(g->U, big); /* no overflow here */
+    if (g->U > big || g->F > big || !keel_mul_ok(g->N, g->T, &nt) ||
+        !keel_mul_ok(g->F + 4 * GU, 1, &cols) || !keel_mul_ok(nt, cols, &a) ||
+        a > ((int64_t)1 << 40) || !keel_mul_ok(g->F + g->U, 1, &rows) ||
+        !keel_mul_ok(rows, GU, &b) || b > ((int64_t)1 << 40))
         KEEL_FAIL(KEEL_ERR_SHAPE, "%s: %s with %lld units on input (%lld, %lld, %lld) is too large",
                   what, cell, (long long)g->U, (long long)g->N, (long long)g->T, (long long)g->F);
     if (!act_ok(g->act))
@@ -103,6 +105,11 @@ static float *take(float *work, int64_t *off, int64_t n) {
     return p;
 }
 
+/* The workspace holds, in this order: the reordered weights, the projections and gates of every
+ * step (what the backward reads back), the states, the optional arrays (pre-activations,
+ * dropped x and h, each cell's extras), the backward's per-step carries, then the weight
+ * gradients before they are put back in Keras's order. Arrays start on 64-byte boundaries so
+ * that a full block of 16 floats is one aligned vector when the caller's work is aligned. */
 int64_t keel_rnn_plan_init(const keel_rnn_geom *g, float *work, rnn_plan *p) {
     memset(p, 0, sizeof *p);
     const int64_t N = g->N, NT = g->N * g->T, U = g->U, F = g->F;
@@ -112,6 +119,8 @@ int64_t keel_rnn_plan_init(const keel_rnn_geom *g, float *work, rnn_plan *p) {
     p->Gb = gru && !g->reset_after ? 2 : p->G;
     p->GU = p->G * U;
     p->nb = (U + RNN_B - 1) / RNN_B;
+    /* sigmoid, tanh and the like differentiate from their outputs, which Z keeps; gelu and
+     * swish need their inputs too, kept in P (SimpleRNN has no recurrent activation) */
     p->need_pre = keel_act_needs_input(g->act.kind) ||
                   (g->cell != KEEL_RNN_SIMPLE && keel_act_needs_input(g->rec_act.kind));
     const int64_t GU = p->GU;
@@ -220,6 +229,7 @@ void keel_rnn_project(const rnn_plan *p, const float *x, keel_rnn_weights w,
                       const keel_rnn_masks *m) {
     const keel_rnn_geom *g = p->g;
     const int64_t NT = g->N * g->T, F = g->F, U = g->U, GU = p->GU;
+    /* the weights may change between calls (an optimizer step): reordered on every forward */
     for (int64_t f = 0; f < F; f++)
         reorder_row(p, w.kernel + f * GU, p->Wp + f * GU);
     for (int64_t u = 0; u < U; u++)
@@ -229,6 +239,7 @@ void keel_rnn_project(const rnn_plan *p, const float *x, keel_rnn_weights w,
         reorder_row(p, w.bias, p->bp);
         if (g->cell == KEEL_RNN_GRU && g->reset_after) reorder_row(p, w.bias + GU, p->bp + GU);
     }
+    /* the dropped input is kept: the backward's dW needs x as the product saw it */
     if (p->Xd) {
         drop_job j = {x, m->dropout, p->Xd, g->T, F};
         keel_parallel_for(NT, NT * F, drop_rows, &j);
@@ -292,23 +303,16 @@ void keel_rnn_scatter_grads(const rnn_plan *p, keel_rnn_weights w, keel_rnn_grad
 
 /* ---- the step driver */
 
-/* One call of BLIS on more than this many columns of a step's product runs slower than two
- * calls on halves (measured with BLIS 0.9's skx kernels: 32x512x128 in 47 us, 32x256x128 in
- * 18 us: the kernel works on C transposed and cuts its 512 rows into 480 + 32). */
-#define RNN_GEMM_COLS 256
-
 void keel_rnn_gemm(rnn_range r, int64_t cols, int64_t K, const float *A, int64_t lda,
                    const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-    const int64_t M = r.n1 - r.n0;
-    A += r.n0 * lda, C += r.n0 * ldc;
-    for (int64_t c = 0; c < cols; c += RNN_GEMM_COLS)
-        keel_gemm(false, false, M, KEEL_MIN(RNN_GEMM_COLS, cols - c), K, 1.0f, A, lda, B + c, ldb,
-                  beta, C + c, ldc);
+    keel_gemm(false, false, r.n1 - r.n0, cols, K, 1.0f, A + r.n0 * lda, lda, B, ldb, beta,
+              C + r.n0 * ldc, ldc);
 }
 
 typedef struct run_ctx {
-    rnn_step st; /* the template: p, m, y, dy */
-    rnn_part_fn phase[2];
+    rnn_step st;          /* the template: p, m, y, dy (and the step, cutting by units) */
+    rnn_part_fn phase[2]; /* the cell's functions for one step, the second may be NULL */
+    rnn_part_fn cur;      /* cutting by units: the phase running now */
     bool backward;
     int64_t parts;
 } run_ctx;
@@ -346,11 +350,10 @@ static void run_samples(void *ctx, int64_t lo, int64_t hi) {
 static void run_units(void *ctx, int64_t lo, int64_t hi) {
     const run_ctx *c = ctx;
     const rnn_plan *p = c->st.p;
-    const rnn_part_fn fn = c->phase[c->backward]; /* see keel_rnn_run_steps */
     for (int64_t q = lo; q < hi; q++) {
         const int64_t k0 = p->nb * q / c->parts, k1 = p->nb * (q + 1) / c->parts;
         const rnn_range r = {0, p->g->N, k0 * RNN_B, KEEL_MIN(k1 * RNN_B, p->g->U), p->dbp};
-        if (k0 < k1) fn(&c->st, r);
+        if (k0 < k1) c->cur(&c->st, r);
     }
 }
 
@@ -370,13 +373,13 @@ void keel_rnn_run_steps(const rnn_plan *p, const keel_rnn_masks *m, float *y, co
         keel_parallel_run(c.parts, (int)c.parts, run_samples, &c);
         return;
     }
+    /* units: one region per phase of each step (the bias sums share dbp's first part: each
+     * thread adds to its own columns) */
     c.parts = KEEL_MIN(KEEL_MIN(threads, p->nb), RNN_PARTS_MAX);
-    rnn_part_fn phases[2] = {phase0, phase1};
     for (int64_t i = 0; i < g->T; i++) {
         set_step(&c.st, backward ? g->T - 1 - i : i);
         for (int ph = 0; ph < 2; ph++) {
-            if (!phases[ph]) continue;
-            c.phase[backward] = phases[ph]; /* run_units reads its function from there */
+            if (!(c.cur = c.phase[ph])) continue;
             keel_parallel_run(c.parts, (int)c.parts, run_units, &c);
         }
     }
@@ -419,6 +422,8 @@ void keel_rnn_backward(const keel_rnn_geom *g, const float *x, keel_rnn_weights 
     memset(p.dbp, 0, RNN_PARTS_MAX * 2 * (size_t)p.GU * sizeof *p.dbp);
     const bool want_rec = gr.drec_kernel != NULL;
     const int64_t U = g->U;
+    /* the steps leave dZ (and GRU's dS) where the gates were; the weight gradients follow as
+     * large GEMMs over every step at once */
     /* dRp (U, GU) = Hin^T (U, N*T) @ dZ (N*T, GU): every step's h_{t-1} (as the GEMM read it)
      * against its gates' gradient, one GEMM after the steps; at the first step Hin is zero */
     switch (g->cell) {
@@ -443,6 +448,8 @@ void keel_rnn_backward(const keel_rnn_geom *g, const float *x, keel_rnn_weights 
         keel_rnn_run_steps(&p, &m, NULL, dy, true, keel_rnn_simple_bwd, NULL);
         if (want_rec) keel_rnn_rec_grad(&p, p.Hin, p.Z, 0, p.GU);
     }
+    /* the parts' bias sums into the first (always summed in part order: the same result
+     * however the parts ran) */
     for (int q = 1; q < RNN_PARTS_MAX; q++)
         for (int64_t c = 0; c < 2 * p.GU; c++)
             p.dbp[c] += p.dbp[q * 2 * p.GU + c];

@@ -106,9 +106,11 @@ typedef struct keel_rnn_masks {
     const float *rec_dropout; /* (N, U) multipliers on h_{t-1}; needs g->recurrent_dropout */
 } keel_rnn_masks;
 
-/* y = the layer's output for x. work: keel_rnn_work_floats(g) floats, 64-byte aligned (what
- * keel_alloc returns); it keeps what the backward pass needs (the gates, states and the
- * reordered weights), so leave it as it is between the two calls. Threads: keel_threads(). */
+/* y = the layer's output for x. work: keel_rnn_work_floats(g) floats (64-byte aligned, as
+ * keel_alloc returns, makes every gate block an aligned vector; any float alignment is
+ * correct); it keeps what the backward pass needs (the gates, states and the reordered
+ * weights), so leave it as it is between the two calls. Threads: keel_threads(); the result
+ * does not depend on scheduling, and on the thread count only through keel_gemm's rounding. */
 void keel_rnn_forward(const keel_rnn_geom *g, const float *x, keel_rnn_weights w, keel_rnn_masks m,
                       float *y, float *work);
 

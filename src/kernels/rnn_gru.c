@@ -92,6 +92,8 @@ KEEL_CLONES void keel_rnn_gru_fwd(const rnn_step *st, rnn_range r) {
                 rnn_emit(st, n, j0, w, h);
                 continue;
             }
+            /* the general path (any elementwise activations, a last block narrower than 16):
+             * the same equations gate by gate, pre-activations kept when P wants them */
             for (int64_t q = 0; q < 2 * w; q++)
                 z[q] += bi[q] + br[q] + s[q];
             for (int64_t j = 0; j < w; j++)
@@ -129,7 +131,8 @@ KEEL_CLONES void keel_rnn_gru_bwd(const rnn_step *st, rnn_range r) {
             const int64_t oz = n * ld + st->t * GU + 3 * j0, ou = (n * T + st->t) * U + j0;
             float *z = p->Z + oz, *ds = p->DS + oz, *carry = p->e[0] + n * U + j0;
             rnn_dh(st, n, j0, w, p->e[1], NULL, dh);
-            if (!real) {
+            if (!real) { /* h passes the padded step: all of dh goes to the step before, and the
+                          * step's rows of dZ and dS add nothing to the weights */
                 memset(z, 0, 3 * (size_t)w * sizeof *z);
                 memset(ds, 0, 3 * (size_t)w * sizeof *ds);
                 memcpy(carry, dh, (size_t)w * sizeof *dh);
@@ -212,6 +215,7 @@ KEEL_CLONES void keel_rnn_gru0_fwd_h(const rnn_step *st, rnn_range r) {
         for (int64_t j0 = u0; j0 < u1; j0 += RNN_B) {
             const int64_t w = KEEL_MIN(RNN_B, u1 - j0);
             const int64_t row = n * ld + st->t * GU, ou = (n * T + st->t) * U + j0;
+            /* the h gate's columns are plain (after all the z, r blocks); z is in its block */
             float *hh = p->Z + row + 2 * U + j0;
             const float *zg = p->Z + row + 2 * j0, *s = p->S + n * GU + 2 * U + j0;
             const float *b = p->bp + 2 * U + j0, *hp = p->Hp + ou;

@@ -113,8 +113,7 @@ void keel_rnn_scatter_grads(const rnn_plan *p, keel_rnn_weights w, keel_rnn_grad
                             bool want_rec);
 
 /* C (+)= A @ B on rows [n0, n1) of A and C (row strides lda, ldc), `cols` columns of B and C
- * from where the pointers point, inner dimension K: a step's product, one thread's share, cut
- * into calls of at most RNN_GEMM_COLS columns (see rnn.c). */
+ * from where the pointers point, inner dimension K: a step's product, one thread's share. */
 void keel_rnn_gemm(rnn_range r, int64_t cols, int64_t K, const float *A, int64_t lda,
                    const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
@@ -208,10 +207,13 @@ RNN_INLINE float rnn_expf(float x) {
     q = q * r + 1.6666665459e-1f;
     q = q * r + 5.0000001201e-1f;
     float e = q * (r * r) + r + 1.0f;
+    /* 2^n by its exponent bits; n in [-126, 127] after the clamp. A NaN x has carried through
+     * the clamp (comparisons with NaN fail) into e: the power of two takes n = 0 instead, so
+     * that the conversion stays defined and the NaN comes out */
     union {
-        int32_t i;
+        uint32_t i;
         float f;
-    } two = {.i = (int32_t)((uint32_t)((int32_t)n + 127) << 23)}; /* unsigned: a NaN's n does not overflow */
+    } two = {.i = (uint32_t)((int32_t)(n == n ? n : 0.0f) + 127) << 23};
     return e * two.f;
 }
 

@@ -80,6 +80,7 @@ KEEL_CLONES void keel_rnn_lstm_fwd(const rnn_step *st, rnn_range r) {
                 rnn_emit(st, n, j0, w, h);
                 continue;
             }
+            /* the general path (any elementwise activations, a last block narrower than 16) */
             for (int64_t q = 0; q < 4 * w; q++)
                 z[q] += b[q];
             if (p->P) memcpy(p->P + oz, z, 4 * (size_t)w * sizeof *z);
@@ -128,6 +129,7 @@ KEEL_CLONES void keel_rnn_lstm_bwd(const rnn_step *st, rnn_range r) {
                 continue;
             }
             const float *cp = st->tprev >= 0 ? p->C + (n * T + st->tprev) * U + j0 : zeros;
+            /* h_{t-1} reaches h_t only through the recurrent product: nothing bypasses it */
             memset(carry, 0, (size_t)w * sizeof *carry);
             if (deflt && w == RNN_B) {
                 bwd16(z, dh, dc, cp, p->A + ou, r.db + 4 * j0);

@@ -80,7 +80,10 @@ double keel_rnn_act_grad_ref(keel_act a, double x, double y) {
     }
 }
 
-/* ---- one sample's steps */
+/* ---- one sample's steps. Samples never meet in a recurrent layer, so the references run one
+ * sample through every step, then the next: the clearest order, and the one that makes a
+ * mix-up between samples (a wrong row stride in the fast kernels) show. */
+
 /* doubles per step: pre (G*U), post (G*U), h (U), and two extras (U each) */
 static int64_t step_doubles(const keel_rnn_geom *g) {
     return (2 * keel_rnn_gates(g->cell) + 3) * g->U;
@@ -91,6 +94,10 @@ int64_t keel_rnn_ref_work_doubles(const keel_rnn_geom *g) {
     return g->N * g->T * step_doubles(g) + g->F + (5 + 2 * keel_rnn_gates(g->cell)) * g->U;
 }
 
+/* What one step of one sample leaves for the backward: the gates before and after their
+ * activations (Keras's column order), the state after the step (carried at padding) and, for
+ * LSTM, c_t and act(c_t); for GRU, the h gate's recurrent operand: h_in R_h + b_rec_h with
+ * reset_after, r * h_in without. */
 typedef struct ref_step {
     double *pre, *post, *h, *e1, *e2; /* e1, e2: LSTM c, act(c); GRU hr (reset_after) or r h_in */
 } ref_step;
@@ -119,7 +126,7 @@ static void step_inputs(const keel_rnn_geom *g, const double *x, const keel_rnn_
         hin[u] = hp ? hp[u] * (m->rec_dropout ? m->rec_dropout[n * g->U + u] : 1.0) : 0.0;
 }
 
-/* out[c] = sum_f a[f] W[f, c] over columns [c0, c1) of a (rows, ld) matrix */
+/* sum_f a[f] W[f, c]: column c of a @ W, W (rows, ld) */
 static double dot_col(const double *a, const double *W, int64_t rows, int64_t ld, int64_t c) {
     double s = 0;
     for (int64_t f = 0; f < rows; f++)
@@ -135,9 +142,12 @@ static void forward_sample(const keel_rnn_geom *g, const double *x, keel_rnn_wei
     for (int64_t s = 0; s < T; s++) {
         const int64_t t = time_of(g, s);
         ref_step cur = step_at(g, work, n, s);
+        /* h_{t-1} is the state after the previous step in processing order (NULL: zero) */
         const double *hp = s ? step_at(g, work, n, s - 1).h : NULL;
         step_inputs(g, x, m, n, t, hp, xd, hin);
-        /* pre = x_t W + b (input bias), plus h_{t-1} R except where GRU puts it elsewhere */
+        /* pre = x_t W + b (input bias), plus h_in R, except for GRU's h block, whose recurrent
+         * part is added below (it is multiplied by r first, or r multiplies h_in first); GRU
+         * with reset_after adds its recurrent bias to the z and r blocks here */
         for (int64_t c = 0; c < GU; c++) {
             double v = dot_col(xd, w.kernel, F, GU, c) + (w.bias ? w.bias[c] : 0.0);
             const bool rec_here = !gru || c < 2 * U;
@@ -148,7 +158,7 @@ static void forward_sample(const keel_rnn_geom *g, const double *x, keel_rnn_wei
         double *post = cur.post, *pre = cur.pre, *h = cur.h;
         for (int64_t j = 0; j < U; j++) {
             const double hprev = hp ? hp[j] : 0.0;
-            if (lstm) {
+            if (lstm) { /* i, f, o by rec; the candidate g by act */
                 const double cprev = s ? step_at(g, work, n, s - 1).e1[j] : 0.0;
                 for (int k = 0; k < 4; k++)
                     post[k * U + j] =
@@ -157,6 +167,7 @@ static void forward_sample(const keel_rnn_geom *g, const double *x, keel_rnn_wei
                 cur.e1[j] = c;
                 cur.e2[j] = keel_rnn_act_ref(g->act, c);
                 h[j] = post[3 * U + j] * cur.e2[j];
+                /* a padded step carries both states (the gates above are then unused) */
                 if (!real_at(g, m, n, t)) cur.e1[j] = cprev, h[j] = hprev;
             } else if (gru) {
                 post[j] = keel_rnn_act_ref(g->rec_act, pre[j]);
@@ -177,6 +188,7 @@ static void forward_sample(const keel_rnn_geom *g, const double *x, keel_rnn_wei
                 else
                     cur.e1[j] = post[U + j] * hin[j];
             }
+            /* then the candidate, and h_t = z h_{t-1} + (1 - z) hh at a real step */
             for (int64_t j = 0; j < U; j++) {
                 const double hprev = hp ? hp[j] : 0.0;
                 if (g->reset_after)
@@ -222,7 +234,9 @@ static ref_scratch scratch_at(const keel_rnn_geom *g, double *work) {
     return r;
 }
 
-/* dzx, dzh, bypass of one real step from dh (and dc, updated for the step before) */
+/* dzx, dzh, bypass of one real step from dh (and dc, updated for the step before): the chain
+ * rule through the step's equations written out per unit, each activation's derivative from
+ * its input and output (keel_rnn_act_grad_ref) */
 static void step_grads(const keel_rnn_geom *g, keel_rnn_weights_ref w, ref_step cur,
                        const ref_step *prev, const ref_scratch *r) {
     const int64_t U = g->U, GU = keel_rnn_gates(g->cell) * U;
@@ -232,6 +246,7 @@ static void step_grads(const keel_rnn_geom *g, keel_rnn_weights_ref w, ref_step 
         r->bypass[j] = 0;
         switch (g->cell) {
         case KEEL_RNN_LSTM: {
+            /* h = o act(c), c = f c_{t-1} + i g: dc gathers the carried dc and h's share */
             const double i = post[j], f = post[U + j], gg = post[2 * U + j], o = post[3 * U + j];
             const double c = cur.e1[j], ac = cur.e2[j], cprev = prev ? prev->e1[j] : 0.0;
             const double dct = r->dc[j] + dh * o * keel_rnn_act_grad_ref(g->act, c, ac);
@@ -243,6 +258,7 @@ static void step_grads(const keel_rnn_geom *g, keel_rnn_weights_ref w, ref_step 
             break;
         }
         case KEEL_RNN_GRU: {
+            /* h = z h_{t-1} + (1 - z) hh: z dh reaches h_{t-1} directly (the bypass) */
             const double z = post[j], rr = post[U + j], hh = post[2 * U + j];
             const double dhh = dh * (1 - z) * keel_rnn_act_grad_ref(g->act, pre[2 * U + j], hh);
             r->dzx[j] = dh * (hprev - hh) * keel_rnn_act_grad_ref(g->rec_act, pre[j], z);
@@ -267,6 +283,8 @@ static void step_grads(const keel_rnn_geom *g, keel_rnn_weights_ref w, ref_step 
             r->dzx[U + u] =
                 v * r->hin[u] * keel_rnn_act_grad_ref(g->rec_act, pre[U + u], post[U + u]);
         }
+    /* the recurrent side's pre-activation gradient equals the input side's except for the h
+     * block with reset_after (r multiplies the recurrent part only), set above */
     for (int64_t c = 0; c < GU; c++)
         if (!(g->cell == KEEL_RNN_GRU && g->reset_after && c >= 2 * U)) r->dzh[c] = r->dzx[c];
 }
@@ -287,7 +305,9 @@ static void backward_sample(const keel_rnn_geom *g, const double *x, keel_rnn_we
         else if (s == T - 1)
             for (int64_t j = 0; j < U; j++)
                 r.dh[j] += dy[n * U + j];
-        if (!real_at(g, m, n, t)) continue; /* h and c were carried: so are their gradients */
+        /* h and c were carried over a padded step: their gradients pass it unchanged, and
+         * nothing reaches the weights or x there */
+        if (!real_at(g, m, n, t)) continue;
         const ref_step cur = step_at(g, work, n, s);
         const ref_step prev = s ? step_at(g, work, n, s - 1) : cur;
         step_inputs(g, x, m, n, t, s ? prev.h : NULL, r.xd, r.hin);
