@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-asan werror bench clean format data fuzz
+.PHONY: all deps build demo test test-asan werror bench clean format data fuzz install
 
 all: build
 
@@ -19,6 +19,17 @@ demo: build
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure
+
+# Installs libkeel.so (libkeel.so -> libkeel.so.0.1 -> libkeel.so.0.1.0), libkeel.a, keel.h,
+# the tokenize tool, keel.pc (pkg-config) and the CMake package (find_package(keel)) under
+# PREFIX, e.g. `make install PREFIX=$$HOME/.local`; DESTDIR stages them under another root.
+# As root and without DESTDIR it then refreshes the loader's cache (ldconfig), so that programs
+# find a libkeel.so installed to a directory the loader searches (/usr/local/lib) at once.
+PREFIX ?= /usr/local
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && command -v ldconfig >/dev/null; then \
+		ldconfig; fi
 
 # The tests once more under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan: deps

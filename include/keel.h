@@ -16,6 +16,12 @@
  *    means `model.fit(x, y, epochs=5)`. (This relies on a later designator overriding an earlier
  *    one, which is standard C; the header silences gcc's -Woverride-init for that reason.) If you
  *    build an option struct yourself, a zero field means the Keras default too.
+ *  - C++: the header compiles as C++ (its functions are extern "C"), but the option macros do
+ *    not (C++ designated initializers must follow the declaration order and cannot override
+ *    the defaults a macro puts first). C++ fills the struct and calls the underscore function,
+ *    setting by hand the fields the macro presets: `keel_dense_opts o{}; o.units = 1;
+ *    o.use_bias = 1; keel_dense_(o);`. KEEL_SHAPE is a compound literal, which g++ and clang++
+ *    accept as an extension (-Wpedantic warns): ISO C++ passes a rank and an int64_t array.
  *  - Names are Keras's: "relu", "adam", "sparse_categorical_crossentropy", "glorot_uniform".
  *    Where a Keras object takes arguments, the string takes them in call syntax:
  *    "l2(0.001)", "random_normal(stddev=0.1)", "leaky_relu(negative_slope=0.1)".
