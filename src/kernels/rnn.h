@@ -43,12 +43,13 @@
  *
  * How the fast kernels run (rnn.c): the gate columns are reordered into blocks of 16 units (all
  * gates of units 16k .. 16k+15 side by side), kept in the workspace; one large GEMM projects the
- * inputs of every step at once; then per step one parallel region where each thread owns a
- * range of unit blocks: a GEMM of h_{t-1} (N, U) with its columns of the recurrent kernel, then
- * its gates in one vectorised pass. The backward is the mirror image: per step, dh from the
- * step after through the recurrent kernel (a GEMM on the thread's units), then the gate
- * gradients; at the end one large GEMM each for d(kernel), d(rec_kernel) and dx. GRU without
- * reset_after needs two regions per step (r * h_{t-1} must be complete before its product). */
+ * inputs of every step at once; then each step is one small GEMM, h_{t-1} (N, U) by the
+ * recurrent kernel, and the gates in one vectorised pass. The backward is the mirror image: per
+ * step, dh from the step after through the recurrent kernel (a GEMM), then the gate gradients;
+ * at the end one large GEMM each for d(kernel), d(rec_kernel) and dx. Threads take a range of
+ * samples each and run all its steps (no meeting between steps); a batch with fewer than two
+ * samples per thread is cut by unit blocks instead, one parallel region per step (two for GRU
+ * without reset_after, whose r * h_{t-1} must be complete before its product). */
 #ifndef KEEL_RNN_H
 #define KEEL_RNN_H
 
@@ -71,7 +72,7 @@ typedef struct keel_rnn_geom {
     keel_act act, rec_act;  /* activation, recurrent_activation: elementwise kinds only */
     bool go_backwards;      /* read the sequence from its last step to its first */
     bool return_sequences;  /* y (N, T, U) rather than (N, U) */
-    bool reset_after;       /* GRU only: Keras's default True */
+    bool reset_after;       /* GRU only; Keras's default is true: set it (false is v1's form) */
     bool dropout;           /* the caller passes a dropout mask (sizes the workspace) */
     bool recurrent_dropout; /* the caller passes a recurrent dropout mask */
 } keel_rnn_geom;
