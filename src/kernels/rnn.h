@@ -43,12 +43,13 @@
  *
  * How the fast kernels run (rnn.c): the gate columns are reordered into blocks of 16 units (all
  * gates of units 16k .. 16k+15 side by side), kept in the workspace; one large GEMM projects the
- * inputs of every step at once; then per step one parallel region where each thread owns a
- * range of unit blocks: a GEMM of h_{t-1} (N, U) with its columns of the recurrent kernel, then
- * its gates in one vectorised pass. The backward is the mirror image: per step, dh from the
- * step after through the recurrent kernel (a GEMM on the thread's units), then the gate
- * gradients; at the end one large GEMM each for d(kernel), d(rec_kernel) and dx. GRU without
- * reset_after needs two regions per step (r * h_{t-1} must be complete before its product). */
+ * inputs of every step at once; then each step is one small GEMM, h_{t-1} (N, U) by the
+ * recurrent kernel, and the gates in one vectorised pass. The backward is the mirror image: per
+ * step, dh from the step after through the recurrent kernel (a GEMM), then the gate gradients;
+ * at the end one large GEMM each for d(kernel), d(rec_kernel) and dx. Threads take a range of
+ * samples each and run all its steps (no meeting between steps); a batch with fewer than two
+ * samples per thread is cut by unit blocks instead, one parallel region per step (two for GRU
+ * without reset_after, whose r * h_{t-1} must be complete before its product). */
 #ifndef KEEL_RNN_H
 #define KEEL_RNN_H
 
@@ -71,7 +72,7 @@ typedef struct keel_rnn_geom {
     keel_act act, rec_act;  /* activation, recurrent_activation: elementwise kinds only */
     bool go_backwards;      /* read the sequence from its last step to its first */
     bool return_sequences;  /* y (N, T, U) rather than (N, U) */
-    bool reset_after;       /* GRU only: Keras's default True */
+    bool reset_after;       /* GRU only; Keras's default is true: set it (false is v1's form) */
     bool dropout;           /* the caller passes a dropout mask (sizes the workspace) */
     bool recurrent_dropout; /* the caller passes a recurrent dropout mask */
 } keel_rnn_geom;
@@ -91,9 +92,10 @@ int64_t keel_rnn_bias_floats(const keel_rnn_geom *g);
 int64_t keel_rnn_y_floats(const keel_rnn_geom *g);
 
 /* Floats of workspace that keel_rnn_forward and keel_rnn_backward need for this geometry
- * (linear in N: size it for the largest batch). About N*T*(G + 3)*U plus the weights twice,
- * plus N*T*F with dropout, N*T*G*U more when an activation's derivative needs its input (gelu,
- * swish, ...), N*T*3U more for GRU. */
+ * (linear in N: size it for the largest batch): N*T*(G + 3)*U for LSTM, (G + 2)*U for GRU
+ * (+ 3U with reset_after), (G + 1)*U for SimpleRNN, plus N*T*U with recurrent dropout, N*T*F
+ * with dropout, N*T*G*U when an activation's derivative needs its input (gelu, swish, ...),
+ * and about five copies of the weights. LSTM(128), N = 32, T = 80, F = 64: 2.59 M floats. */
 int64_t keel_rnn_work_floats(const keel_rnn_geom *g);
 
 typedef struct keel_rnn_weights {
