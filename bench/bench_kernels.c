@@ -32,7 +32,8 @@ static float *filled(int64_t n, unsigned seed) {
     return p;
 }
 
-static void gemm_case(const char *name, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double seconds) {
+static void gemm_case(const char *name, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                      double seconds) {
     float *A = filled(M * K, 1), *B = filled(K * N, 2), *C = filled(M * N, 3);
     int reps = 0;
     double t0 = now(), t;
@@ -40,18 +41,22 @@ static void gemm_case(const char *name, bool ta, bool tb, int64_t M, int64_t N, 
         keel_gemm(ta, tb, M, N, K, 1.0f, A, ta ? M : K, B, tb ? K : N, 0.0f, C, N);
         reps++;
     } while ((t = now() - t0) < seconds);
-    printf("gemm %-9s %5lldx%5lldx%5lld threads=%d gflops=%.1f us_per_call=%.1f\n", name, (long long)M, (long long)N,
-           (long long)K, keel_get_threads(), 2.0 * (double)(M * N * K) * reps / t / 1e9, t / reps * 1e6);
+    printf("gemm %-9s %5lldx%5lldx%5lld threads=%d gflops=%.1f us_per_call=%.1f\n", name,
+           (long long)M, (long long)N, (long long)K, keel_get_threads(),
+           2.0 * (double)(M * N * K) * reps / t / 1e9, t / reps * 1e6);
     free(A), free(B), free(C);
 }
 
 static void conv_cases(double seconds) {
-    keel_conv_geom g = {.H = 28, .W = 28, .C = 1, .OC = 32, .KH = 3, .KW = 3, .SH = 1, .SW = 1, .DH = 1, .DW = 1};
+    keel_conv_geom g = {
+        .H = 28, .W = 28, .C = 1, .OC = 32, .KH = 3, .KW = 3, .SH = 1, .SW = 1, .DH = 1, .DW = 1};
     keel_conv_out(g.H, g.KH, g.SH, g.DH, false, &g.OH, &g.PT);
     keel_conv_out(g.W, g.KW, g.SW, g.DW, false, &g.OW, &g.PL);
     const int64_t n = 32, out = n * g.OH * g.OW * g.OC, pooled = n * (g.OH / 2) * (g.OW / 2) * g.OC;
-    float *x = filled(n * g.H * g.W, 4), *w = filled(9 * g.OC, 5), *b = filled(g.OC, 6), *y = filled(out, 7);
-    float *dz = filled(out, 8), *p = filled(pooled, 9), *dw = filled(9 * g.OC, 10), *db = filled(g.OC, 11);
+    float *x = filled(n * g.H * g.W, 4), *w = filled(9 * g.OC, 5), *b = filled(g.OC, 6),
+          *y = filled(out, 7);
+    float *dz = filled(out, 8), *p = filled(pooled, 9), *dw = filled(9 * g.OC, 10),
+          *db = filled(g.OC, 11);
     float *partial = filled((int64_t)keel_get_threads() * (9 * g.OC + g.OC), 12);
     int32_t *arg = malloc((size_t)pooled * sizeof *arg);
     const char *names[3] = {"direct_forward", "relu_pool_forward", "direct_dw"};
@@ -59,22 +64,27 @@ static void conv_cases(double seconds) {
         int reps = 0;
         double t0 = now(), t;
         do {
-            if (k == 0) keel_conv_direct_forward(&g, x, w, b, y, n, true);
-            else if (k == 1) keel_conv_direct_relu_pool(&g, x, w, b, p, arg, n);
-            else keel_conv_direct_dw(&g, x, dz, NULL, dw, db, partial, keel_get_threads(), n);
+            if (k == 0)
+                keel_conv_direct_forward(&g, x, w, b, y, n, true);
+            else if (k == 1)
+                keel_conv_direct_relu_pool(&g, x, w, b, p, arg, n);
+            else
+                keel_conv_direct_dw(&g, x, dz, NULL, dw, db, partial, keel_get_threads(), n);
             reps++;
         } while ((t = now() - t0) < seconds);
         double us = t / reps / (double)n * 1e6;
-        printf("conv %-17s 28x28x1 -> 26x26x32 threads=%d us_per_sample=%.2f gflops=%.1f\n", names[k],
-               keel_get_threads(), us, 2.0 * (double)(g.OH * g.OW * g.OC * 9) / us / 1e3);
+        printf("conv %-17s 28x28x1 -> 26x26x32 threads=%d us_per_sample=%.2f gflops=%.1f\n",
+               names[k], keel_get_threads(), us, 2.0 * (double)(g.OH * g.OW * g.OC * 9) / us / 1e3);
     }
-    free(x), free(w), free(b), free(y), free(dz), free(p), free(dw), free(db), free(partial), free(arg);
+    free(x), free(w), free(b), free(y), free(dz), free(p), free(dw), free(db), free(partial),
+        free(arg);
 }
 
 int main(int argc, char **argv) {
     double seconds = 0.5;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
+        if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+            seconds = atof(argv[++i]);
         else {
             fprintf(stderr, "usage: %s [--seconds S]\n", argv[0]);
             return 2;

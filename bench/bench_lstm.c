@@ -21,8 +21,10 @@ int main(int argc, char **argv) {
     int64_t batches[8];
     int nb = 0, threads = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--batch") && i + 1 < argc && nb < 8) batches[nb++] = atoll(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--batch") && i + 1 < argc && nb < 8)
+            batches[nb++] = atoll(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: %s [--batch B]... [--threads T]\n", argv[0]);
             return 2;
@@ -31,13 +33,15 @@ int main(int argc, char **argv) {
     if (!nb) batches[nb++] = 32;
     if (threads > 0) keel_set_threads(threads);
     const int64_t N = 2560, T = 80;
-    keel_tensor *x = keel_tensor_new_int32(KEEL_SHAPE(N, T)), *y = keel_tensor_new(KEEL_SHAPE(N, 1));
+    keel_tensor *x = keel_tensor_new_int32(KEEL_SHAPE(N, T)),
+                *y = keel_tensor_new(KEEL_SHAPE(N, 1));
     uint64_t s = 1;
     for (int64_t i = 0; i < N * T; i++) {
         s = s * 6364136223846793005ull + 1442695040888963407ull;
         keel_tensor_int32_data(x)[i] = (int32_t)(1 + (s >> 33) % 999);
     }
-    for (int64_t i = 0; i < N; i++) keel_tensor_data(y)[i] = (float)(i % 2);
+    for (int64_t i = 0; i < N; i++)
+        keel_tensor_data(y)[i] = (float)(i % 2);
     fprintf(stderr, "bench_lstm: gemm %s, %d threads\n", keel_gemm_backend(), keel_get_threads());
     for (int b = 0; b < nb; b++) {
         keel_model *m = keel_sequential(NULL);
@@ -55,8 +59,8 @@ int main(int argc, char **argv) {
             return 1;
         }
         double dt = now() - t0;
-        printf("keel batch=%lld threads=%d samples_per_s=%.0f\n", (long long)batches[b], keel_get_threads(),
-               (double)N / dt);
+        printf("keel batch=%lld threads=%d samples_per_s=%.0f\n", (long long)batches[b],
+               keel_get_threads(), (double)N / dt);
         fflush(stdout);
         keel_model_free(m);
     }

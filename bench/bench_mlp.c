@@ -23,7 +23,8 @@ static keel_model *build(void) {
     keel_add(m, keel_dense(.units = 128, .activation = "relu"));
     keel_add(m, keel_dropout(.rate = 0.2f));
     keel_add(m, keel_dense(.units = 10, .activation = "softmax"));
-    keel_compile(m, .optimizer = "adam", .loss = "sparse_categorical_crossentropy", .metrics = {"accuracy"});
+    keel_compile(m, .optimizer = "adam", .loss = "sparse_categorical_crossentropy",
+                 .metrics = {"accuracy"});
     return m;
 }
 
@@ -32,9 +33,12 @@ int main(int argc, char **argv) {
     int64_t batches[8];
     int nb = 0, threads = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--batch") && i + 1 < argc && nb < 8) batches[nb++] = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--data") && i + 1 < argc) dir = argv[++i];
+        if (!strcmp(argv[i], "--batch") && i + 1 < argc && nb < 8)
+            batches[nb++] = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--data") && i + 1 < argc)
+            dir = argv[++i];
         else {
             fprintf(stderr, "usage: %s [--batch B]... [--threads T] [--data DIR]\n", argv[0]);
             return 2;
@@ -51,7 +55,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     float *xd = keel_tensor_data(x);
-    for (int64_t i = 0; i < keel_tensor_size(x); i++) xd[i] /= 255.0f;
+    for (int64_t i = 0; i < keel_tensor_size(x); i++)
+        xd[i] /= 255.0f;
     keel_tensor *xw = keel_tensor_slice(x, 0, 3200), *yw = keel_tensor_slice(y, 0, 3200);
     fprintf(stderr, "bench_mlp: gemm %s, %d threads\n", keel_gemm_backend(), keel_get_threads());
     for (int b = 0; b < nb; b++) {
@@ -65,7 +70,8 @@ int main(int argc, char **argv) {
         }
         keel_evaluate(m, xw, yw, after, 2);
         if (!(after[0] < before[0])) {
-            fprintf(stderr, "bench_mlp: training does not lower the loss (%g -> %g)\n", before[0], after[0]);
+            fprintf(stderr, "bench_mlp: training does not lower the loss (%g -> %g)\n", before[0],
+                    after[0]);
             return 1;
         }
         double t0 = now();
@@ -75,8 +81,8 @@ int main(int argc, char **argv) {
             fprintf(stderr, "bench_mlp: %s\n", keel_last_error());
             return 1;
         }
-        printf("keel batch=%lld threads=%d samples_per_s=%.0f\n", (long long)batches[b], keel_get_threads(),
-               (double)keel_tensor_dim(x, 0) / dt);
+        printf("keel batch=%lld threads=%d samples_per_s=%.0f\n", (long long)batches[b],
+               keel_get_threads(), (double)keel_tensor_dim(x, 0) / dt);
         fflush(stdout);
         keel_model_free(m);
     }

@@ -21,10 +21,13 @@ static keel_tensor *load(const char *dir, const char *name, float scale) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.gz", dir, name);
     FILE *f = fopen(path, "rb");
-    if (f) fclose(f);
-    else snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (f)
+        fclose(f);
+    else
+        snprintf(path, sizeof path, "%s/%s", dir, name);
     keel_tensor *t = keel_load_idx(path);
-    for (int64_t i = 0; t && scale != 1.0f && i < keel_tensor_size(t); i++) keel_tensor_data(t)[i] *= scale;
+    for (int64_t i = 0; t && scale != 1.0f && i < keel_tensor_size(t); i++)
+        keel_tensor_data(t)[i] *= scale;
     return t;
 }
 
@@ -32,8 +35,10 @@ int main(int argc, char **argv) {
     const char *dir = "/usr/share/datasets/fashion-mnist";
     int epochs = 1;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--epochs") && i + 1 < argc) epochs = atoi(argv[++i]);
-        else dir = argv[i];
+        if (!strcmp(argv[i], "--epochs") && i + 1 < argc)
+            epochs = atoi(argv[++i]);
+        else
+            dir = argv[i];
     }
     keel_tensor *xtr = load(dir, "train-images-idx3-ubyte", 1.0f / 255);
     keel_tensor *ytr = xtr ? load(dir, "train-labels-idx1-ubyte", 1) : NULL;
@@ -43,9 +48,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "activations: %s\n", keel_last_error());
         return 1;
     }
-    static const char *const acts[] = {"linear", "relu", "sigmoid", "tanh", "softmax", "elu", "selu", "gelu",
-                                       "swish", "leaky_relu", "softplus", "softsign", "hard_sigmoid",
-                                       "exponential", "relu6", "mish"};
+    static const char *const acts[] = {"linear",       "relu",        "sigmoid",  "tanh",
+                                       "softmax",      "elu",         "selu",     "gelu",
+                                       "swish",        "leaky_relu",  "softplus", "softsign",
+                                       "hard_sigmoid", "exponential", "relu6",    "mish"};
     int n = (int)(sizeof acts / sizeof acts[0]);
     printf("%-14s %13s %11s %9s\n", "activation", "test_accuracy", "final_loss", "time_s");
     const char *best = NULL;
@@ -55,7 +61,8 @@ int main(int argc, char **argv) {
         keel_add(m, keel_flatten(.input_shape = {28, 28}));
         keel_add(m, keel_dense(.units = 128, .activation = acts[a]));
         keel_add(m, keel_dense(.units = 10, .activation = "softmax"));
-        keel_compile(m, .optimizer = "adam", .loss = "sparse_categorical_crossentropy", .metrics = {"accuracy"});
+        keel_compile(m, .optimizer = "adam", .loss = "sparse_categorical_crossentropy",
+                     .metrics = {"accuracy"});
         double t0 = now(), res[2];
         keel_status st = keel_fit(m, xtr, ytr, .epochs = epochs, .verbose = 0);
         double dt = now() - t0;

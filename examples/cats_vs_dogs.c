@@ -25,11 +25,14 @@ int main(int argc, char **argv) {
     const char *dir = NULL;
     int epochs = 5;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--epochs") && i + 1 < argc) epochs = atoi(argv[++i]);
-        else dir = argv[i];
+        if (!strcmp(argv[i], "--epochs") && i + 1 < argc)
+            epochs = atoi(argv[++i]);
+        else
+            dir = argv[i];
     }
     if (!dir) {
-        fprintf(stderr, "usage: %s DIR [--epochs N]   (DIR/training_set/<class>/<images>)\n", argv[0]);
+        fprintf(stderr, "usage: %s DIR [--epochs N]   (DIR/training_set/<class>/<images>)\n",
+                argv[0]);
         return 2;
     }
     char train_dir[4096], test_dir[4096];
@@ -38,24 +41,28 @@ int main(int argc, char **argv) {
     struct stat st;
     bool has_test = stat(test_dir, &st) == 0 && S_ISDIR(st.st_mode);
 
-    keel_image_gen train_gen = keel_image_data_generator(.rescale = 1.0f / 255, .shear_range = 0.2f, .zoom_range = 0.2f,
-                                                         .horizontal_flip = 1);
+    keel_image_gen train_gen = keel_image_data_generator(.rescale = 1.0f / 255, .shear_range = 0.2f,
+                                                         .zoom_range = 0.2f, .horizontal_flip = 1);
     keel_image_gen test_gen = keel_image_data_generator(.rescale = 1.0f / 255);
-    keel_flow *training_set = keel_flow_from_directory(train_dir, &train_gen, .target_size = {64, 64}, .batch_size = 32,
-                                                       .class_mode = "binary", .seed = 1);
-    keel_flow *test_set = has_test && training_set
-                              ? keel_flow_from_directory(test_dir, &test_gen, .target_size = {64, 64}, .batch_size = 32,
-                                                         .class_mode = "binary", .shuffle = 0)
-                              : NULL;
+    keel_flow *training_set =
+        keel_flow_from_directory(train_dir, &train_gen, .target_size = {64, 64}, .batch_size = 32,
+                                 .class_mode = "binary", .seed = 1);
+    keel_flow *test_set =
+        has_test && training_set
+            ? keel_flow_from_directory(test_dir, &test_gen, .target_size = {64, 64},
+                                       .batch_size = 32, .class_mode = "binary", .shuffle = 0)
+            : NULL;
     if (!training_set || (has_test && !test_set)) {
         fprintf(stderr, "cats_vs_dogs: %s\n", keel_last_error());
         keel_flow_free(training_set);
         return 1;
     }
-    printf("classes: %s = 0, %s = 1\n", keel_flow_class_name(training_set, 0), keel_flow_class_name(training_set, 1));
+    printf("classes: %s = 0, %s = 1\n", keel_flow_class_name(training_set, 0),
+           keel_flow_class_name(training_set, 1));
 
     keel_model *cnn = keel_sequential(NULL);
-    keel_add(cnn, keel_conv2d(.filters = 32, .kernel_size = {3}, .activation = "relu", .input_shape = {64, 64, 3}));
+    keel_add(cnn, keel_conv2d(.filters = 32, .kernel_size = {3}, .activation = "relu",
+                              .input_shape = {64, 64, 3}));
     keel_add(cnn, keel_max_pooling2d(.pool_size = {2}, .strides = {2}));
     keel_add(cnn, keel_flatten());
     keel_add(cnn, keel_dense(.units = 128, .activation = "relu"));
@@ -65,7 +72,8 @@ int main(int argc, char **argv) {
 
     int rc = 1;
     double res[2];
-    if (keel_fit_flow(cnn, training_set, .epochs = epochs, .validation_flow = test_set) != KEEL_OK) {
+    if (keel_fit_flow(cnn, training_set, .epochs = epochs, .validation_flow = test_set) !=
+        KEEL_OK) {
         fprintf(stderr, "cats_vs_dogs: %s\n", keel_last_error());
     } else if (test_set) {
         if (keel_evaluate_flow(cnn, test_set, res, 2) == KEEL_OK) {

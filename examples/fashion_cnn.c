@@ -15,49 +15,58 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const CLASSES[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                        "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+static const char *const CLASSES[10] = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
+                                        "Coat",        "Sandal",    "Shirt",    "Sneaker",
+                                        "Bag",         "Ankle boot"};
 
 /* 3x5 digits, one row of 3 bits per line */
-static const unsigned char DIGITS[10][5] = {{7, 5, 5, 5, 7}, {2, 6, 2, 2, 7}, {7, 1, 7, 4, 7}, {7, 1, 7, 1, 7},
-                                            {5, 5, 7, 1, 1}, {7, 4, 7, 1, 7}, {7, 4, 7, 5, 7}, {7, 1, 1, 1, 1},
-                                            {7, 5, 7, 5, 7}, {7, 5, 7, 1, 7}};
+static const unsigned char DIGITS[10][5] = {
+    {7, 5, 5, 5, 7}, {2, 6, 2, 2, 7}, {7, 1, 7, 4, 7}, {7, 1, 7, 1, 7}, {5, 5, 7, 1, 1},
+    {7, 4, 7, 1, 7}, {7, 4, 7, 5, 7}, {7, 1, 1, 1, 1}, {7, 5, 7, 5, 7}, {7, 5, 7, 1, 7}};
 
 static keel_tensor *load(const char *dir, const char *name, bool images) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.gz", dir, name);
     FILE *f = fopen(path, "rb");
-    if (f) fclose(f);
-    else snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (f)
+        fclose(f);
+    else
+        snprintf(path, sizeof path, "%s/%s", dir, name);
     keel_tensor *t = keel_load_idx(path);
     if (!t || !images) return t;
     keel_tensor *r = keel_tensor_reshape(t, KEEL_SHAPE(keel_tensor_dim(t, 0), 28, 28, 1));
     keel_tensor_free(t);
-    for (int64_t i = 0; r && i < keel_tensor_size(r); i++) keel_tensor_data(r)[i] /= 255.0f;
+    for (int64_t i = 0; r && i < keel_tensor_size(r); i++)
+        keel_tensor_data(r)[i] /= 255.0f;
     return r;
 }
 
 static void put(float *img, int W, int x, int y, const float rgb[3]) {
-    for (int k = 0; k < 3; k++) img[(y * W + x) * 3 + k] = rgb[k];
+    for (int k = 0; k < 3; k++)
+        img[(y * W + x) * 3 + k] = rgb[k];
 }
 
 /* a 10 x 10 grid of the first test images: image x2, a frame (green right, red wrong), and
  * the predicted class digit under it */
-static keel_status contact_sheet(const char *path, const keel_tensor *x, const keel_tensor *y, const keel_tensor *p) {
+static keel_status contact_sheet(const char *path, const keel_tensor *x, const keel_tensor *y,
+                                 const keel_tensor *p) {
     const int cell_w = 64, cell_h = 78, cols = 10, rows = 10, W = cols * cell_w, H = rows * cell_h;
     keel_tensor *sheet = keel_tensor_new(KEEL_SHAPE(H, W, 3));
     if (!sheet) return KEEL_ERR_NOMEM;
     float *s = keel_tensor_data(sheet);
     const float green[3] = {40, 170, 60}, red[3] = {220, 30, 30}, white[3] = {255, 255, 255};
-    for (int i = 0; i < W * H * 3; i++) s[i] = 255;
+    for (int i = 0; i < W * H * 3; i++)
+        s[i] = 255;
     for (int k = 0; k < rows * cols; k++) {
         const float *probs = keel_tensor_cdata(p) + k * 10;
         int pred = 0;
-        for (int c = 1; c < 10; c++) pred = probs[c] > probs[pred] ? c : pred;
+        for (int c = 1; c < 10; c++)
+            pred = probs[c] > probs[pred] ? c : pred;
         bool ok = pred == (int)keel_tensor_cdata(y)[k];
         int ox = (k % cols) * cell_w, oy = (k / cols) * cell_h;
         for (int yy = 0; yy < 60; yy++)
-            for (int xx = 0; xx < 60; xx++) put(s, W, ox + 2 + xx, oy + 2 + yy, ok ? green : red);
+            for (int xx = 0; xx < 60; xx++)
+                put(s, W, ox + 2 + xx, oy + 2 + yy, ok ? green : red);
         const float *im = keel_tensor_cdata(x) + k * 784;
         for (int yy = 0; yy < 56; yy++)
             for (int xx = 0; xx < 56; xx++) {
@@ -83,12 +92,17 @@ int main(int argc, char **argv) {
     snprintf(sheet_path, sizeof sheet_path, "%s", "demo_predictions.png");
     /* the program lives in build/examples: put the sheet in build/ */
     const char *slash = strrchr(argv[0], '/');
-    if (slash) snprintf(sheet_path, sizeof sheet_path, "%.*s/../demo_predictions.png", (int)(slash - argv[0]), argv[0]);
+    if (slash)
+        snprintf(sheet_path, sizeof sheet_path, "%.*s/../demo_predictions.png",
+                 (int)(slash - argv[0]), argv[0]);
     int epochs = 2;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--epochs") && i + 1 < argc) epochs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--sheet") && i + 1 < argc) snprintf(sheet_path, sizeof sheet_path, "%s", argv[++i]);
-        else dir = argv[i];
+        if (!strcmp(argv[i], "--epochs") && i + 1 < argc)
+            epochs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--sheet") && i + 1 < argc)
+            snprintf(sheet_path, sizeof sheet_path, "%s", argv[++i]);
+        else
+            dir = argv[i];
     }
     keel_tensor *x_train = load(dir, "train-images-idx3-ubyte", true);
     keel_tensor *y_train = x_train ? load(dir, "train-labels-idx1-ubyte", false) : NULL;
@@ -99,30 +113,35 @@ int main(int argc, char **argv) {
         return 1;
     }
     keel_model *m = keel_sequential(NULL);
-    keel_add(m, keel_conv2d(.filters = 32, .kernel_size = {3, 3}, .activation = "relu", .input_shape = {28, 28, 1}));
+    keel_add(m, keel_conv2d(.filters = 32, .kernel_size = {3, 3}, .activation = "relu",
+                            .input_shape = {28, 28, 1}));
     keel_add(m, keel_max_pooling2d(.pool_size = {2, 2}));
     keel_add(m, keel_flatten());
     keel_add(m, keel_dense(.units = 128, .activation = "relu"));
     keel_add(m, keel_dense(.units = 10, .activation = "softmax"));
-    keel_compile(m, .optimizer = "adam", .loss = "sparse_categorical_crossentropy", .metrics = {"accuracy"});
+    keel_compile(m, .optimizer = "adam", .loss = "sparse_categorical_crossentropy",
+                 .metrics = {"accuracy"});
     keel_summary(m, NULL);
     printf("gemm: %s, %d threads\n", keel_gemm_backend(), keel_get_threads());
     int rc = 1;
     double res[2];
     keel_tensor *first = NULL, *pred = NULL;
-    if (keel_fit(m, x_train, y_train, .epochs = epochs) != KEEL_OK || keel_evaluate(m, x_test, y_test, res, 2) != KEEL_OK ||
+    if (keel_fit(m, x_train, y_train, .epochs = epochs) != KEEL_OK ||
+        keel_evaluate(m, x_test, y_test, res, 2) != KEEL_OK ||
         !(first = keel_tensor_slice(x_test, 0, 100)) || !(pred = keel_predict(m, first, NULL)) ||
         contact_sheet(sheet_path, first, y_test, pred) != KEEL_OK) {
         fprintf(stderr, "fashion_cnn: %s\n", keel_last_error());
     } else {
         printf("classes: ");
-        for (int c = 0; c < 10; c++) printf("%d %s%s", c, CLASSES[c], c < 9 ? ", " : "\n");
+        for (int c = 0; c < 10; c++)
+            printf("%d %s%s", c, CLASSES[c], c < 9 ? ", " : "\n");
         printf("contact sheet of 100 test images (red frame: wrong): %s\n", sheet_path);
         printf("test_accuracy: %.4f\n", res[1]);
         rc = 0;
     }
     keel_tensor_free(first), keel_tensor_free(pred);
     keel_model_free(m);
-    keel_tensor_free(x_train), keel_tensor_free(y_train), keel_tensor_free(x_test), keel_tensor_free(y_test);
+    keel_tensor_free(x_train), keel_tensor_free(y_train), keel_tensor_free(x_test),
+        keel_tensor_free(y_test);
     return rc;
 }

@@ -18,12 +18,15 @@ static keel_tensor *load(const char *dir, const char *name, float scale) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.gz", dir, name);
     FILE *f = fopen(path, "rb");
-    if (f) fclose(f);
-    else snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (f)
+        fclose(f);
+    else
+        snprintf(path, sizeof path, "%s/%s", dir, name);
     keel_tensor *t = keel_load_idx(path);
     if (t && scale != 1.0f) {
         float *d = keel_tensor_data(t);
-        for (int64_t i = 0; i < keel_tensor_size(t); i++) d[i] *= scale;
+        for (int64_t i = 0; i < keel_tensor_size(t); i++)
+            d[i] *= scale;
     }
     return t;
 }
@@ -33,9 +36,12 @@ int main(int argc, char **argv) {
     int epochs = 5;
     long seed = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--epochs") && i + 1 < argc) epochs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = atol(argv[++i]);
-        else dir = argv[i];
+        if (!strcmp(argv[i], "--epochs") && i + 1 < argc)
+            epochs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
+            seed = atol(argv[++i]);
+        else
+            dir = argv[i];
     }
     keel_tensor *x_train = load(dir, "train-images-idx3-ubyte", 1.0f / 255);
     keel_tensor *y_train = x_train ? load(dir, "train-labels-idx1-ubyte", 1) : NULL;
@@ -52,7 +58,8 @@ int main(int argc, char **argv) {
     keel_add(m, keel_dense(.units = 128, .activation = "relu"));
     keel_add(m, keel_dropout(.rate = 0.2f));
     keel_add(m, keel_dense(.units = 10, .activation = "softmax"));
-    keel_compile(m, .optimizer = "adam", .loss = "sparse_categorical_crossentropy", .metrics = {"accuracy"});
+    keel_compile(m, .optimizer = "adam", .loss = "sparse_categorical_crossentropy",
+                 .metrics = {"accuracy"});
     keel_summary(m, NULL);
 
     double res[2];

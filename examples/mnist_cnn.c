@@ -23,13 +23,17 @@ static keel_tensor *load(const char *dir, const char *name, bool images) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.gz", dir, name);
     FILE *f = fopen(path, "rb");
-    if (f) fclose(f);
-    else snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (f)
+        fclose(f);
+    else
+        snprintf(path, sizeof path, "%s/%s", dir, name);
     keel_tensor *t = keel_load_idx(path);
     if (!t || !images) return t;
-    keel_tensor *r = keel_tensor_reshape(t, KEEL_SHAPE(keel_tensor_dim(t, 0), keel_tensor_dim(t, 1), keel_tensor_dim(t, 2), 1));
+    keel_tensor *r = keel_tensor_reshape(
+        t, KEEL_SHAPE(keel_tensor_dim(t, 0), keel_tensor_dim(t, 1), keel_tensor_dim(t, 2), 1));
     keel_tensor_free(t);
-    for (int64_t i = 0; r && i < keel_tensor_size(r); i++) keel_tensor_data(r)[i] /= 255.0f;
+    for (int64_t i = 0; r && i < keel_tensor_size(r); i++)
+        keel_tensor_data(r)[i] /= 255.0f;
     return r;
 }
 
@@ -37,8 +41,10 @@ int main(int argc, char **argv) {
     const char *dir = "/usr/share/datasets/fashion-mnist";
     int epochs = 3;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--epochs") && i + 1 < argc) epochs = atoi(argv[++i]);
-        else dir = argv[i];
+        if (!strcmp(argv[i], "--epochs") && i + 1 < argc)
+            epochs = atoi(argv[++i]);
+        else
+            dir = argv[i];
     }
     keel_tensor *x_train = load(dir, "train-images-idx3-ubyte", true);
     keel_tensor *y_train = x_train ? load(dir, "train-labels-idx1-ubyte", false) : NULL;
@@ -57,11 +63,13 @@ int main(int argc, char **argv) {
     keel_add(m, keel_flatten());
     keel_add(m, keel_dropout(.rate = 0.5f));
     keel_add(m, keel_dense(.units = 10, .activation = "softmax"));
-    keel_compile(m, .optimizer = "adam", .loss = "sparse_categorical_crossentropy", .metrics = {"accuracy"});
+    keel_compile(m, .optimizer = "adam", .loss = "sparse_categorical_crossentropy",
+                 .metrics = {"accuracy"});
     keel_summary(m, NULL);
     double res[2];
     int rc = 1;
-    if (keel_fit(m, x_train, y_train, .batch_size = 32, .epochs = epochs, .validation_split = 0.1f) == KEEL_OK &&
+    if (keel_fit(m, x_train, y_train, .batch_size = 32, .epochs = epochs,
+                 .validation_split = 0.1f) == KEEL_OK &&
         keel_evaluate(m, x_test, y_test, res, 2) == KEEL_OK) {
         printf("test_loss: %.4f\n", res[0]);
         printf("test_accuracy: %.4f\n", res[1]);
@@ -70,6 +78,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "mnist_cnn: %s\n", keel_last_error());
     }
     keel_model_free(m);
-    keel_tensor_free(x_train), keel_tensor_free(y_train), keel_tensor_free(x_test), keel_tensor_free(y_test);
+    keel_tensor_free(x_train), keel_tensor_free(y_train), keel_tensor_free(x_test),
+        keel_tensor_free(y_test);
     return rc;
 }

@@ -125,7 +125,7 @@ int keel_threads(void);
  * AVX2+FMA and plain x86-64, and the loader picks the copy for the CPU (target_clones). The
  * kernels under src/kernels have their own copies instead (kernels/simd.h), which KEEL_ISA
  * can lower; these follow the CPU. Nothing when the whole build already has AVX2. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 &&       \
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 &&           \
     !defined(__AVX2__)
 #define KEEL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else

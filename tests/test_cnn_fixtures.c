@@ -43,8 +43,9 @@
 
 #include "fixture.h"
 
-static void fx_load(fx_file *f, const char *file) { fx_load_from(f, file, "make_cnn_fixtures.py"); }
-
+static void fx_load(fx_file *f, const char *file) {
+    fx_load_from(f, file, "make_cnn_fixtures.py");
+}
 
 /* The record `cs.what`. */
 static const fx_rec *fx_rec_of(const fx_file *f, const char *cs, const char *what) {
@@ -59,7 +60,8 @@ static const fx_rec *fx_rec_of(const fx_file *f, const char *cs, const char *wha
 /* The values of `cs.what`, which must hold n numbers (n < 0: any count). */
 static const double *fx_get(const fx_file *f, const char *cs, const char *what, int64_t n) {
     const fx_rec *r = fx_rec_of(f, cs, what);
-    cr_assert(n < 0 || r->n == n, "%s: record %s has %d values, expected %lld", f->path, r->name, r->n, (long long)n);
+    cr_assert(n < 0 || r->n == n, "%s: record %s has %d values, expected %lld", f->path, r->name,
+              r->n, (long long)n);
     return r->v;
 }
 
@@ -85,26 +87,27 @@ static shape fx_shape(const fx_file *f, const char *cs, const char *what) {
 static keel_tensor *tensor_of(const double *v, const shape *s) {
     float *data = malloc((size_t)s->size * sizeof *data);
     cr_assert_not_null(data);
-    for (int64_t i = 0; i < s->size; i++) data[i] = (float)v[i];
+    for (int64_t i = 0; i < s->size; i++)
+        data[i] = (float)v[i];
     keel_tensor *t = keel_tensor_from_data(s->rank, s->d, data);
     free(data);
     cr_assert_not_null(t, "%s", keel_last_error());
     return t;
 }
 
-
 /* ------------------------------------------------------------------ keel models */
-
 
 typedef keel_layer *(*layer_maker)(void);
 
 /* Input(x's per-sample shape) [-> Dense(C, use_bias=False) with an identity kernel] -> the
  * layer; compiled with SGD (lr 1) and mse. The layer under test is layer 1, or 2. */
-static keel_model *layer_model(const char *ctx, const shape *xs, layer_maker make, bool identity_front) {
+static keel_model *layer_model(const char *ctx, const shape *xs, layer_maker make,
+                               bool identity_front) {
     keel_model *m = keel_sequential(NULL);
     cr_assert_not_null(m);
     keel_input_opts io = {0};
-    for (int i = 1; i < xs->rank; i++) io.shape[i - 1] = xs->d[i];
+    for (int i = 1; i < xs->rank; i++)
+        io.shape[i - 1] = xs->d[i];
     keel_add(m, keel_input_(io));
     int64_t C = xs->d[xs->rank - 1];
     if (identity_front) keel_add(m, keel_dense(.units = C, .use_bias = 0));
@@ -115,20 +118,25 @@ static keel_model *layer_model(const char *ctx, const shape *xs, layer_maker mak
     return m;
 }
 
-static void expect_shape(const char *ctx, const char *what, int rank, const int64_t *dims, const shape *want) {
+static void expect_shape(const char *ctx, const char *what, int rank, const int64_t *dims,
+                         const shape *want) {
     bool same = rank == want->rank;
-    for (int i = 0; same && i < rank; i++) same = dims[i] == want->d[i];
+    for (int i = 0; same && i < rank; i++)
+        same = dims[i] == want->d[i];
     char got[128] = "", exp[128] = "";
     for (int i = 0; i < rank; i++)
-        snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? ", " : "", (long long)dims[i]);
+        snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? ", " : "",
+                 (long long)dims[i]);
     for (int i = 0; i < want->rank; i++)
-        snprintf(exp + strlen(exp), sizeof exp - strlen(exp), "%s%lld", i ? ", " : "", (long long)want->d[i]);
+        snprintf(exp + strlen(exp), sizeof exp - strlen(exp), "%s%lld", i ? ", " : "",
+                 (long long)want->d[i]);
     cr_assert(same, "%s: %s shape: keel (%s), keras (%s)", ctx, what, got, exp);
 }
 
 /* y for x: keel_predict, or (training) one forward pass of the graph in training mode. A new
  * buffer of ys->size floats, its shape checked against ys. */
-static float *forward(const char *ctx, keel_model *m, const keel_tensor *x, const shape *ys, bool training) {
+static float *forward(const char *ctx, keel_model *m, const keel_tensor *x, const shape *ys,
+                      bool training) {
     float *y = malloc((size_t)ys->size * sizeof *y);
     cr_assert_not_null(y);
     if (!training) {
@@ -136,7 +144,8 @@ static float *forward(const char *ctx, keel_model *m, const keel_tensor *x, cons
         cr_assert_not_null(t, "%s: keel_predict: %s", ctx, keel_last_error());
         int64_t dims[KEEL_MAX_RANK];
         int rank = keel_tensor_rank(t);
-        for (int i = 0; i < rank && i < KEEL_MAX_RANK; i++) dims[i] = keel_tensor_dim(t, i);
+        for (int i = 0; i < rank && i < KEEL_MAX_RANK; i++)
+            dims[i] = keel_tensor_dim(t, i);
         expect_shape(ctx, "y", rank, dims, ys);
         memcpy(y, keel_tensor_cdata(t), (size_t)ys->size * sizeof *y);
         keel_tensor_free(t);
@@ -149,7 +158,8 @@ static float *forward(const char *ctx, keel_model *m, const keel_tensor *x, cons
     m->ctx.seed = m->seed;
     keel_graph_forward(&m->g, n, &m->ctx);
     int64_t dims[KEEL_MAX_RANK] = {n};
-    for (int i = 0; i < m->output->rank && i + 1 < KEEL_MAX_RANK; i++) dims[i + 1] = m->output->dims[i];
+    for (int i = 0; i < m->output->rank && i + 1 < KEEL_MAX_RANK; i++)
+        dims[i + 1] = m->output->dims[i];
     expect_shape(ctx, "y (training forward)", m->output->rank + 1, dims, ys);
     memcpy(y, m->output->val, (size_t)ys->size * sizeof *y);
     return y;
@@ -160,7 +170,8 @@ static keel_tensor *mse_target(const float *y, const double *r, const shape *ys)
     keel_tensor *t = keel_tensor_new(ys->rank, ys->d);
     cr_assert_not_null(t, "%s", keel_last_error());
     float *d = keel_tensor_data(t);
-    for (int64_t i = 0; i < ys->size; i++) d[i] = (float)((double)y[i] - r[i] * ((double)ys->size / 2.0));
+    for (int64_t i = 0; i < ys->size; i++)
+        d[i] = (float)((double)y[i] - r[i] * ((double)ys->size / 2.0));
     return t;
 }
 
@@ -176,7 +187,8 @@ static void check_dx(const char *ctx, const fx_file *f, const char *cs, layer_ma
     keel_tensor *xt = tensor_of(x, &xs);
     float *y = forward(ctx, m, xt, &ys, training);
     keel_tensor *t = mse_target(y, r, &ys);
-    check_ok(keel_train_on_batch(m, xt, t, NULL, 0), ctx, "keel_train_on_batch (identity Dense in front)");
+    check_ok(keel_train_on_batch(m, xt, t, NULL, 0), ctx,
+             "keel_train_on_batch (identity Dense in front)");
     keel_node *h = m->layers[1]->node;
     cr_assert_not_null(h);
     cr_assert_not_null(h->grad, "%s: the identity Dense's output has no gradient buffer", ctx);
@@ -200,10 +212,12 @@ static void set_kernel_bias(keel_model *m, int layer, const fx_file *f, const ch
         char name[128];
         snprintf(name, sizeof name, "%s.%s", cs, WEIGHTS[k]);
         bool has = false;
-        for (int i = 0; i < f->n; i++) has |= !strcmp(f->r[i].name, name);
+        for (int i = 0; i < f->n; i++)
+            has |= !strcmp(f->r[i].name, name);
         if (!has) {
             int64_t n = 0;
-            cr_assert_null(keel_layer_weight(l, k, &n), "%s: keel has weight %d (%lld values); Keras has no %s", cs, k,
+            cr_assert_null(keel_layer_weight(l, k, &n),
+                           "%s: keel has weight %d (%lld values); Keras has no %s", cs, k,
                            (long long)n, WEIGHTS[k]);
             continue;
         }
@@ -265,57 +279,77 @@ static void layer_case(const char *cs, const char *desc, layer_maker make, bool 
 }
 
 /* The layers, configured as make_cnn_fixtures.py configures Keras's (pairs spelled out). */
-#define LAYER_MAKER(id, expr)                                                                     \
-    static keel_layer *make_##id(void) { return expr; }
+#define LAYER_MAKER(id, expr)                                                                      \
+    static keel_layer *make_##id(void) {                                                           \
+        return expr;                                                                               \
+    }
 
 LAYER_MAKER(conv_a, keel_conv2d(.filters = 4, .kernel_size = {3, 3}))
-LAYER_MAKER(conv_b, keel_conv2d(.filters = 5, .kernel_size = {3, 3}, .strides = {2, 2}, .padding = "same"))
+LAYER_MAKER(conv_b,
+            keel_conv2d(.filters = 5, .kernel_size = {3, 3}, .strides = {2, 2}, .padding = "same"))
 LAYER_MAKER(conv_c, keel_conv2d(.filters = 3, .kernel_size = {2, 3}, .dilation_rate = {2, 2}))
 LAYER_MAKER(conv_d, keel_conv2d(.filters = 3, .kernel_size = {1, 1}))
-LAYER_MAKER(conv_e, keel_conv2d(.filters = 4, .kernel_size = {3, 3}, .padding = "same", .activation = "relu"))
-LAYER_MAKER(conv_f, keel_conv2d(.filters = 3, .kernel_size = {3, 3}, .strides = {2, 1}, .use_bias = 0))
+LAYER_MAKER(conv_e, keel_conv2d(.filters = 4, .kernel_size = {3, 3}, .padding = "same",
+                                .activation = "relu"))
+LAYER_MAKER(conv_f,
+            keel_conv2d(.filters = 3, .kernel_size = {3, 3}, .strides = {2, 1}, .use_bias = 0))
 LAYER_MAKER(conv_g, keel_conv2d(.filters = 2, .kernel_size = {2, 2}, .padding = "same"))
-LAYER_MAKER(conv_h, keel_conv2d(.filters = 2, .kernel_size = {3, 3}, .padding = "same", .dilation_rate = {2, 2}))
+LAYER_MAKER(conv_h, keel_conv2d(.filters = 2, .kernel_size = {3, 3}, .padding = "same",
+                                .dilation_rate = {2, 2}))
 LAYER_MAKER(maxpool_a, keel_max_pooling2d())
-LAYER_MAKER(maxpool_b, keel_max_pooling2d(.pool_size = {3, 3}, .strides = {2, 2}, .padding = "same"))
+LAYER_MAKER(maxpool_b,
+            keel_max_pooling2d(.pool_size = {3, 3}, .strides = {2, 2}, .padding = "same"))
 LAYER_MAKER(maxpool_c, keel_max_pooling2d(.pool_size = {2, 2}, .strides = {1, 1}))
-LAYER_MAKER(maxpool_d, keel_max_pooling2d(.pool_size = {3, 3}, .strides = {2, 2}, .padding = "same"))
+LAYER_MAKER(maxpool_d,
+            keel_max_pooling2d(.pool_size = {3, 3}, .strides = {2, 2}, .padding = "same"))
 LAYER_MAKER(avgpool_a, keel_average_pooling2d())
-LAYER_MAKER(avgpool_b, keel_average_pooling2d(.pool_size = {3, 3}, .strides = {2, 2}, .padding = "same"))
-LAYER_MAKER(avgpool_c, keel_average_pooling2d(.pool_size = {3, 3}, .strides = {2, 2}, .padding = "same"))
+LAYER_MAKER(avgpool_b,
+            keel_average_pooling2d(.pool_size = {3, 3}, .strides = {2, 2}, .padding = "same"))
+LAYER_MAKER(avgpool_c,
+            keel_average_pooling2d(.pool_size = {3, 3}, .strides = {2, 2}, .padding = "same"))
 LAYER_MAKER(gap, keel_global_average_pooling2d())
 LAYER_MAKER(gmp, keel_global_max_pooling2d())
 LAYER_MAKER(zpad_a, keel_zero_padding2d(.padding = {1, 2}))
 LAYER_MAKER(zpad_b, keel_zero_padding2d(.pads = {1, 0, 2, 3}))
 LAYER_MAKER(bn, keel_batch_normalization())
 
-#define LAYER_TEST(suite, id, desc, weights)                                                      \
-    Test(suite, id) { layer_case(#id, desc, make_##id, weights); }
+#define LAYER_TEST(suite, id, desc, weights)                                                       \
+    Test(suite, id) {                                                                              \
+        layer_case(#id, desc, make_##id, weights);                                                 \
+    }
 
 /* 1. Conv2D */
 LAYER_TEST(keras_conv2d, conv_a, "Conv2D(4, 3) valid on (1, 7, 6, 1)", true)
 LAYER_TEST(keras_conv2d, conv_b, "Conv2D(5, 3, strides=2, padding=same) on (2, 7, 8, 3)", true)
 LAYER_TEST(keras_conv2d, conv_c, "Conv2D(3, (2, 3), dilation_rate=2) valid on (1, 9, 8, 2)", true)
 LAYER_TEST(keras_conv2d, conv_d, "Conv2D(3, 1) on (2, 4, 5, 4)", true)
-LAYER_TEST(keras_conv2d, conv_e, "Conv2D(4, 3, padding=same, activation=relu) on (2, 5, 6, 2)", true)
-LAYER_TEST(keras_conv2d, conv_f, "Conv2D(3, 3, strides=(2, 1), use_bias=False) valid on (2, 8, 7, 2)", true)
+LAYER_TEST(keras_conv2d, conv_e, "Conv2D(4, 3, padding=same, activation=relu) on (2, 5, 6, 2)",
+           true)
+LAYER_TEST(keras_conv2d, conv_f,
+           "Conv2D(3, 3, strides=(2, 1), use_bias=False) valid on (2, 8, 7, 2)", true)
 LAYER_TEST(keras_conv2d, conv_g, "Conv2D(2, 2, padding=same) on (1, 5, 6, 2)", true)
-LAYER_TEST(keras_conv2d, conv_h, "Conv2D(2, 3, padding=same, dilation_rate=2) on (1, 7, 7, 1)", true)
+LAYER_TEST(keras_conv2d, conv_h, "Conv2D(2, 3, padding=same, dilation_rate=2) on (1, 7, 7, 1)",
+           true)
 /* 2. MaxPooling2D */
 LAYER_TEST(keras_pooling, maxpool_a, "MaxPooling2D(2) valid on (2, 6, 7, 3)", false)
-LAYER_TEST(keras_pooling, maxpool_b, "MaxPooling2D(3, strides=2, padding=same) on (1, 7, 7, 2)", false)
+LAYER_TEST(keras_pooling, maxpool_b, "MaxPooling2D(3, strides=2, padding=same) on (1, 7, 7, 2)",
+           false)
 LAYER_TEST(keras_pooling, maxpool_c, "MaxPooling2D(2, strides=1) valid on (1, 5, 5, 2)", false)
-LAYER_TEST(keras_pooling, maxpool_d, "MaxPooling2D(3, strides=2, padding=same) on (1, 8, 6, 2)", false)
+LAYER_TEST(keras_pooling, maxpool_d, "MaxPooling2D(3, strides=2, padding=same) on (1, 8, 6, 2)",
+           false)
 /* 3. AveragePooling2D ("same": padded cells are not counted, as TF does) */
 LAYER_TEST(keras_pooling, avgpool_a, "AveragePooling2D(2) valid on (2, 6, 7, 3)", false)
-LAYER_TEST(keras_pooling, avgpool_b, "AveragePooling2D(3, strides=2, padding=same) on (1, 7, 7, 2)", false)
-LAYER_TEST(keras_pooling, avgpool_c, "AveragePooling2D(3, strides=2, padding=same) on (1, 8, 6, 2)", false)
+LAYER_TEST(keras_pooling, avgpool_b, "AveragePooling2D(3, strides=2, padding=same) on (1, 7, 7, 2)",
+           false)
+LAYER_TEST(keras_pooling, avgpool_c, "AveragePooling2D(3, strides=2, padding=same) on (1, 8, 6, 2)",
+           false)
 /* 4. global pooling */
 LAYER_TEST(keras_pooling, gap, "GlobalAveragePooling2D on (2, 5, 4, 3)", false)
 LAYER_TEST(keras_pooling, gmp, "GlobalMaxPooling2D on (2, 5, 4, 3)", false)
 /* 5. ZeroPadding2D */
 LAYER_TEST(keras_zero_padding2d, zpad_a, "ZeroPadding2D(padding=(1, 2)) on (2, 3, 4, 2)", false)
-LAYER_TEST(keras_zero_padding2d, zpad_b, "ZeroPadding2D(padding=((1, 0), (2, 3))) on (2, 3, 4, 2)", false)
+LAYER_TEST(keras_zero_padding2d, zpad_b, "ZeroPadding2D(padding=((1, 0), (2, 3))) on (2, 3, 4, 2)",
+           false)
 
 /* ------------------------------------------------------------------ 6. BatchNormalization */
 
@@ -337,7 +371,8 @@ static void bn_case(const char *cs, const char *desc) {
     int64_t C = xs.d[xs.rank - 1];
     const double *x = fx_get(&f, cs, "x", xs.size), *r = fx_get(&f, cs, "r", ys.size);
     const double *mm = fx_get(&f, cs, "moving_mean", C), *mv = fx_get(&f, cs, "moving_variance", C);
-    const double *want_mm = fx_get(&f, cs, "moving_mean_after", C), *want_mv = fx_get(&f, cs, "moving_variance_after", C);
+    const double *want_mm = fx_get(&f, cs, "moving_mean_after", C),
+                 *want_mv = fx_get(&f, cs, "moving_variance_after", C);
     const double *mv_biased = fx_get(&f, cs, "moving_variance_if_biased", C);
     const double *mv_unbiased = fx_get(&f, cs, "moving_variance_if_unbiased", C);
 
@@ -353,7 +388,8 @@ static void bn_case(const char *cs, const char *desc) {
 
     /* gamma / beta gradients and (ii) the moving statistics after one training step */
     keel_tensor *t = mse_target(y, r, &ys);
-    double *g0 = snapshot(m, 1, 0, C), *b0 = snapshot(m, 1, 1, C), *g = calloc((size_t)C, sizeof *g);
+    double *g0 = snapshot(m, 1, 0, C), *b0 = snapshot(m, 1, 1, C),
+           *g = calloc((size_t)C, sizeof *g);
     cr_assert_not_null(g);
     check_ok(keel_train_on_batch(m, xt, t, NULL, 0), ctx, "keel_train_on_batch");
     grad_from_step(m, 1, 0, g0, g, C);
@@ -368,9 +404,13 @@ static void bn_case(const char *cs, const char *desc) {
      * Bessel-corrected one by a factor n / (n - 1) */
     double got_u[16] = {0}, want_u[16] = {0};
     cr_assert(C <= 16);
-    for (int64_t c = 0; c < C; c++) got_u[c] = (double)kmm[c] - (double)(float)mm[c], want_u[c] = want_mm[c] - (double)(float)mm[c];
+    for (int64_t c = 0; c < C; c++)
+        got_u[c] = (double)kmm[c] - (double)(float)mm[c],
+        want_u[c] = want_mm[c] - (double)(float)mm[c];
     expect_close(ctx, "moving_mean update", got_u, want_u, C, RTOL_GRAD);
-    for (int64_t c = 0; c < C; c++) got_u[c] = (double)kmv[c] - (double)(float)mv[c], want_u[c] = want_mv[c] - (double)(float)mv[c];
+    for (int64_t c = 0; c < C; c++)
+        got_u[c] = (double)kmv[c] - (double)(float)mv[c],
+        want_u[c] = want_mv[c] - (double)(float)mv[c];
     bad += expect_close(ctx, "moving_variance update", got_u, want_u, C, RTOL_GRAD);
     if (bad) {
         double eb = 0, eu = 0;
@@ -379,10 +419,13 @@ static void bn_case(const char *cs, const char *desc) {
             eu = fmax(eu, fabs((double)kmv[c] - mv_unbiased[c]));
         }
         cr_expect(0,
-                  "%s: keel's moving_variance is within %.3g of the biased-variance update and %.3g of the "
+                  "%s: keel's moving_variance is within %.3g of the biased-variance update and "
+                  "%.3g of the "
                   "Bessel-corrected one; Keras's is the %s one here",
                   ctx, eb, eu,
-                  fabs(want_mv[0] - mv_biased[0]) < fabs(want_mv[0] - mv_unbiased[0]) ? "biased" : "Bessel-corrected");
+                  fabs(want_mv[0] - mv_biased[0]) < fabs(want_mv[0] - mv_unbiased[0])
+                      ? "biased"
+                      : "Bessel-corrected");
     }
 
     /* (iii) the inference output with the updated moving statistics (Keras's) and the original
@@ -391,8 +434,8 @@ static void bn_case(const char *cs, const char *desc) {
     set_weight(m, 1, 2, want_mm, C);
     set_weight(m, 1, 3, want_mv, C);
     float *yi = forward(ctx, m, xt, &ys, false);
-    expect_close_f(ctx, "y (inference, updated moving statistics)", yi, fx_get(&f, cs, "y_infer", ys.size), ys.size,
-                   RTOL_VALUE);
+    expect_close_f(ctx, "y (inference, updated moving statistics)", yi,
+                   fx_get(&f, cs, "y_infer", ys.size), ys.size, RTOL_VALUE);
     free(yi);
     free(g0);
     free(b0);
@@ -409,9 +452,13 @@ static void bn_case(const char *cs, const char *desc) {
 
 /* tf.keras 2.15 takes the fused kernel for this 4-D input: its moving variance uses the
  * Bessel-corrected batch variance (see the fixture's comments) */
-Test(keras_batch_normalization, bn4) { bn_case("bn4", "(4, 3, 3, 2) (fused kernel in tf.keras 2)"); }
+Test(keras_batch_normalization, bn4) {
+    bn_case("bn4", "(4, 3, 3, 2) (fused kernel in tf.keras 2)");
+}
 /* and the non-fused path for 2-D input: the biased batch variance */
-Test(keras_batch_normalization, bn2) { bn_case("bn2", "(6, 5)"); }
+Test(keras_batch_normalization, bn2) {
+    bn_case("bn2", "(6, 5)");
+}
 
 /* ------------------------------------------------------------------ 7. a small CNN */
 
@@ -421,7 +468,9 @@ Test(keras_batch_normalization, bn2) { bn_case("bn2", "(6, 5)"); }
  * and the gradient of that loss for every weight. The Dense kernel's rows follow Flatten's
  * NHWC order. */
 Test(keras_cnn, conv_pool_flatten_dense) {
-    const char *cs = "cnn", *ctx = "cnn: Conv2D(4, 3, relu) -> MaxPooling2D -> Flatten -> Dense(3, softmax) + scce";
+    const char *cs = "cnn",
+               *ctx =
+                   "cnn: Conv2D(4, 3, relu) -> MaxPooling2D -> Flatten -> Dense(3, softmax) + scce";
     fx_file f;
     fx_load(&f, "keras_cnn.txt");
     shape xs = fx_shape(&f, cs, "x_shape");
@@ -444,14 +493,17 @@ Test(keras_cnn, conv_pool_flatten_dense) {
     keel_add(m, keel_max_pooling2d());
     keel_add(m, keel_flatten());
     keel_add(m, keel_dense(.units = 3, .activation = "softmax"));
-    check_ok(keel_compile(m, .optimizer = "sgd", .optimizer_opts = SGD_LR1, .loss = "sparse_categorical_crossentropy"),
+    check_ok(keel_compile(m, .optimizer = "sgd", .optimizer_opts = SGD_LR1,
+                          .loss = "sparse_categorical_crossentropy"),
              ctx, "keel_compile");
-    for (int k = 0; k < 4; k++) set_weight(m, W[k].layer, W[k].index, fx_get(&f, cs, W[k].rec, W[k].n), W[k].n);
+    for (int k = 0; k < 4; k++)
+        set_weight(m, W[k].layer, W[k].index, fx_get(&f, cs, W[k].rec, W[k].n), W[k].n);
 
     keel_tensor *xt = tensor_of(x, &xs);
     float lab[8];
     cr_assert(N <= 8);
-    for (int64_t i = 0; i < N; i++) lab[i] = (float)labels[i];
+    for (int64_t i = 0; i < N; i++)
+        lab[i] = (float)labels[i];
     keel_tensor *yt = keel_tensor_from_data(KEEL_SHAPE(N), lab);
     cr_assert_not_null(yt);
     shape ps = {.rank = 2, .d = {N, 3}, .size = N * 3, .per = 3};
@@ -463,7 +515,8 @@ Test(keras_cnn, conv_pool_flatten_dense) {
     check_ok(keel_test_on_batch(m, xt, yt, &loss, 1), ctx, "keel_test_on_batch");
     expect_scalar(ctx, "test_on_batch loss", loss, want, RTOL_VALUE);
     double *before[4];
-    for (int k = 0; k < 4; k++) before[k] = snapshot(m, W[k].layer, W[k].index, W[k].n);
+    for (int k = 0; k < 4; k++)
+        before[k] = snapshot(m, W[k].layer, W[k].index, W[k].n);
     loss = NAN;
     check_ok(keel_train_on_batch(m, xt, yt, &loss, 1), ctx, "keel_train_on_batch");
     expect_scalar(ctx, "train_on_batch loss", loss, want, RTOL_VALUE);

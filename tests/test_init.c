@@ -6,7 +6,8 @@
 
 static keel_model *one(const char *init, int64_t in, int64_t units) {
     keel_model *m = keel_sequential(NULL);
-    keel_add(m, keel_dense(.units = units, .input_dim = in, .kernel_initializer = init, .use_bias = 0));
+    keel_add(
+        m, keel_dense(.units = units, .input_dim = in, .kernel_initializer = init, .use_bias = 0));
     cr_assert_eq(keel_compile(m, .loss = "mse"), KEEL_OK, "%s", keel_last_error());
     return m;
 }
@@ -14,17 +15,19 @@ static keel_model *one(const char *init, int64_t in, int64_t units) {
 static void moments(const float *w, int64_t n, double *mean, double *sd, double *maxabs) {
     double s = 0, s2 = 0;
     *maxabs = 0;
-    for (int64_t i = 0; i < n; i++) s += w[i], *maxabs = fmax(*maxabs, fabs(w[i]));
+    for (int64_t i = 0; i < n; i++)
+        s += w[i], *maxabs = fmax(*maxabs, fabs(w[i]));
     *mean = s / (double)n;
-    for (int64_t i = 0; i < n; i++) s2 += (w[i] - *mean) * (w[i] - *mean);
+    for (int64_t i = 0; i < n; i++)
+        s2 += (w[i] - *mean) * (w[i] - *mean);
     *sd = sqrt(s2 / (double)n);
 }
 
 Test(init, variance_scaling_family) {
     struct {
         const char *name;
-        double sd;     /* expected standard deviation */
-        double limit;  /* hard bound, 0 for none */
+        double sd;    /* expected standard deviation */
+        double limit; /* hard bound, 0 for none */
     } cases[] = {
         {"glorot_uniform", sqrt(6.0 / 600) / sqrt(3.0), sqrt(6.0 / 600)},
         {"glorot_normal", sqrt(2.0 / 600), 2 * sqrt(2.0 / 600) / 0.87962566103423978},
@@ -44,8 +47,11 @@ Test(init, variance_scaling_family) {
         double mean, sd, mx;
         moments(w, n, &mean, &sd, &mx);
         cr_expect(fabs(mean) < 0.03 * cases[c].sd * 10, "%s mean %g", cases[c].name, mean);
-        cr_expect(fabs(sd / cases[c].sd - 1) < 0.03, "%s sd %g, want %g", cases[c].name, sd, cases[c].sd);
-        if (cases[c].limit > 0) cr_expect(mx <= cases[c].limit * (1 + 1e-6), "%s max |w| %g > %g", cases[c].name, mx, cases[c].limit);
+        cr_expect(fabs(sd / cases[c].sd - 1) < 0.03, "%s sd %g, want %g", cases[c].name, sd,
+                  cases[c].sd);
+        if (cases[c].limit > 0)
+            cr_expect(mx <= cases[c].limit * (1 + 1e-6), "%s max |w| %g > %g", cases[c].name, mx,
+                      cases[c].limit);
         keel_model_free(m);
     }
 }
@@ -53,11 +59,13 @@ Test(init, variance_scaling_family) {
 Test(init, constant_ones_zeros_identity) {
     keel_model *m = one("constant(0.25)", 3, 4);
     float *w = keel_layer_weight(keel_model_layer(m, 0), 0, NULL);
-    for (int i = 0; i < 12; i++) cr_expect_eq(w[i], 0.25f);
+    for (int i = 0; i < 12; i++)
+        cr_expect_eq(w[i], 0.25f);
     keel_model_free(m);
     m = one("identity", 3, 3);
     w = keel_layer_weight(keel_model_layer(m, 0), 0, NULL);
-    for (int i = 0; i < 9; i++) cr_expect_eq(w[i], i % 4 == 0 ? 1.0f : 0.0f);
+    for (int i = 0; i < 9; i++)
+        cr_expect_eq(w[i], i % 4 == 0 ? 1.0f : 0.0f);
     keel_model_free(m);
 }
 
@@ -73,9 +81,10 @@ Test(init, orthogonal_columns_and_rows) {
             for (int64_t j = 0; j < k; j++) {
                 double d = 0;
                 for (int64_t t = 0; t < (r >= c ? r : c); t++)
-                    d += r >= c ? (double)w[t * c + i] * w[t * c + j] : (double)w[i * c + t] * w[j * c + t];
-                cr_expect(fabs(d - (i == j)) < 1e-5, "%lldx%lld: [%lld,%lld] = %g", (long long)r, (long long)c,
-                          (long long)i, (long long)j, d);
+                    d += r >= c ? (double)w[t * c + i] * w[t * c + j]
+                                : (double)w[i * c + t] * w[j * c + t];
+                cr_expect(fabs(d - (i == j)) < 1e-5, "%lldx%lld: [%lld,%lld] = %g", (long long)r,
+                          (long long)c, (long long)i, (long long)j, d);
             }
         keel_model_free(m);
     }
@@ -88,7 +97,8 @@ Test(init, default_bias_is_zero_and_kernel_glorot) {
     int64_t n;
     float *b = keel_layer_weight(keel_model_layer(m, 0), 1, &n);
     cr_assert_eq(n, 50);
-    for (int i = 0; i < 50; i++) cr_expect_eq(b[i], 0.0f);
+    for (int i = 0; i < 50; i++)
+        cr_expect_eq(b[i], 0.0f);
     float *w = keel_layer_weight(keel_model_layer(m, 0), 0, &n);
     double mean, sd, mx;
     moments(w, n, &mean, &sd, &mx);
@@ -100,7 +110,8 @@ Test(init, default_bias_is_zero_and_kernel_glorot) {
  * behaviour); without one, layers draw from the model's seed, each its own values. */
 Test(init, explicit_seed_ignores_layer_position) {
     keel_model *m = keel_sequential(NULL);
-    keel_add(m, keel_dense(.units = 4, .input_dim = 4, .kernel_initializer = "glorot_uniform(seed=9)"));
+    keel_add(
+        m, keel_dense(.units = 4, .input_dim = 4, .kernel_initializer = "glorot_uniform(seed=9)"));
     keel_add(m, keel_dense(.units = 4, .kernel_initializer = "glorot_uniform"));
     keel_add(m, keel_dense(.units = 4, .kernel_initializer = "glorot_uniform(seed=9)"));
     keel_add(m, keel_dense(.units = 4, .kernel_initializer = "glorot_uniform"));
@@ -108,7 +119,8 @@ Test(init, explicit_seed_ignores_layer_position) {
     int64_t n;
     float *w = keel_model_weights(m, &n); /* kernel 16 + bias 4 per layer */
     cr_assert_eq(n, 80);
-    cr_expect_eq(memcmp(w, w + 40, 16 * sizeof(float)), 0, "same seed, same kernel in layers 1 and 3");
+    cr_expect_eq(memcmp(w, w + 40, 16 * sizeof(float)), 0,
+                 "same seed, same kernel in layers 1 and 3");
     cr_expect_neq(memcmp(w + 20, w + 60, 16 * sizeof(float)), 0, "no seed: layers 2 and 4 differ");
     cr_expect_neq(memcmp(w, w + 20, 16 * sizeof(float)), 0);
     keel_model_free(m);

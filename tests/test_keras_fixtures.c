@@ -28,15 +28,16 @@
 
 #include "fixture.h"
 
-static void fx_load(fx_file *f, const char *file) { fx_load_from(f, file, "make_fixtures.py"); }
-
+static void fx_load(fx_file *f, const char *file) {
+    fx_load_from(f, file, "make_fixtures.py");
+}
 
 /* The values of a record that must hold n numbers (n < 0: any count). */
 static const double *fx_get(const fx_file *f, const char *name, int n) {
     for (int i = 0; i < f->n; i++)
         if (!strcmp(f->r[i].name, name)) {
-            cr_assert(n < 0 || f->r[i].n == n, "%s: record %s has %d values, expected %d", f->path, name,
-                      f->r[i].n, n);
+            cr_assert(n < 0 || f->r[i].n == n, "%s: record %s has %d values, expected %d", f->path,
+                      name, f->r[i].n, n);
             return f->r[i].v;
         }
     cr_assert_fail("%s: no record %s (regenerate the fixtures?)", f->path, name);
@@ -53,7 +54,8 @@ static const double *fx_getf(const fx_file *f, int n, const char *fmt, const cha
 static float *to_f32(const double *v, int64_t n) {
     float *o = malloc((size_t)n * sizeof *o);
     cr_assert_not_null(o);
-    for (int64_t i = 0; i < n; i++) o[i] = (float)v[i];
+    for (int64_t i = 0; i < n; i++)
+        o[i] = (float)v[i];
     return o;
 }
 
@@ -73,9 +75,7 @@ static keel_tensor *tensor1(const double *v, int64_t n) {
     return t;
 }
 
-
 /* ------------------------------------------------------------------ keel models */
-
 
 /* ------------------------------------------------------------------ a. Dense forward + backward */
 
@@ -107,7 +107,8 @@ static void dense_case(const char *act) {
     keel_model *m = keel_sequential(NULL);
     cr_assert_not_null(m);
     keel_add(m, keel_dense(.units = U, .input_dim = IN, .activation = act));
-    check_ok(keel_compile(m, .optimizer = "sgd", .optimizer_opts = SGD_LR1, .loss = "mse"), ctx, "keel_compile");
+    check_ok(keel_compile(m, .optimizer = "sgd", .optimizer_opts = SGD_LR1, .loss = "mse"), ctx,
+             "keel_compile");
     set_weight(m, 0, 0, kernel, IN * U);
     set_weight(m, 0, 1, bias, U);
     keel_tensor *xt = tensor2(x, N, IN);
@@ -148,7 +149,8 @@ static void dense_case(const char *act) {
         keel_tensor *ti = keel_tensor_new(KEEL_SHAPE(1, U));
         for (int k = 0; k < U; k++)
             keel_tensor_data(ti)[k] = (float)(keel_tensor_cdata(yi)[k] - r[i * U + k] * (U / 2.0));
-        check_ok(keel_train_on_batch(m, xi, ti, NULL, 0), ctx, "keel_train_on_batch (identity in front)");
+        check_ok(keel_train_on_batch(m, xi, ti, NULL, 0), ctx,
+                 "keel_train_on_batch (identity in front)");
         const float *w1 = weight(m, 0, 0, IN * IN);
         int j = 0;
         for (int c = 1; c < IN; c++)
@@ -167,8 +169,10 @@ static void dense_case(const char *act) {
     fx_free(&f);
 }
 
-#define DENSE_TEST(act)                                                                           \
-    Test(keras_dense, act) { dense_case(#act); }
+#define DENSE_TEST(act)                                                                            \
+    Test(keras_dense, act) {                                                                       \
+        dense_case(#act);                                                                          \
+    }
 DENSE_TEST(linear)
 DENSE_TEST(relu)
 DENSE_TEST(sigmoid)
@@ -235,7 +239,8 @@ static void loss_case_run(const char *name) {
     int nt = sparse ? N : N * C;
     fx_file f;
     fx_load(&f, "keras_losses.txt");
-    const double *yt = fx_getf(&f, nt, "loss.%s.y_true", name), *yp = fx_getf(&f, N * C, "loss.%s.y_pred", name);
+    const double *yt = fx_getf(&f, nt, "loss.%s.y_true", name),
+                 *yp = fx_getf(&f, N * C, "loss.%s.y_pred", name);
     double want = fx_getf(&f, 1, "loss.%s.value", name)[0];
     const double *want_g = fx_getf(&f, N * C, "loss.%s.grad", name);
     char ctx[96];
@@ -260,7 +265,8 @@ static void loss_case_run(const char *name) {
     keel_model *m = keel_sequential(NULL);
     cr_assert_not_null(m);
     keel_add(m, keel_dense(.units = C, .input_dim = C));
-    check_ok(keel_compile(m, .optimizer = "sgd", .optimizer_opts = SGD_LR1, .loss = lc->loss, .loss_opts = lc->opts),
+    check_ok(keel_compile(m, .optimizer = "sgd", .optimizer_opts = SGD_LR1, .loss = lc->loss,
+                          .loss_opts = lc->opts),
              ctx, "keel_compile");
     set_identity(m, 0, C);
     set_weight(m, 0, 1, (const double[C]){0}, C);
@@ -273,7 +279,8 @@ static void loss_case_run(const char *name) {
     for (int i = 0; i < N; i++)
         for (int a = 0; a < C; a++) {
             want_db[a] += want_g[i * C + a];
-            for (int b = 0; b < C; b++) want_dk[a * C + b] += (double)(float)yp[i * C + a] * want_g[i * C + b];
+            for (int b = 0; b < C; b++)
+                want_dk[a * C + b] += (double)(float)yp[i * C + a] * want_g[i * C + b];
         }
     check_ok(keel_train_on_batch(m, x, y, NULL, 0), ctx, "keel_train_on_batch");
     grad_from_step(m, 0, 0, k0, dk, C * C);
@@ -290,8 +297,10 @@ static void loss_case_run(const char *name) {
     fx_free(&f);
 }
 
-#define LOSS_TEST(name)                                                                           \
-    Test(keras_losses, name) { loss_case_run(#name); }
+#define LOSS_TEST(name)                                                                            \
+    Test(keras_losses, name) {                                                                     \
+        loss_case_run(#name);                                                                      \
+    }
 LOSS_TEST(mse)
 LOSS_TEST(mae)
 LOSS_TEST(huber)
@@ -316,7 +325,8 @@ LOSS_TEST(scce_logits)
 /* Fused: Dense(units, softmax / sigmoid) + the matching crossentropy. tf.keras 2 computes that
  * loss from the logits (the fixture's `unfused` value, the clipped probability formula, is
  * different on purpose: one row has logits of about +-20). */
-static void fused_case(const char *name, const char *act, const char *loss, int64_t units, bool sparse) {
+static void fused_case(const char *name, const char *act, const char *loss, int64_t units,
+                       bool sparse) {
     enum { N = 4, IN = 5 };
     fx_file f;
     fx_load(&f, "keras_losses.txt");
@@ -333,7 +343,8 @@ static void fused_case(const char *name, const char *act, const char *loss, int6
     keel_model *m = keel_sequential(NULL);
     cr_assert_not_null(m);
     keel_add(m, keel_dense(.units = units, .input_dim = IN, .activation = act));
-    check_ok(keel_compile(m, .optimizer = "sgd", .optimizer_opts = SGD_LR1, .loss = loss), ctx, "keel_compile");
+    check_ok(keel_compile(m, .optimizer = "sgd", .optimizer_opts = SGD_LR1, .loss = loss), ctx,
+             "keel_compile");
     set_weight(m, 0, 0, kernel, IN * units);
     set_weight(m, 0, 1, bias, units);
     keel_tensor *xt = tensor2(x, N, IN), *y = sparse ? tensor1(yt, N) : tensor2(yt, N, units);
@@ -344,7 +355,8 @@ static void fused_case(const char *name, const char *act, const char *loss, int6
     check_ok(keel_evaluate(m, xt, y, &ev, 1, .batch_size = N), ctx, "keel_evaluate");
     expect_scalar(ctx, "evaluate loss", ev, want, RTOL_VALUE);
     double *k0 = snapshot(m, 0, 0, IN * units), *b0 = snapshot(m, 0, 1, units);
-    double *dk = malloc(sizeof(double) * (size_t)(IN * units)), *db = malloc(sizeof(double) * (size_t)units);
+    double *dk = malloc(sizeof(double) * (size_t)(IN * units)),
+           *db = malloc(sizeof(double) * (size_t)units);
     check_ok(keel_train_on_batch(m, xt, y, &res_train, 1), ctx, "keel_train_on_batch");
     expect_scalar(ctx, "train_on_batch loss", res_train, want, RTOL_VALUE);
     grad_from_step(m, 0, 0, k0, dk, IN * units);
@@ -390,13 +402,16 @@ static void optimizer_case(const char *name, const char *opt, keel_optimizer_opt
     keel_model *m = keel_sequential(NULL);
     cr_assert_not_null(m);
     keel_add(m, keel_dense(.units = U, .input_dim = IN));
-    check_ok(keel_compile(m, .optimizer = opt, .optimizer_opts = o, .loss = "mse"), ctx, "keel_compile");
+    check_ok(keel_compile(m, .optimizer = opt, .optimizer_opts = o, .loss = "mse"), ctx,
+             "keel_compile");
     set_weight(m, 0, 0, kernel, IN * U);
     set_weight(m, 0, 1, bias, U);
     keel_tensor *xt = tensor2(x, N, IN), *yt = tensor2(yv, N, U);
     double prev_k[IN * U], prev_b[U], want_prev_k[IN * U], want_prev_b[U];
-    for (int i = 0; i < IN * U; i++) prev_k[i] = (float)kernel[i], want_prev_k[i] = kernel[i];
-    for (int i = 0; i < U; i++) prev_b[i] = (float)bias[i], want_prev_b[i] = bias[i];
+    for (int i = 0; i < IN * U; i++)
+        prev_k[i] = (float)kernel[i], want_prev_k[i] = kernel[i];
+    for (int i = 0; i < U; i++)
+        prev_b[i] = (float)bias[i], want_prev_b[i] = bias[i];
     for (int s = 1; s <= STEPS; s++) {
         char what[64], rec[96];
         double loss = NAN;
@@ -434,26 +449,39 @@ static void optimizer_case(const char *name, const char *opt, keel_optimizer_opt
     fx_free(&f);
 }
 
-Test(keras_optimizers, sgd) { optimizer_case("sgd", "sgd", (keel_optimizer_opts){.learning_rate = 0.01f}); }
+Test(keras_optimizers, sgd) {
+    optimizer_case("sgd", "sgd", (keel_optimizer_opts){.learning_rate = 0.01f});
+}
 Test(keras_optimizers, sgd_momentum) {
-    optimizer_case("sgd_momentum", "sgd", (keel_optimizer_opts){.learning_rate = 0.01f, .momentum = 0.9f});
+    optimizer_case("sgd_momentum", "sgd",
+                   (keel_optimizer_opts){.learning_rate = 0.01f, .momentum = 0.9f});
 }
 Test(keras_optimizers, sgd_nesterov) {
     optimizer_case("sgd_nesterov", "sgd",
                    (keel_optimizer_opts){.learning_rate = 0.01f, .momentum = 0.9f, .nesterov = 1});
 }
-Test(keras_optimizers, adam) { optimizer_case("adam", "adam", (keel_optimizer_opts){0}); }
-Test(keras_optimizers, adamw) { optimizer_case("adamw", "adamw", (keel_optimizer_opts){0}); }
-Test(keras_optimizers, rmsprop) { optimizer_case("rmsprop", "rmsprop", (keel_optimizer_opts){0}); }
-Test(keras_optimizers, rmsprop_centered_momentum) {
-    optimizer_case("rmsprop_centered_momentum", "rmsprop", (keel_optimizer_opts){.centered = 1, .momentum = 0.5f});
+Test(keras_optimizers, adam) {
+    optimizer_case("adam", "adam", (keel_optimizer_opts){0});
 }
-Test(keras_optimizers, adagrad) { optimizer_case("adagrad", "adagrad", (keel_optimizer_opts){0}); }
+Test(keras_optimizers, adamw) {
+    optimizer_case("adamw", "adamw", (keel_optimizer_opts){0});
+}
+Test(keras_optimizers, rmsprop) {
+    optimizer_case("rmsprop", "rmsprop", (keel_optimizer_opts){0});
+}
+Test(keras_optimizers, rmsprop_centered_momentum) {
+    optimizer_case("rmsprop_centered_momentum", "rmsprop",
+                   (keel_optimizer_opts){.centered = 1, .momentum = 0.5f});
+}
+Test(keras_optimizers, adagrad) {
+    optimizer_case("adagrad", "adagrad", (keel_optimizer_opts){0});
+}
 Test(keras_optimizers, adam_clipnorm) {
     optimizer_case("adam_clipnorm", "adam", (keel_optimizer_opts){.clipnorm = 0.1f});
 }
 Test(keras_optimizers, sgd_clipvalue) {
-    optimizer_case("sgd_clipvalue", "sgd", (keel_optimizer_opts){.learning_rate = 0.01f, .clipvalue = 0.01f});
+    optimizer_case("sgd_clipvalue", "sgd",
+                   (keel_optimizer_opts){.learning_rate = 0.01f, .clipvalue = 0.01f});
 }
 
 /* ------------------------------------------------------------------ d. regularizers */
@@ -462,19 +490,23 @@ Test(keras_optimizers, sgd_clipvalue) {
  * test_on_batch, evaluate and train_on_batch includes the penalty, and so do the gradients. */
 Test(keras_regularizers, l2_kernel_l1_bias) {
     enum { N = 8, IN = 5, U = 3 };
-    const char *ctx = "Dense(3, kernel_regularizer=\"l2(0.01)\", bias_regularizer=\"l1(0.02)\") + mse";
+    const char *ctx =
+        "Dense(3, kernel_regularizer=\"l2(0.01)\", bias_regularizer=\"l1(0.02)\") + mse";
     fx_file f;
     fx_load(&f, "keras_regularizers.txt");
     const double *x = fx_get(&f, "reg.x", N * IN), *yv = fx_get(&f, "reg.y", N * U);
     const double *kernel = fx_get(&f, "reg.kernel", IN * U), *bias = fx_get(&f, "reg.bias", U);
-    double want_test = fx_get(&f, "reg.test_on_batch", 1)[0], want_eval = fx_get(&f, "reg.evaluate", 1)[0];
-    const double *want_dk = fx_get(&f, "reg.dkernel", IN * U), *want_db = fx_get(&f, "reg.dbias", U);
+    double want_test = fx_get(&f, "reg.test_on_batch", 1)[0],
+           want_eval = fx_get(&f, "reg.evaluate", 1)[0];
+    const double *want_dk = fx_get(&f, "reg.dkernel", IN * U),
+                 *want_db = fx_get(&f, "reg.dbias", U);
 
     keel_model *m = keel_sequential(NULL);
     cr_assert_not_null(m);
     keel_add(m, keel_dense(.units = U, .input_dim = IN, .kernel_regularizer = "l2(0.01)",
                            .bias_regularizer = "l1(0.02)"));
-    check_ok(keel_compile(m, .optimizer = "sgd", .optimizer_opts = SGD_LR1, .loss = "mse"), ctx, "keel_compile");
+    check_ok(keel_compile(m, .optimizer = "sgd", .optimizer_opts = SGD_LR1, .loss = "mse"), ctx,
+             "keel_compile");
     set_weight(m, 0, 0, kernel, IN * U);
     set_weight(m, 0, 1, bias, U);
     keel_tensor *xt = tensor2(x, N, IN), *yt = tensor2(yv, N, U);

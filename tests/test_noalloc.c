@@ -81,7 +81,6 @@ static keel_model *mlp(void) {
     return m;
 }
 
-
 static void data(keel_tensor **x, keel_tensor **y, int64_t n) {
     *x = keel_tensor_new(KEEL_SHAPE(n, 28, 28));
     *y = keel_tensor_new(KEEL_SHAPE(n));

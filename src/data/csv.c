@@ -837,16 +837,20 @@ fail:
 /* ---------------------------------------------------------------- text columns */
 
 void keel_strings_free(char **s, int64_t n) {
-    for (int64_t i = 0; s && i < n; i++) keel_free(s[i]);
+    for (int64_t i = 0; s && i < n; i++)
+        keel_free(s[i]);
     keel_free(s);
 }
 
 /* Columns of strings, for text data (a review and its label): the same RFC 4180 reading as
  * keel_csv_load, no typing, no one-hot. */
-keel_status keel_csv_read_columns(const char *path, int n, const char *const *names, char ***out, int64_t *rows) {
+keel_status keel_csv_read_columns(const char *path, int n, const char *const *names, char ***out,
+                                  int64_t *rows) {
     if (!path || !names || !out || !rows || n < 1)
-        KEEL_FAIL(KEEL_ERR_ARG, "keel_csv_read_columns: path, names, out and rows are required, n >= 1");
-    for (int k = 0; k < n; k++) out[k] = NULL;
+        KEEL_FAIL(KEEL_ERR_ARG,
+                  "keel_csv_read_columns: path, names, out and rows are required, n >= 1");
+    for (int k = 0; k < n; k++)
+        out[k] = NULL;
     *rows = 0;
     csv_reader r = {.delim = ','};
     keel_status st = read_file(&r, path);
@@ -859,10 +863,12 @@ keel_status keel_csv_read_columns(const char *path, int n, const char *const *na
             if (names[k] && !strcmp(r.fields[c], names[k])) col[k] = c;
         if (col[k] < 0) {
             const char **all = keel_alloc((size_t)(ncols + 1) * sizeof *all);
-            for (int c = 0; all && c < ncols; c++) all[c] = r.fields[c];
+            for (int c = 0; all && c < ncols; c++)
+                all[c] = r.fields[c];
             const char *near = all && names[k] ? keel_nearest_name(names[k], all) : NULL;
-            st = keel_error(KEEL_ERR_ARG, "%s: no column named \"%s\"%s%s%s", path, names[k] ? names[k] : "(null)",
-                            near ? " (did you mean \"" : "", near ? near : "", near ? "\"?)" : "");
+            st = keel_error(KEEL_ERR_ARG, "%s: no column named \"%s\"%s%s%s", path,
+                            names[k] ? names[k] : "(null)", near ? " (did you mean \"" : "",
+                            near ? near : "", near ? "\"?)" : "");
             keel_free(all);
         }
     }
@@ -877,8 +883,11 @@ keel_status keel_csv_read_columns(const char *path, int n, const char *const *na
             cap = cap ? 2 * cap : 1024;
             for (int k = 0; k < n && !st; k++) {
                 char **grown = realloc(out[k], (size_t)cap * sizeof *grown);
-                if (!grown) st = keel_error(KEEL_ERR_NOMEM, "%s: out of memory at row %lld", path, (long long)count);
-                else out[k] = grown;
+                if (!grown)
+                    st = keel_error(KEEL_ERR_NOMEM, "%s: out of memory at row %lld", path,
+                                    (long long)count);
+                else
+                    out[k] = grown;
             }
         }
         for (int k = 0; k < n && !st; k++)
@@ -889,7 +898,8 @@ keel_status keel_csv_read_columns(const char *path, int n, const char *const *na
     keel_free(col);
     reader_free(&r);
     for (int k = 0; st && k < n; k++) { /* nothing half-read is handed back */
-        for (int64_t i = 0; out[k] && i < count; i++) keel_free(out[k][i]);
+        for (int64_t i = 0; out[k] && i < count; i++)
+            keel_free(out[k][i]);
         keel_free(out[k]); /* keel_free is free(): realloc's blocks too */
         out[k] = NULL;
     }

@@ -73,7 +73,8 @@ static bool image_ext(const char *name) {
     if (!dot) return false;
     for (int i = 0; exts[i]; i++) {
         const char *a = dot + 1, *b = exts[i];
-        while (*a && *b && tolower((unsigned char)*a) == *b) a++, b++;
+        while (*a && *b && tolower((unsigned char)*a) == *b)
+            a++, b++;
         if (!*a && !*b) return true;
     }
     return false;
@@ -99,13 +100,15 @@ static bool push(list *l, const char *dir, const char *name) {
 /* Files under root/rel, recursively, not following symlinked folders (os.walk's default). */
 static bool walk(const char *root, const char *rel, list *l, int depth) {
     char path[4096];
-    if (snprintf(path, sizeof path, "%s/%s", root, rel) >= (int)sizeof path) return true; /* too deep: skipped */
+    if (snprintf(path, sizeof path, "%s/%s", root, rel) >= (int)sizeof path)
+        return true; /* too deep: skipped */
     DIR *d = opendir(path);
     if (!d) return true; /* unreadable subfolders are skipped, as os.walk does */
     struct dirent *de;
     bool ok = true;
     while (ok && (de = readdir(d))) {
-        if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2]))) continue;
+        if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+            continue;
         char full[4096], sub[4096];
         if (snprintf(full, sizeof full, "%s/%s", path, de->d_name) >= (int)sizeof full ||
             snprintf(sub, sizeof sub, "%s/%s", rel, de->d_name) >= (int)sizeof sub)
@@ -128,10 +131,13 @@ static int cmp_entry(const void *a, const void *b) {
     return c ? c : strcmp(x->name, y->name);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static void list_free(list *l) {
-    for (int64_t i = 0; i < l->n; i++) keel_free(l->e[i].dir), keel_free(l->e[i].name);
+    for (int64_t i = 0; i < l->n; i++)
+        keel_free(l->e[i].dir), keel_free(l->e[i].name);
     free(l->e);
 }
 
@@ -144,7 +150,8 @@ static int64_t sample_at(keel_flow *f, int64_t epoch, int64_t pos) {
     if (f->perm_epoch[k] != epoch) {
         int64_t *p = f->perm[k];
         keel_rng r = {.seed = f->o.seed, .stream = 0x464c4f57ull + (uint64_t)epoch};
-        for (int64_t i = 0; i < f->n; i++) p[i] = i;
+        for (int64_t i = 0; i < f->n; i++)
+            p[i] = i;
         for (int64_t i = f->n - 1; i > 0; i--) {
             int64_t j = (int64_t)(keel_rng_uniform(&r) * (double)(i + 1)), t = p[i];
             p[i] = p[j], p[j] = t;
@@ -208,7 +215,8 @@ static void transform(keel_flow *f, const uint8_t *px, float *out, uint64_t seed
     const int64_t H = f->H, W = f->W, C = f->channels;
     const float scale = g->rescale != 0 ? g->rescale : 1.0f;
     if (!f->augment) {
-        for (int64_t i = 0; i < H * W * C; i++) out[i] = (float)px[i] * scale;
+        for (int64_t i = 0; i < H * W * C; i++)
+            out[i] = (float)px[i] * scale;
         return;
     }
     keel_rng r = {.seed = seed, .stream = 0x4155474dull};
@@ -225,7 +233,8 @@ static void transform(keel_flow *f, const uint8_t *px, float *out, uint64_t seed
     }
     double shear = g->shear_range ? U(-g->shear_range, g->shear_range) * M_PI / 180 : 0;
     double zx = 1, zy = 1;
-    if (g->zoom_range) zx = U(1 - g->zoom_range, 1 + g->zoom_range), zy = U(1 - g->zoom_range, 1 + g->zoom_range);
+    if (g->zoom_range)
+        zx = U(1 - g->zoom_range, 1 + g->zoom_range), zy = U(1 - g->zoom_range, 1 + g->zoom_range);
     bool flip_h = g->horizontal_flip && keel_rng_uniform(&r) < 0.5;
     bool flip_v = g->vertical_flip && keel_rng_uniform(&r) < 0.5;
 #undef U
@@ -239,10 +248,12 @@ static void transform(keel_flow *f, const uint8_t *px, float *out, uint64_t seed
     double b0 = t0 + ox - (a00 * ox + a01 * oy), b1 = t1 + oy - (a10 * ox + a11 * oy);
     for (int64_t i = 0; i < H; i++)
         for (int64_t j = 0; j < W; j++) {
-            double rr = a00 * (double)i + a01 * (double)j + b0, cc = a10 * (double)i + a11 * (double)j + b1;
+            double rr = a00 * (double)i + a01 * (double)j + b0,
+                   cc = a10 * (double)i + a11 * (double)j + b1;
             int64_t r0 = (int64_t)floor(rr), c0 = (int64_t)floor(cc);
             double fr = rr - (double)r0, fc = cc - (double)c0;
-            int64_t ri[2] = {fold(f, r0, H), fold(f, r0 + 1, H)}, ci[2] = {fold(f, c0, W), fold(f, c0 + 1, W)};
+            int64_t ri[2] = {fold(f, r0, H), fold(f, r0 + 1, H)},
+                    ci[2] = {fold(f, c0, W), fold(f, c0 + 1, W)};
             double w4[4] = {(1 - fr) * (1 - fc), (1 - fr) * fc, fr * (1 - fc), fr * fc};
             int64_t oi = flip_v ? H - 1 - i : i, oj = flip_h ? W - 1 - j : j;
             float *o = out + (oi * W + oj) * C;
@@ -250,7 +261,8 @@ static void transform(keel_flow *f, const uint8_t *px, float *out, uint64_t seed
                 double v = 0;
                 for (int k = 0; k < 4; k++) {
                     int64_t a = ri[k >> 1], b = ci[k & 1];
-                    v += w4[k] * (a < 0 || b < 0 ? (double)g->cval : (double)px[(a * W + b) * C + ch]);
+                    v += w4[k] *
+                         (a < 0 || b < 0 ? (double)g->cval : (double)px[(a * W + b) * C + ch]);
                 }
                 o[ch] = (float)v * scale;
             }
@@ -276,7 +288,8 @@ static void produce(keel_flow *f, slot *s, int64_t gnum) {
             snprintf(s->msg, sizeof s->msg, "%s", keel_last_error());
             return;
         }
-        transform(f, px, s->x + k * xs, keel_mix64(f->o.seed ^ keel_mix64((uint64_t)epoch)) + (uint64_t)i);
+        transform(f, px, s->x + k * xs,
+                  keel_mix64(f->o.seed ^ keel_mix64((uint64_t)epoch)) + (uint64_t)i);
         keel_image_free(&own);
         if (f->mode == 0) {
             memset(s->y + k * f->ysize, 0, (size_t)f->ysize * sizeof(float));
@@ -291,7 +304,8 @@ static void *worker(void *arg) {
     keel_flow *f = arg;
     pthread_mutex_lock(&f->mu);
     for (;;) {
-        while (!f->stop && f->next_g >= f->consumed_g + f->n_slots) pthread_cond_wait(&f->cv, &f->mu);
+        while (!f->stop && f->next_g >= f->consumed_g + f->n_slots)
+            pthread_cond_wait(&f->cv, &f->mu);
         if (f->stop) break;
         int64_t gnum = f->next_g++;
         slot *s = &f->slots[gnum % f->n_slots];
@@ -313,10 +327,12 @@ static void stop_workers(keel_flow *f) {
     f->stop = true;
     pthread_cond_broadcast(&f->cv);
     pthread_mutex_unlock(&f->mu);
-    for (int t = 0; t < f->n_threads; t++) pthread_join(f->threads[t], NULL);
+    for (int t = 0; t < f->n_threads; t++)
+        pthread_join(f->threads[t], NULL);
     f->started = false;
     f->stop = false;
-    for (int s = 0; s < f->n_slots; s++) f->slots[s].state = SLOT_EMPTY;
+    for (int s = 0; s < f->n_slots; s++)
+        f->slots[s].state = SLOT_EMPTY;
 }
 
 static keel_status start_workers(keel_flow *f, int64_t from) {
@@ -340,7 +356,8 @@ int64_t keel_flow_batch(keel_flow *f, int64_t epoch, int64_t step, float *x, flo
     }
     slot *s = &f->slots[gnum % f->n_slots];
     pthread_mutex_lock(&f->mu);
-    while (!(s->g == gnum && (s->state == SLOT_READY || s->state == SLOT_ERROR))) pthread_cond_wait(&f->cv, &f->mu);
+    while (!(s->g == gnum && (s->state == SLOT_READY || s->state == SLOT_ERROR)))
+        pthread_cond_wait(&f->cv, &f->mu);
     int64_t n = s->n;
     keel_status st = s->st;
     if (st == KEEL_OK) {
@@ -369,11 +386,16 @@ void keel_flow_free(keel_flow *f) {
         pthread_mutex_destroy(&f->mu);
         pthread_cond_destroy(&f->cv);
     }
-    for (int64_t i = 0; f->files && i < f->n; i++) keel_free(f->files[i]);
-    for (int64_t i = 0; f->cache && i < f->n; i++) keel_free(f->cache[i]);
-    for (int c = 0; f->class_names && c < f->n_classes; c++) keel_free(f->class_names[c]);
-    for (int s = 0; f->slots && s < f->n_slots; s++) keel_free(f->slots[s].x), keel_free(f->slots[s].y);
-    keel_free(f->files), keel_free(f->cls), keel_free(f->cache), keel_free(f->class_names), keel_free(f->slots);
+    for (int64_t i = 0; f->files && i < f->n; i++)
+        keel_free(f->files[i]);
+    for (int64_t i = 0; f->cache && i < f->n; i++)
+        keel_free(f->cache[i]);
+    for (int c = 0; f->class_names && c < f->n_classes; c++)
+        keel_free(f->class_names[c]);
+    for (int s = 0; f->slots && s < f->n_slots; s++)
+        keel_free(f->slots[s].x), keel_free(f->slots[s].y);
+    keel_free(f->files), keel_free(f->cls), keel_free(f->cache), keel_free(f->class_names),
+        keel_free(f->slots);
     keel_free(f->threads), keel_free(f->perm[0]), keel_free(f->perm[1]), keel_free(f->dir);
     keel_tensor_free(f->bx), keel_tensor_free(f->by);
     keel_free(f);
@@ -383,39 +405,65 @@ static keel_status check_opts(keel_flow *f, const char *dir) {
     const keel_flow_opts *o = &f->o;
     const keel_image_gen *g = &f->gen;
     const char *cm = o->color_mode ? o->color_mode : "rgb";
-    if (!strcmp(cm, "rgb")) f->channels = 3;
-    else if (!strcmp(cm, "grayscale")) f->channels = 1;
-    else if (!strcmp(cm, "rgba")) f->channels = 4;
-    else KEEL_FAIL(KEEL_ERR_ARG, "flow_from_directory: color_mode must be \"rgb\", \"grayscale\" or \"rgba\", got \"%s\"", cm);
+    if (!strcmp(cm, "rgb"))
+        f->channels = 3;
+    else if (!strcmp(cm, "grayscale"))
+        f->channels = 1;
+    else if (!strcmp(cm, "rgba"))
+        f->channels = 4;
+    else
+        KEEL_FAIL(KEEL_ERR_ARG,
+                  "flow_from_directory: color_mode must be \"rgb\", \"grayscale\" or \"rgba\", got "
+                  "\"%s\"",
+                  cm);
     const char *mode = o->class_mode ? o->class_mode : "categorical";
     static const char *const modes[] = {"categorical", "binary", "sparse", "none"};
     f->mode = -1;
     for (int i = 0; i < 4; i++)
         if (!strcmp(mode, modes[i])) f->mode = i;
     if (f->mode < 0)
-        KEEL_FAIL(KEEL_ERR_ARG, "flow_from_directory: class_mode must be categorical, binary, sparse or none, got \"%s\"", mode);
-    if (o->target_size[0] <= 0 || o->target_size[1] <= 0 || o->target_size[0] > 16384 || o->target_size[1] > 16384)
-        KEEL_FAIL(KEEL_ERR_ARG, "flow_from_directory: target_size must be positive (and at most 16384), got (%lld, %lld)",
+        KEEL_FAIL(KEEL_ERR_ARG,
+                  "flow_from_directory: class_mode must be categorical, binary, sparse or none, "
+                  "got \"%s\"",
+                  mode);
+    if (o->target_size[0] <= 0 || o->target_size[1] <= 0 || o->target_size[0] > 16384 ||
+        o->target_size[1] > 16384)
+        KEEL_FAIL(KEEL_ERR_ARG,
+                  "flow_from_directory: target_size must be positive (and at most 16384), got "
+                  "(%lld, %lld)",
                   (long long)o->target_size[0], (long long)o->target_size[1]);
-    if (o->batch_size <= 0) KEEL_FAIL(KEEL_ERR_ARG, "flow_from_directory: batch_size must be positive");
+    if (o->batch_size <= 0)
+        KEEL_FAIL(KEEL_ERR_ARG, "flow_from_directory: batch_size must be positive");
     const char *interp = o->interpolation ? o->interpolation : "nearest";
     if (strcmp(interp, "nearest") && strcmp(interp, "bilinear"))
-        KEEL_FAIL(KEEL_ERR_ARG, "flow_from_directory: interpolation must be \"nearest\" or \"bilinear\", got \"%s\"", interp);
+        KEEL_FAIL(
+            KEEL_ERR_ARG,
+            "flow_from_directory: interpolation must be \"nearest\" or \"bilinear\", got \"%s\"",
+            interp);
     const char *fm = g->fill_mode ? g->fill_mode : "nearest";
-    f->fill_const = !strcmp(fm, "constant"), f->fill_reflect = !strcmp(fm, "reflect"), f->fill_wrap = !strcmp(fm, "wrap");
+    f->fill_const = !strcmp(fm, "constant"), f->fill_reflect = !strcmp(fm, "reflect"),
+    f->fill_wrap = !strcmp(fm, "wrap");
     if (!f->fill_const && !f->fill_reflect && !f->fill_wrap && strcmp(fm, "nearest"))
-        KEEL_FAIL(KEEL_ERR_ARG, "ImageDataGenerator: fill_mode must be nearest, constant, reflect or wrap, got \"%s\"", fm);
-    if (g->rotation_range < 0 || g->width_shift_range < 0 || g->height_shift_range < 0 || g->shear_range < 0 ||
-        g->zoom_range < 0 || g->zoom_range >= 1)
+        KEEL_FAIL(
+            KEEL_ERR_ARG,
+            "ImageDataGenerator: fill_mode must be nearest, constant, reflect or wrap, got \"%s\"",
+            fm);
+    if (g->rotation_range < 0 || g->width_shift_range < 0 || g->height_shift_range < 0 ||
+        g->shear_range < 0 || g->zoom_range < 0 || g->zoom_range >= 1)
         KEEL_FAIL(KEEL_ERR_ARG, "ImageDataGenerator: ranges must be >= 0 (zoom_range below 1)");
     if (!(g->validation_split >= 0 && g->validation_split < 1))
-        KEEL_FAIL(KEEL_ERR_ARG, "ImageDataGenerator: validation_split must be in [0, 1), got %g", g->validation_split);
+        KEEL_FAIL(KEEL_ERR_ARG, "ImageDataGenerator: validation_split must be in [0, 1), got %g",
+                  g->validation_split);
     if (o->subset && strcmp(o->subset, "training") && strcmp(o->subset, "validation"))
-        KEEL_FAIL(KEEL_ERR_ARG, "flow_from_directory: subset must be \"training\" or \"validation\", got \"%s\"", o->subset);
+        KEEL_FAIL(KEEL_ERR_ARG,
+                  "flow_from_directory: subset must be \"training\" or \"validation\", got \"%s\"",
+                  o->subset);
     if (o->subset && g->validation_split == 0)
-        KEEL_FAIL(KEEL_ERR_ARG, "flow_from_directory: subset \"%s\" needs the generator's validation_split", o->subset);
-    f->augment = g->rotation_range || g->width_shift_range || g->height_shift_range || g->shear_range || g->zoom_range ||
-                 g->horizontal_flip || g->vertical_flip;
+        KEEL_FAIL(KEEL_ERR_ARG,
+                  "flow_from_directory: subset \"%s\" needs the generator's validation_split",
+                  o->subset);
+    f->augment = g->rotation_range || g->width_shift_range || g->height_shift_range ||
+                 g->shear_range || g->zoom_range || g->horizontal_flip || g->vertical_flip;
     (void)dir;
     return KEEL_OK;
 }
@@ -447,7 +495,8 @@ keel_flow *keel_flow_from_directory_(const char *dir, const keel_image_gen *gen,
     }
     struct dirent *de;
     while ((de = readdir(d))) {
-        if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2]))) continue;
+        if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+            continue;
         char full[4096];
         if (snprintf(full, sizeof full, "%s/%s", dir, de->d_name) >= (int)sizeof full) continue;
         if (stat(full, &st) == 0 && S_ISDIR(st.st_mode) && !push(&classes, "", de->d_name)) {
@@ -458,22 +507,29 @@ keel_flow *keel_flow_from_directory_(const char *dir, const keel_image_gen *gen,
     }
     closedir(d);
     if (classes.n == 0) {
-        keel_error(KEEL_ERR_ARG, "flow_from_directory: %s has no class subfolders (expected %s/<class>/<images>)", dir, dir);
+        keel_error(KEEL_ERR_ARG,
+                   "flow_from_directory: %s has no class subfolders (expected %s/<class>/<images>)",
+                   dir, dir);
         goto fail;
     }
     f->n_classes = (int)classes.n;
     f->class_names = keel_alloc((size_t)classes.n * sizeof(char *));
     if (!f->class_names) goto fail;
-    for (int64_t c = 0; c < classes.n; c++) f->class_names[c] = classes.e[c].name, classes.e[c].name = NULL;
+    for (int64_t c = 0; c < classes.n; c++)
+        f->class_names[c] = classes.e[c].name, classes.e[c].name = NULL;
     qsort(f->class_names, (size_t)f->n_classes, sizeof(char *), cmp_str);
     if ((f->mode == 0 || f->mode == 1) && f->n_classes < 2) {
-        keel_error(KEEL_ERR_ARG, "flow_from_directory: %s has only one class folder (\"%s\"); class_mode \"%s\" needs two or more",
+        keel_error(KEEL_ERR_ARG,
+                   "flow_from_directory: %s has only one class folder (\"%s\"); class_mode \"%s\" "
+                   "needs two or more",
                    dir, f->class_names[0], f->mode ? "binary" : "categorical");
         goto fail;
     }
     if (f->mode == 1 && f->n_classes != 2) {
-        keel_error(KEEL_ERR_ARG, "flow_from_directory: class_mode \"binary\" needs exactly 2 class folders, %s has %d", dir,
-                   f->n_classes);
+        keel_error(
+            KEEL_ERR_ARG,
+            "flow_from_directory: class_mode \"binary\" needs exactly 2 class folders, %s has %d",
+            dir, f->n_classes);
         goto fail;
     }
     /* files per class, Keras's order and split */
@@ -489,8 +545,10 @@ keel_flow *keel_flow_from_directory_(const char *dir, const keel_image_gen *gen,
         ok = walk(dir, f->class_names[c], &per[c], 0);
         if (per[c].n) qsort(per[c].e, (size_t)per[c].n, sizeof(entry), cmp_entry);
         double lo = 0, hi = 1, vs = f->gen.validation_split;
-        if (o.subset && !strcmp(o.subset, "validation")) hi = vs;
-        else if (o.subset) lo = vs;
+        if (o.subset && !strcmp(o.subset, "validation"))
+            hi = vs;
+        else if (o.subset)
+            lo = vs;
         int64_t a = (int64_t)(lo * (double)per[c].n), b = (int64_t)(hi * (double)per[c].n);
         for (int64_t i = a; ok && i < b; i++) {
             ok = push(&files, per[c].e[i].dir, per[c].e[i].name);
@@ -502,24 +560,31 @@ keel_flow *keel_flow_from_directory_(const char *dir, const keel_image_gen *gen,
     f->files = keel_alloc((size_t)(total ? total : 1) * sizeof(char *));
     f->cls = keel_alloc((size_t)(total ? total : 1) * sizeof(int));
     for (int64_t i = 0, c = 0, k = 0; ok && f->files && f->cls && i < total; i++) {
-        while (k == count[c]) c++, k = 0;
+        while (k == count[c])
+            c++, k = 0;
         size_t len = strlen(files.e[i].dir) + strlen(files.e[i].name) + 2;
         f->files[i] = keel_alloc(len);
-        if (!f->files[i]) ok = false;
-        else snprintf(f->files[i], len, "%s/%s", files.e[i].dir, files.e[i].name);
+        if (!f->files[i])
+            ok = false;
+        else
+            snprintf(f->files[i], len, "%s/%s", files.e[i].dir, files.e[i].name);
         f->cls[i] = (int)c;
         k++;
     }
-    for (int c = 0; c < f->n_classes; c++) list_free(&per[c]);
+    for (int c = 0; c < f->n_classes; c++)
+        list_free(&per[c]);
     keel_free(per);
     keel_free(count);
     if (!ok || !f->files || !f->cls) {
         keel_error(KEEL_ERR_NOMEM, "flow_from_directory: out of memory listing %s", dir);
         goto fail;
     }
-    if (o.verbose) fprintf(o.out ? o.out : stdout, "Found %lld images belonging to %d classes.\n", (long long)total, f->n_classes);
+    if (o.verbose)
+        fprintf(o.out ? o.out : stdout, "Found %lld images belonging to %d classes.\n",
+                (long long)total, f->n_classes);
     if (total == 0) {
-        keel_error(KEEL_ERR_ARG, "flow_from_directory: no images (png, jpg, jpeg, bmp, ppm) under %s%s", dir,
+        keel_error(KEEL_ERR_ARG,
+                   "flow_from_directory: no images (png, jpg, jpeg, bmp, ppm) under %s%s", dir,
                    o.subset ? " in this subset" : "");
         goto fail;
     }
@@ -539,8 +604,10 @@ keel_flow *keel_flow_from_directory_(const char *dir, const keel_image_gen *gen,
     if (!f->threads || !f->slots || !f->perm[0] || !f->perm[1]) goto fail;
     for (int s = 0; s < f->n_slots; s++) {
         f->slots[s].g = -1;
-        f->slots[s].x = keel_alloc((size_t)(o.batch_size * f->H * f->W * f->channels) * sizeof(float));
-        f->slots[s].y = keel_alloc((size_t)(o.batch_size * (f->ysize ? f->ysize : 1)) * sizeof(float));
+        f->slots[s].x =
+            keel_alloc((size_t)(o.batch_size * f->H * f->W * f->channels) * sizeof(float));
+        f->slots[s].y =
+            keel_alloc((size_t)(o.batch_size * (f->ysize ? f->ysize : 1)) * sizeof(float));
         if (!f->slots[s].x || !f->slots[s].y) goto fail;
     }
     pthread_mutex_init(&f->mu, NULL);
@@ -558,16 +625,28 @@ fail:
 
 /* ---------------------------------------------------------------- accessors */
 
-int64_t keel_flow_samples(const keel_flow *f) { return f ? f->n : 0; }
-int64_t keel_flow_steps(const keel_flow *f) { return f ? f->steps : 0; }
-int keel_flow_num_classes(const keel_flow *f) { return f ? f->n_classes : 0; }
-int64_t keel_flow_batch_size(const keel_flow *f) { return f->o.batch_size; }
+int64_t keel_flow_samples(const keel_flow *f) {
+    return f ? f->n : 0;
+}
+int64_t keel_flow_steps(const keel_flow *f) {
+    return f ? f->steps : 0;
+}
+int keel_flow_num_classes(const keel_flow *f) {
+    return f ? f->n_classes : 0;
+}
+int64_t keel_flow_batch_size(const keel_flow *f) {
+    return f->o.batch_size;
+}
 
 const char *keel_flow_class_name(const keel_flow *f, int i) {
     return f && i >= 0 && i < f->n_classes ? f->class_names[i] : NULL;
 }
-const char *keel_flow_filename(const keel_flow *f, int64_t i) { return f && i >= 0 && i < f->n ? f->files[i] : NULL; }
-int keel_flow_class_of(const keel_flow *f, int64_t i) { return f && i >= 0 && i < f->n ? f->cls[i] : -1; }
+const char *keel_flow_filename(const keel_flow *f, int64_t i) {
+    return f && i >= 0 && i < f->n ? f->files[i] : NULL;
+}
+int keel_flow_class_of(const keel_flow *f, int64_t i) {
+    return f && i >= 0 && i < f->n ? f->cls[i] : -1;
+}
 
 void keel_flow_dims(const keel_flow *f, int64_t dims[3], int64_t *y_size) {
     dims[0] = f->H, dims[1] = f->W, dims[2] = f->channels;
@@ -589,7 +668,8 @@ keel_status keel_flow_next(keel_flow *f, const keel_tensor **x, const keel_tenso
             if (!f->by) return KEEL_ERR_NOMEM;
         }
     }
-    int64_t n = keel_flow_batch(f, f->cursor / f->steps, f->cursor % f->steps, f->bx->data, f->by ? f->by->data : NULL);
+    int64_t n = keel_flow_batch(f, f->cursor / f->steps, f->cursor % f->steps, f->bx->data,
+                                f->by ? f->by->data : NULL);
     if (n < 0) return (keel_status)n;
     f->cursor++;
     /* the last batch of an epoch may be short: the tensors say so */

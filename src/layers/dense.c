@@ -22,8 +22,8 @@ static keel_status dense_infer(keel_node *nd) {
 /* z (U) = x (K) W (K, U) for one row: the weights streamed once, row by row, skipping the
  * rows whose x is 0 (half of a Fashion-MNIST image's pixels, many ReLU outputs). For one sample
  * a GEMM library's packing costs more than the product itself: this is predict's latency path. */
-KEEL_CLONES static void dense_row(const float *restrict x, const float *restrict w, float *restrict z,
-                      int64_t K, int64_t U) {
+KEEL_CLONES static void dense_row(const float *restrict x, const float *restrict w,
+                                  float *restrict z, int64_t K, int64_t U) {
     memset(z, 0, (size_t)U * sizeof *z);
     for (int64_t k = 0; k < K; k++) {
         const float xk = x[k];

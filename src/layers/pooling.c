@@ -135,8 +135,8 @@ static void pool_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
  * consumer): every input cell is in at most one window, so each is written once, the window's
  * gradient where it won and 0 elsewhere, with no zeroing pass and no scatter. Cells past the
  * last window (an odd edge) get 0. */
-KEEL_CLONES static void max_tiles_backward(const keel_conv_geom *g, const float *dy, const int32_t *arg, const float *relu_y,
-                               float *dx) {
+KEEL_CLONES static void max_tiles_backward(const keel_conv_geom *g, const float *dy,
+                                           const int32_t *arg, const float *relu_y, float *dx) {
     const int64_t C = g->C, row = g->W * C;
     const v8i lane = {0, 1, 2, 3, 4, 5, 6, 7};
     for (int64_t oh = 0; oh < g->OH; oh++) {

@@ -21,11 +21,13 @@ static const char *const loss_names[KEEL_LOSS_COUNT + 1] = {
 static const struct {
     const char *alias;
     keel_loss_kind kind;
-} loss_aliases[] = {{"mse", KEEL_LOSS_MSE}, {"MSE", KEEL_LOSS_MSE}, {"mae", KEEL_LOSS_MAE},
+} loss_aliases[] = {{"mse", KEEL_LOSS_MSE}, {"MSE", KEEL_LOSS_MSE},          {"mae", KEEL_LOSS_MAE},
                     {"MAE", KEEL_LOSS_MAE}, {"huber_loss", KEEL_LOSS_HUBER}, {"bce", KEEL_LOSS_BCE},
                     {"BCE", KEEL_LOSS_BCE}};
 
-const char *keel_loss_name(keel_loss_kind k) { return loss_names[k]; }
+const char *keel_loss_name(keel_loss_kind k) {
+    return loss_names[k];
+}
 
 keel_status keel_loss_parse(const char *name, keel_loss_opts o, keel_loss *out) {
     memset(out, 0, sizeof *out);
@@ -36,9 +38,15 @@ keel_status keel_loss_parse(const char *name, keel_loss_opts o, keel_loss *out) 
     for (size_t i = 0; i < sizeof loss_aliases / sizeof loss_aliases[0]; i++)
         if (!strcmp(name, loss_aliases[i].alias)) kind = (int)loss_aliases[i].kind;
     if (kind < 0) {
-        static const char *const all[] = {"mean_squared_error", "mean_absolute_error", "huber",
-                                          "binary_crossentropy", "categorical_crossentropy",
-                                          "sparse_categorical_crossentropy", "mse", "mae", NULL};
+        static const char *const all[] = {"mean_squared_error",
+                                          "mean_absolute_error",
+                                          "huber",
+                                          "binary_crossentropy",
+                                          "categorical_crossentropy",
+                                          "sparse_categorical_crossentropy",
+                                          "mse",
+                                          "mae",
+                                          NULL};
         const char *near = keel_nearest_name(name, all);
         KEEL_FAIL(KEEL_ERR_ARG, "keel_compile: unknown loss \"%s\"%s%s%s", name,
                   near ? " (did you mean \"" : "", near ? near : "", near ? "\"?)" : "");
@@ -48,7 +56,8 @@ keel_status keel_loss_parse(const char *name, keel_loss_opts o, keel_loss *out) 
     out->label_smoothing = o.label_smoothing;
     out->delta = o.delta > 0 ? o.delta : 1.0f;
     if (!(o.label_smoothing >= 0 && o.label_smoothing <= 1))
-        KEEL_FAIL(KEEL_ERR_ARG, "keel_compile: label_smoothing must be in [0, 1], got %g", o.label_smoothing);
+        KEEL_FAIL(KEEL_ERR_ARG, "keel_compile: label_smoothing must be in [0, 1], got %g",
+                  o.label_smoothing);
     return KEEL_OK;
 }
 
@@ -59,7 +68,8 @@ static inline float sigm(float z) {
 }
 
 /* Regression losses and binary crossentropy: elementwise, mean over all n * d values. */
-static double elementwise(const keel_loss *l, keel_node *out, const float *y, int64_t n, bool grad) {
+static double elementwise(const keel_loss *l, keel_node *out, const float *y, int64_t n,
+                          bool grad) {
     int64_t total = n * out->size;
     const float *p = out->val;
     float *g = grad ? out->grad : NULL;
@@ -103,7 +113,8 @@ static double elementwise(const keel_loss *l, keel_node *out, const float *y, in
 }
 
 /* Categorical crossentropy over rows of C classes; sparse targets give the class index. */
-static double categorical(const keel_loss *l, keel_node *out, const float *y, int64_t n, bool grad) {
+static double categorical(const keel_loss *l, keel_node *out, const float *y, int64_t n,
+                          bool grad) {
     int64_t C = out->dims[out->rank - 1], rows = n * (out->size / C);
     bool sparse = l->kind == KEEL_LOSS_SPARSE_CCE, logits = l->fused || l->from_logits;
     const float *src = l->fused ? out->pre : out->val;
@@ -117,11 +128,14 @@ static double categorical(const keel_loss *l, keel_node *out, const float *y, in
 #define TARGET(c) (sparse ? (float)((c) == label) : t[c] * (1 - ls) + ls / (float)C)
         if (logits) {
             float mx = z[0];
-            for (int64_t c = 1; c < C; c++) mx = z[c] > mx ? z[c] : mx;
+            for (int64_t c = 1; c < C; c++)
+                mx = z[c] > mx ? z[c] : mx;
             double se = 0;
-            for (int64_t c = 0; c < C; c++) se += exp((double)(z[c] - mx));
+            for (int64_t c = 0; c < C; c++)
+                se += exp((double)(z[c] - mx));
             double lse = mx + log(se), tsum = 0, dot = 0;
-            for (int64_t c = 0; c < C; c++) tsum += TARGET(c), dot += TARGET(c) * (double)z[c];
+            for (int64_t c = 0; c < C; c++)
+                tsum += TARGET(c), dot += TARGET(c) * (double)z[c];
             sum += lse * tsum - dot;
             if (g)
                 for (int64_t c = 0; c < C; c++)
@@ -130,20 +144,23 @@ static double categorical(const keel_loss *l, keel_node *out, const float *y, in
             /* tf.keras 2 sparse: clip the raw probabilities, take logs, then softmax
              * crossentropy: -log(pc[y] / sum pc); a clipped entry passes no gradient */
             double s = 0;
-            for (int64_t c = 0; c < C; c++) s += z[c] < EPS ? EPS : (z[c] > 1 - EPS ? 1 - EPS : z[c]);
+            for (int64_t c = 0; c < C; c++)
+                s += z[c] < EPS ? EPS : (z[c] > 1 - EPS ? 1 - EPS : z[c]);
             float zy = z[label], py = zy < EPS ? EPS : (zy > 1 - EPS ? 1 - EPS : zy);
             sum += -log((double)py) + log(s);
             if (g)
                 for (int64_t c = 0; c < C; c++) {
                     bool clipped = z[c] < EPS || z[c] > 1 - EPS;
-                    g[c] = clipped ? 0.0f : (float)((1.0 / s - (c == label ? 1.0 / z[c] : 0.0)) * inv);
+                    g[c] =
+                        clipped ? 0.0f : (float)((1.0 / s - (c == label ? 1.0 / z[c] : 0.0)) * inv);
                 }
         } else {
             /* tf.keras 2 categorical: normalize, clip to [eps, 1-eps], -sum t log q. With
              * q = z / S the gradient is -t_j / z_j + (sum of t over unclipped classes) / S,
              * the first term only where q_j was not clipped. */
             double s = 0;
-            for (int64_t c = 0; c < C; c++) s += z[c];
+            for (int64_t c = 0; c < C; c++)
+                s += z[c];
             if (s <= 0) s = EPS;
             double tsum = 0;
             for (int64_t c = 0; c < C; c++) {
@@ -164,22 +181,35 @@ static double categorical(const keel_loss *l, keel_node *out, const float *y, in
 }
 
 double keel_loss_compute(const keel_loss *l, keel_node *out, const float *y, int64_t n, bool grad) {
-    if (l->kind == KEEL_LOSS_CCE || l->kind == KEEL_LOSS_SPARSE_CCE) return categorical(l, out, y, n, grad);
+    if (l->kind == KEEL_LOSS_CCE || l->kind == KEEL_LOSS_SPARSE_CCE)
+        return categorical(l, out, y, n, grad);
     return elementwise(l, out, y, n, grad);
 }
 
 /* ---------------------------------------------------------------- metrics */
 
-static const char *const metric_names[] = {"accuracy", "acc", "binary_accuracy", "categorical_accuracy",
-                                           "sparse_categorical_accuracy", "mae", "mean_absolute_error",
-                                           "mse", "mean_squared_error", NULL};
+static const char *const metric_names[] = {"accuracy",
+                                           "acc",
+                                           "binary_accuracy",
+                                           "categorical_accuracy",
+                                           "sparse_categorical_accuracy",
+                                           "mae",
+                                           "mean_absolute_error",
+                                           "mse",
+                                           "mean_squared_error",
+                                           NULL};
 
 keel_status keel_metric_parse(const char *name, keel_metric *out) {
     memset(out, 0, sizeof *out);
-    static const keel_metric_kind kinds[] = {
-        KEEL_METRIC_ACCURACY, KEEL_METRIC_ACCURACY, KEEL_METRIC_BINARY_ACCURACY,
-        KEEL_METRIC_CATEGORICAL_ACCURACY, KEEL_METRIC_SPARSE_ACCURACY, KEEL_METRIC_MAE,
-        KEEL_METRIC_MAE, KEEL_METRIC_MSE, KEEL_METRIC_MSE};
+    static const keel_metric_kind kinds[] = {KEEL_METRIC_ACCURACY,
+                                             KEEL_METRIC_ACCURACY,
+                                             KEEL_METRIC_BINARY_ACCURACY,
+                                             KEEL_METRIC_CATEGORICAL_ACCURACY,
+                                             KEEL_METRIC_SPARSE_ACCURACY,
+                                             KEEL_METRIC_MAE,
+                                             KEEL_METRIC_MAE,
+                                             KEEL_METRIC_MSE,
+                                             KEEL_METRIC_MSE};
     for (int i = 0; metric_names[i]; i++)
         if (!strcmp(name, metric_names[i])) {
             out->kind = out->resolved = kinds[i];
@@ -187,13 +217,13 @@ keel_status keel_metric_parse(const char *name, keel_metric *out) {
             return KEEL_OK;
         }
     const char *near = keel_nearest_name(name, metric_names);
-    KEEL_FAIL(KEEL_ERR_ARG, "keel_compile: unknown metric \"%s\"%s%s%s", name, near ? " (did you mean \"" : "",
-              near ? near : "", near ? "\"?)" : "");
+    KEEL_FAIL(KEEL_ERR_ARG, "keel_compile: unknown metric \"%s\"%s%s%s", name,
+              near ? " (did you mean \"" : "", near ? near : "", near ? "\"?)" : "");
 }
 
 void keel_metric_resolve(keel_metric *m, int64_t out_last, bool sparse_targets) {
     if (m->kind != KEEL_METRIC_ACCURACY) return;
-    m->resolved = out_last == 1 ? KEEL_METRIC_BINARY_ACCURACY
+    m->resolved = out_last == 1    ? KEEL_METRIC_BINARY_ACCURACY
                   : sparse_targets ? KEEL_METRIC_SPARSE_ACCURACY
                                    : KEEL_METRIC_CATEGORICAL_ACCURACY;
 }
@@ -205,14 +235,16 @@ static int64_t argmax(const float *v, int64_t n) {
     return best;
 }
 
-void keel_metric_update(const keel_metric *m, const keel_node *out, const float *y, int64_t n, double *total) {
+void keel_metric_update(const keel_metric *m, const keel_node *out, const float *y, int64_t n,
+                        double *total) {
     const float *p = out->val;
     int64_t d = out->size, C = out->dims[out->rank - 1], pos = d / C;
     for (int64_t s = 0; s < n; s++) {
         double v = 0;
         switch (m->resolved) {
         case KEEL_METRIC_BINARY_ACCURACY:
-            for (int64_t i = 0; i < d; i++) v += (float)(p[s * d + i] > 0.5f) == y[s * d + i];
+            for (int64_t i = 0; i < d; i++)
+                v += (float)(p[s * d + i] > 0.5f) == y[s * d + i];
             v /= (double)d;
             break;
         case KEEL_METRIC_CATEGORICAL_ACCURACY:
@@ -221,11 +253,13 @@ void keel_metric_update(const keel_metric *m, const keel_node *out, const float 
             v /= (double)pos;
             break;
         case KEEL_METRIC_SPARSE_ACCURACY:
-            for (int64_t q = 0; q < pos; q++) v += argmax(p + s * d + q * C, C) == (int64_t)y[s * pos + q];
+            for (int64_t q = 0; q < pos; q++)
+                v += argmax(p + s * d + q * C, C) == (int64_t)y[s * pos + q];
             v /= (double)pos;
             break;
         case KEEL_METRIC_MAE:
-            for (int64_t i = 0; i < d; i++) v += fabsf(p[s * d + i] - y[s * d + i]);
+            for (int64_t i = 0; i < d; i++)
+                v += fabsf(p[s * d + i] - y[s * d + i]);
             v /= (double)d;
             break;
         case KEEL_METRIC_MSE:

@@ -145,8 +145,8 @@ static double sumsq(const float *g, int64_t n) {
 }
 
 /* the update of one weight tensor: w, g and slots at offset off */
-KEEL_CLONES static void update(keel_optimizer *opt, float *restrict w, float *restrict g, int64_t off, int64_t n,
-                   float scale_g, float cv) {
+KEEL_CLONES static void update(keel_optimizer *opt, float *restrict w, float *restrict g,
+                               int64_t off, int64_t n, float scale_g, float cv) {
     const keel_optimizer_opts *o = &opt->o;
     const float lr = o->learning_rate, eps = o->epsilon;
     float *restrict s1 = opt->s1 ? opt->s1 + off : NULL,

@@ -34,7 +34,9 @@ typedef struct keel_loss {
 keel_status keel_loss_parse(const char *name, keel_loss_opts o, keel_loss *out);
 const char *keel_loss_name(keel_loss_kind k);
 /* Whether the loss reads class indices (one per position) rather than a target per output. */
-static inline bool keel_loss_sparse(const keel_loss *l) { return l->kind == KEEL_LOSS_SPARSE_CCE; }
+static inline bool keel_loss_sparse(const keel_loss *l) {
+    return l->kind == KEEL_LOSS_SPARSE_CCE;
+}
 /* The mean loss over the n samples of `out`; with grad, writes dL/d(out) into out->grad (or
  * dL/d(pre-activation) when fused). y holds n * (out->size or positions) targets. */
 double keel_loss_compute(const keel_loss *l, keel_node *out, const float *y, int64_t n, bool grad);
@@ -80,7 +82,8 @@ typedef struct keel_optimizer {
     float *s1, *s2, *s3; /* slots: momentum / m, velocity / v / accumulator, vhat / mean grad */
 } keel_optimizer;
 
-keel_status keel_optimizer_init(keel_optimizer *opt, const char *name, keel_optimizer_opts o, int64_t n);
+keel_status keel_optimizer_init(keel_optimizer *opt, const char *name, keel_optimizer_opts o,
+                                int64_t n);
 /* One update of every trainable param (gradients in p->g, clipped here). */
 void keel_optimizer_step(keel_optimizer *opt, keel_param **params, int n);
 void keel_optimizer_free(keel_optimizer *opt);
