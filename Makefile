@@ -42,7 +42,7 @@ werror: deps
 	@cmake -S . -B build-werror -DKEEL_WERROR=ON >/dev/null
 	@cmake --build build-werror -j $(JOBS)
 
-# libFuzzer harnesses of the CSV, IDX and image loaders (tests/fuzz/; needs clang, so not part
+# libFuzzer harnesses of the CSV, IDX, image and NumPy loaders (tests/fuzz/; needs clang, so not part
 # of `make test`): each runs FUZZ_SECONDS seconds (default 60) in build-fuzz/.
 fuzz:
 	@bash tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60)

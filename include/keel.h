@@ -1025,6 +1025,79 @@ KEEL_API keel_text_dataset *keel_text_dataset_from_directory_(const char *direct
         (dir), (keel_text_dataset_opts){.shuffle = 1, .verbose = 1, __VA_ARGS__})
 KEEL_API void keel_text_dataset_free(keel_text_dataset *d);
 
+/* ---------------------------------------------------------------- NumPy arrays */
+
+/* NumPy's .npy files (np.save / np.load) and .npz archives (np.savez, np.savez_compressed), so
+ * arrays move between Python and C without CSV.
+ *
+ * Reading (keel_load_npy, keel_npz_get): format versions 1.0, 2.0 and 3.0, C order. The
+ * dtypes read, little-endian ('<'), big-endian ('>') or byte-order free ('|'), and what they
+ * become:
+ *     float32 -> float32          float64 -> float32 (rounded to nearest; beyond float32's
+ *                                            range -> +-inf, as astype(np.float32) gives)
+ *     int32   -> int32            int64   -> int32, when every value fits (else an error that
+ *                                            names the first value that does not, and where)
+ *     uint8   -> float32 0..255   bool    -> float32 0 / 1 (images and masks: Keras users
+ *                                            feed uint8 images as floats, x / 255.0)
+ * A scalar (shape ()) becomes a (1,) tensor; a 0 in the shape gives an empty tensor; more axes
+ * than KEEL_MAX_RANK is an error. Refused, with a message naming the file and what it holds:
+ * Fortran order (unless at most one axis is longer than 1: then the bytes are the same as in
+ * C order), object arrays ('O', pickled Python objects), structured dtypes, any other
+ * dtype (float16, strings, ...), a header that is not a dict literal with exactly the keys
+ * descr, fortran_order and shape (NumPy's own check), a header over NumPy's 10000-byte limit,
+ * a shape with junk, negative or overflowing dimensions, and a file whose length is not the
+ * header plus exactly the data the shape declares (truncated, or bytes after the data).
+ * Statuses: KEEL_ERR_ARG (NULL), KEEL_ERR_IO (cannot open or read; a directory),
+ * KEEL_ERR_FORMAT (the content), KEEL_ERR_NOMEM. */
+
+/* np.load(path) of a .npy file: a new tensor the caller frees; NULL and keel_last_error
+ * ("<path>: <what is wrong>") on failure. */
+KEEL_API keel_tensor *keel_load_npy(const char *path);
+
+/* np.save(path, t): writes format 1.0, C order, '<f4' for a float32 tensor and '<i4' for an
+ * int32 one, with NumPy 1.24's exact header (the same bytes np.save writes for that array).
+ * The path is used as given (np.save would add ".npy"). The file is written under a temporary
+ * name in the same folder, flushed to disk and renamed onto path, so a failed save (a missing
+ * folder, a full disk) leaves no partial file and never destroys an existing one. Returns
+ * KEEL_ERR_ARG (NULL path or t, a tensor list), KEEL_ERR_IO (with the system's reason). */
+KEEL_API keel_status keel_save_npy(const char *path, const keel_tensor *t);
+
+/* An open .npz archive (np.load(path) of an .npz: an NpzFile). Members are read when asked
+ * for, as NumPy reads them, so one unreadable array (a string array beside the numbers) does
+ * not stop the others. The handle keeps the file open until keel_npz_free; use it from one
+ * thread at a time. */
+typedef struct keel_npz keel_npz;
+
+/* Opens an .npz and checks its directory: every member must be "<name>.npy", each name
+ * once. NULL and keel_last_error on a file that is not a zip (an empty or truncated one
+ * included), a member that breaks those rules (named in the message), and the statuses
+ * above. */
+KEEL_API keel_npz *keel_load_npz(const char *path);
+/* The number of arrays, and the i-th one's name without ".npy", in archive order (np.savez
+ * writes keyword arrays in argument order, positional ones as "arr_0", "arr_1", ...). The name
+ * is valid until keel_npz_free; NULL for i out of range. */
+KEEL_API int keel_npz_count(const keel_npz *z);
+KEEL_API const char *keel_npz_name(const keel_npz *z, int i);
+/* z[name]: the array as a new tensor the caller frees, converted as keel_load_npy converts
+ * ("x" and "x.npy" both work). NULL and keel_last_error ("<path>: <member>: ...") for an
+ * unknown name (KEEL_ERR_ARG, with the nearest one suggested), a member that is not stored or
+ * deflated (what np.savez and np.savez_compressed write) or is encrypted, a member that is not
+ * a valid .npy of a dtype above, zip sizes that disagree with the array its header declares
+ * or that deflate cannot produce (a zip bomb is refused before anything past the header is
+ * inflated), or corrupt compressed data or CRC. */
+KEEL_API keel_tensor *keel_npz_get(keel_npz *z, const char *name);
+/* Closes the archive; keel_npz_free(NULL) does nothing. Tensors from keel_npz_get stay valid. */
+KEEL_API void keel_npz_free(keel_npz *z);
+
+/* np.savez(path, **{names[i]: tensors[i]}): an archive NumPy (and keel_load_npz) reads, one
+ * stored member "<name>.npy" per tensor, each the bytes keel_save_npy would write, dated
+ * 1980-01-01 like np.savez's. n = 0 writes an empty archive. Written under a temporary name,
+ * flushed and renamed as keel_save_npy is. Returns KEEL_ERR_ARG (NULL path, NULL arrays with
+ * n > 0, n < 0, a NULL, empty or repeated name, a NULL tensor or a tensor list), KEEL_ERR_IO,
+ * KEEL_ERR_NOMEM. */
+KEEL_API keel_status keel_save_npz(const char *path, int n, const char *const *names,
+                                   const keel_tensor *const *tensors);
+
 /* ---------------------------------------------------------------- text */
 
 /* tf.keras 2's text preprocessing (keras.preprocessing.text.Tokenizer and

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# run.sh SECONDS: builds the libFuzzer harnesses of the CSV, IDX and image loaders with clang
-# (-fsanitize=fuzzer,address,undefined) in build-fuzz/ and runs each for SECONDS seconds
+# run.sh SECONDS: builds the libFuzzer harnesses of the CSV, IDX, image and .npy/.npz loaders with
+# clang (-fsanitize=fuzzer,address,undefined) in build-fuzz/ and runs each for SECONDS seconds
 # (`make fuzz FUZZ_SECONDS=N`). The committed seeds in tests/fuzz/seeds/<name> are copied into
 # build-fuzz/corpus/<name>, which grows across runs and is never committed; crashes land in
 # build-fuzz/artifacts/. Exits non-zero if a harness finds a crash, a leak or a timeout.
@@ -15,7 +15,8 @@ if ! command -v "$cc" >/dev/null; then
 fi
 mkdir -p "$out/obj" "$out/artifacts"
 # the loaders and what they use: nothing else of keel (no BLIS, no threads) is needed
-lib_srcs="src/tensor/core.c src/tensor/tensor.c src/data/csv.c src/data/idx.c src/data/image.c"
+lib_srcs="src/tensor/core.c src/tensor/tensor.c src/data/csv.c src/data/idx.c src/data/image.c
+          src/data/npy.c src/data/npz.c"
 flags="-g -O1 -D_GNU_SOURCE -I$root/include -I$root/src -I$root/src/data -fno-omit-frame-pointer"
 objs=()
 for s in $lib_srcs; do
@@ -24,9 +25,9 @@ for s in $lib_srcs; do
     objs+=("$o")
 done
 status=0
-for name in csv idx image; do
+for name in csv idx image npy; do
     "$cc" $flags -fsanitize=fuzzer,address,undefined "$root/tests/fuzz/fuzz_$name.c" \
-        "${objs[@]}" -lpng -ljpeg -lz -lm -lpthread -o "$out/fuzz_$name"
+        "${objs[@]}" -lpng -ljpeg -lzip -lz -lm -lpthread -o "$out/fuzz_$name"
     mkdir -p "$out/corpus/$name"
     cp -n "$root/tests/fuzz/seeds/$name"/* "$out/corpus/$name/"
     echo "== fuzz_$name: $secs s"
