@@ -610,6 +610,14 @@ typedef struct keel_optimizer_opts {
     float clipnorm;     /* per weight tensor */
     float global_clipnorm;
     float clipvalue;
+    /* A learning-rate schedule by Keras's name, replacing learning_rate: each step uses its
+     * value at the optimizer's step count, as Keras does. "exponential_decay(
+     * initial_learning_rate, decay_steps, decay_rate, staircase=0)", "inverse_time_decay(same)",
+     * "polynomial_decay(initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1,
+     * cycle=0)", "cosine_decay(initial_learning_rate, decay_steps, alpha=0, warmup_target,
+     * warmup_steps=0)", "piecewise_constant_decay(b0, v0, b1, v1, v_last)" (boundaries and
+     * values alternating, up to two boundaries). Keras's class names work too. */
+    const char *learning_rate_schedule;
 } keel_optimizer_opts;
 
 /* Typed options of the loss: from_logits (binary / categorical / sparse crossentropy),

@@ -111,6 +111,8 @@ keel_status keel_optimizer_init(keel_optimizer *opt, const char *name, keel_opti
     if (o.initial_accumulator_value == 0) o.initial_accumulator_value = 0.1f;
     if (o.weight_decay == 0 && kind == KEEL_OPT_ADAMW) o.weight_decay = 0.004f;
     opt->o = o;
+    if ((st = keel_schedule_parse(o.learning_rate_schedule, &opt->schedule))) return st;
+    opt->o.learning_rate_schedule = NULL; /* parsed: the caller's string need not outlive compile */
     opt->n = n;
     bool s1 =
         kind != KEEL_OPT_SGD || o.momentum > 0 || (kind == KEEL_OPT_RMSPROP && o.momentum > 0);
@@ -248,6 +250,8 @@ static void update_range(void *ctx, int64_t lo, int64_t hi) {
 }
 
 void keel_optimizer_step(keel_optimizer *opt, keel_param **params, int n) {
+    if (opt->schedule.kind)
+        opt->o.learning_rate = (float)keel_schedule_lr(&opt->schedule, opt->iterations);
     const keel_optimizer_opts *o = &opt->o;
     float global = 1.0f;
     if (o->clipnorm <= 0 && o->global_clipnorm > 0) {

@@ -74,8 +74,19 @@ typedef enum keel_opt_kind {
     KEEL_OPT_COUNT
 } keel_opt_kind;
 
+/* A learning-rate schedule (schedules.c): kind 0 none, then exponential, piecewise constant,
+ * inverse time, polynomial, cosine; a[] its arguments in Keras's order. */
+typedef struct keel_schedule {
+    int kind, n;
+    double a[8];
+} keel_schedule;
+keel_status keel_schedule_parse(const char *s, keel_schedule *out);
+/* The learning rate at a step count (iterations before the update). */
+double keel_schedule_lr(const keel_schedule *sc, int64_t iterations);
+
 typedef struct keel_optimizer {
     keel_opt_kind kind;
+    keel_schedule schedule;
     keel_optimizer_opts o; /* defaults filled in */
     int64_t iterations;
     int64_t n;
