@@ -682,6 +682,45 @@ typedef struct keel_early_stopping_opts {
 #define keel_early_stopping(...)                                                                   \
     (&(keel_early_stopping_opts){.monitor = "val_loss", .mode = "auto", __VA_ARGS__})
 
+/* ReduceLROnPlateau(monitor="val_loss", factor=0.1, patience=10, mode="auto", min_delta=1e-4,
+ * cooldown=0, min_lr=0, verbose=0), tf.keras 2's rule: after `patience` epochs without an
+ * improvement of more than min_delta, the rate becomes max(rate * factor, min_lr), then
+ * `cooldown` epochs pass before counting again. Pass keel_reduce_lr_on_plateau(...) as fit's
+ * .reduce_lr_on_plateau. factor must be below 1. */
+typedef struct keel_reduce_lr_opts {
+    const char *monitor;
+    float factor;
+    int patience;
+    const char *mode;
+    float min_delta;
+    int cooldown;
+    float min_lr;
+    int verbose;
+} keel_reduce_lr_opts;
+#define keel_reduce_lr_on_plateau(...)                                                             \
+    (&(keel_reduce_lr_opts){.monitor = "val_loss",                                                 \
+                            .factor = 0.1f,                                                        \
+                            .patience = 10,                                                        \
+                            .mode = "auto",                                                        \
+                            .min_delta = 1e-4f,                                                    \
+                            __VA_ARGS__})
+
+/* CSVLogger(filename, separator=",", append=False): one row per epoch, "epoch" then every
+ * logged value in sorted key order, as Keras writes them (a value as its shortest decimal). */
+typedef struct keel_csv_logger_opts {
+    const char *filename;
+    char separator;
+    int append;
+} keel_csv_logger_opts;
+#define keel_csv_logger(...) (&(keel_csv_logger_opts){.separator = ',', __VA_ARGS__})
+
+/* LearningRateScheduler(schedule): at the start of each epoch the rate becomes
+ * schedule(epoch (0-based), current rate, user). */
+typedef struct keel_lr_scheduler {
+    double (*schedule)(int epoch, double lr, void *user);
+    void *user;
+} keel_lr_scheduler;
+
 /* Validation tensors (borrowed). */
 typedef struct keel_data {
     const keel_tensor *x, *y;
@@ -704,6 +743,9 @@ typedef struct keel_fit_opts {
     int shuffle;
     int initial_epoch;
     const keel_early_stopping_opts *early_stopping;
+    const struct keel_reduce_lr_opts *reduce_lr_on_plateau;
+    const struct keel_csv_logger_opts *csv_logger;
+    keel_lr_scheduler lr_scheduler;
     keel_callback callback;
     FILE *out; /* where the progress bar goes; NULL: stdout */
 } keel_fit_opts;
@@ -769,6 +811,9 @@ KEEL_API int keel_model_metric_names(const keel_model *m, const char **names, in
 /* The Keras summary table (tf.keras 2 layout) to `out` (NULL: stdout). */
 KEEL_API keel_status keel_summary(keel_model *m, FILE *out);
 KEEL_API int64_t keel_model_count_params(const keel_model *m);
+/* The optimizer's learning rate now (after schedules and callbacks changed it); 0 before compile.
+ */
+KEEL_API double keel_model_learning_rate(const keel_model *m);
 
 /* History of the last fit: one value per epoch for each key ("loss", "accuracy",
  * "val_loss", ...). keel_history_get returns NULL for an unknown key. */

@@ -445,14 +445,135 @@ static bool early_epoch_end(keel_model *m, early_state *es, const keel_early_sto
     return false;
 }
 
+/* ---------------------------------------------------------------- ReduceLROnPlateau, CSVLogger */
+
+typedef struct plateau_state {
+    bool max_mode;
+    double best;
+    int wait, cooldown;
+} plateau_state;
+
+static keel_status plateau_init(plateau_state *p, const keel_reduce_lr_opts *o, const char *fn) {
+    memset(p, 0, sizeof *p);
+    if (!o) return KEEL_OK;
+    if (!o->monitor) KEEL_FAIL(KEEL_ERR_ARG, "%s: reduce_lr_on_plateau.monitor is NULL", fn);
+    if (!(o->factor < 1.0f) || !(o->factor >= 0) || o->patience < 0 || o->cooldown < 0 ||
+        !(o->min_lr >= 0))
+        KEEL_FAIL(
+            KEEL_ERR_ARG,
+            "%s: reduce_lr_on_plateau needs factor in [0, 1) (Keras: factor >= 1.0 is an error), "
+            "patience, cooldown and min_lr >= 0",
+            fn);
+    const char *mode = o->mode ? o->mode : "auto";
+    if (!strcmp(mode, "max"))
+        p->max_mode = true;
+    else if (!strcmp(mode, "auto"))
+        p->max_mode = strstr(o->monitor, "acc") != NULL; /* Keras: "acc" in monitor */
+    else if (strcmp(mode, "min"))
+        KEEL_FAIL(KEEL_ERR_ARG,
+                  "%s: reduce_lr_on_plateau.mode must be \"auto\", \"min\" or \"max\"", fn);
+    p->best = p->max_mode ? -INFINITY : INFINITY;
+    return KEEL_OK;
+}
+
+/* tf.keras 2's on_epoch_end, step by step */
+static void plateau_epoch_end(keel_model *m, plateau_state *p, const keel_reduce_lr_opts *o,
+                              int epoch, const keel_logs *logs, FILE *out) {
+    double cur;
+    if (!o || !keel_logs_get(logs, o->monitor, &cur)) {
+        if (o)
+            keel_warn(
+                "Learning rate reduction is conditioned on metric `%s` which is not available",
+                o->monitor);
+        return;
+    }
+    if (p->cooldown > 0) p->cooldown--, p->wait = 0;
+    bool better = p->max_mode ? cur > p->best + o->min_delta : cur < p->best - o->min_delta;
+    if (better) {
+        p->best = cur, p->wait = 0;
+        return;
+    }
+    /* still cooling down after the decrement: no counting (Keras checks in_cooldown() again) */
+    if (p->cooldown > 0 || ++p->wait < o->patience) return;
+    float old = m->opt.o.learning_rate;
+    if (old > o->min_lr) {
+        float lr = KEEL_MAX(old * o->factor, o->min_lr);
+        m->opt.o.learning_rate = lr;
+        if (o->verbose)
+            fprintf(out, "\nEpoch %d: ReduceLROnPlateau reducing learning rate to %.9g.\n",
+                    epoch + 1, lr);
+        p->cooldown = o->cooldown, p->wait = 0;
+    }
+}
+
+/* Python's repr of a double: the shortest decimal that reads back the same */
+static void repr_double(char *buf, size_t cap, double v) {
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(buf, cap, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    if (!strchr(buf, '.') && !strchr(buf, 'e') && !strchr(buf, 'n') && !strchr(buf, 'i'))
+        strcat(buf, ".0");
+}
+
+static int cmp_name(const void *a, const void *b) {
+    return strcmp(**(const char *const *const *)a, **(const char *const *const *)b);
+}
+
+/* one row: epoch, then the values in sorted key order; the header first when the file is new */
+static keel_status csv_log(FILE *f, const keel_csv_logger_opts *o, int epoch, const keel_logs *logs,
+                           bool header) {
+    const char *const *order[2 * KEEL_MAX_LOGS];
+    int n = logs->count;
+    for (int i = 0; i < n; i++)
+        order[i] = &logs->names[i];
+    qsort(order, (size_t)n, sizeof *order, cmp_name);
+    if (header) {
+        fprintf(f, "epoch");
+        for (int i = 0; i < n; i++)
+            fprintf(f, "%c%s", o->separator, *order[i]);
+        fputc('\n', f);
+    }
+    fprintf(f, "%d", epoch);
+    for (int i = 0; i < n; i++) {
+        char v[40];
+        repr_double(v, sizeof v, logs->values[order[i] - logs->names]);
+        fprintf(f, "%c%s", o->separator, v);
+    }
+    fputc('\n', f);
+    return fflush(f) == 0
+               ? KEEL_OK
+               : keel_error(KEEL_ERR_IO, "keel_fit: csv_logger: cannot write %s", o->filename);
+}
+
 /* The epoch loop shared by keel_fit and keel_fit_flow. train->perm (when shuffling tensors)
  * is filled here each epoch. */
 static keel_status fit_loop(keel_model *m, source *train, source *val, int64_t bs, keel_fit_opts o,
                             const char *fn) {
     FILE *out = o.out ? o.out : stdout;
     early_state es;
+    plateau_state plateau;
+    FILE *csv = NULL;
+    bool csv_header = true;
     keel_status st;
     if ((st = early_init(m, &es, o.early_stopping))) return st;
+    if ((st = plateau_init(&plateau, o.reduce_lr_on_plateau, fn))) goto done;
+    if (o.csv_logger) {
+        if (!o.csv_logger->filename) {
+            st = keel_error(KEEL_ERR_ARG, "%s: csv_logger.filename is NULL", fn);
+            goto done;
+        }
+        FILE *probe = o.csv_logger->append ? fopen(o.csv_logger->filename, "r") : NULL;
+        if (probe) { /* appending to a file that has rows: no second header (Keras) */
+            csv_header = fgetc(probe) == EOF;
+            fclose(probe);
+        }
+        if (!(csv = fopen(o.csv_logger->filename, o.csv_logger->append ? "a" : "w"))) {
+            st = keel_error(KEEL_ERR_IO, "%s: csv_logger: cannot open %s for writing", fn,
+                            o.csv_logger->filename);
+            goto done;
+        }
+    }
     keel_history_reset(&m->hist);
     int nm = m->n_logs;
     const char *names[2 * KEEL_MAX_LOGS];
@@ -467,6 +588,17 @@ static keel_status fit_loop(keel_model *m, source *train, source *val, int64_t b
     bool stop = false;
     for (int epoch = o.initial_epoch; epoch < o.epochs && !stop; epoch++) {
         if (o.verbose && o.epochs > 1) fprintf(out, "Epoch %d/%d\n", epoch + 1, o.epochs);
+        if (o.lr_scheduler.schedule) { /* LearningRateScheduler: on_epoch_begin */
+            double lr = o.lr_scheduler.schedule(epoch, m->opt.o.learning_rate, o.lr_scheduler.user);
+            if (!(lr >= 0) || !isfinite(lr)) {
+                st = keel_error(
+                    KEEL_ERR_ARG,
+                    "%s: lr_scheduler gave %g for epoch %d; a rate must be finite and >= 0", fn, lr,
+                    epoch);
+                goto done;
+            }
+            m->opt.o.learning_rate = (float)lr;
+        }
         keel_progbar pb;
         keel_progbar_start(&pb, out, o.verbose, steps);
         train->epoch = epoch;
@@ -520,6 +652,9 @@ static keel_status fit_loop(keel_model *m, source *train, source *val, int64_t b
             keel_progbar_update(&pb, steps, &logs, true);
         }
         if ((st = keel_history_append(&m->hist, &logs))) goto done;
+        if (csv && (st = csv_log(csv, o.csv_logger, epoch, &logs, csv_header))) goto done;
+        csv_header = false;
+        plateau_epoch_end(m, &plateau, o.reduce_lr_on_plateau, epoch, &logs, out);
         bool restored = false;
         if (early_epoch_end(m, &es, o.early_stopping, epoch, &logs, &restored)) {
             stop = true;
@@ -534,6 +669,7 @@ static keel_status fit_loop(keel_model *m, source *train, source *val, int64_t b
     }
 done:
     keel_free(es.best_weights);
+    if (csv) fclose(csv);
     return st;
 }
 

@@ -583,6 +583,10 @@ int keel_model_metric_names(const keel_model *m, const char **names, int cap) {
     return m->n_logs;
 }
 
+double keel_model_learning_rate(const keel_model *m) {
+    return m && m->compiled ? (double)m->opt.o.learning_rate : 0.0;
+}
+
 int64_t keel_model_count_params(const keel_model *m) {
     if (!m) return 0;
     int64_t total = 0;
