@@ -823,8 +823,11 @@ KEEL_API int keel_history_epochs(const keel_history *h);
 KEEL_API int keel_history_keys(const keel_history *h, const char **keys, int cap);
 KEEL_API const double *keel_history_get(const keel_history *h, const char *key);
 
-/* Weights: all trainable weights of the model in one flat buffer, layer by layer, each layer's
- * in creation order (Dense: kernel (in, units) row-major, then bias). Valid after compile. */
+/* Weights: a copy of all the model's weights in one flat buffer, layer by layer, each layer's in
+ * creation order (Dense: kernel (in, units) row-major, then bias), taken at this call (the
+ * weights themselves live in the layers, which models may share): read it; to change weights use
+ * keel_set_weights or keel_layer_weight. Owned by the model, overwritten by the next call.
+ * Valid after compile. */
 KEEL_API float *keel_model_weights(keel_model *m, int64_t *count);
 /* The model's layer `index` (0-based, in the order added); NULL if there is none. */
 KEEL_API keel_layer *keel_model_layer(keel_model *m, int index);

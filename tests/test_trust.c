@@ -40,8 +40,7 @@ Test(trust, nan_in_x_is_named_for_fit_evaluate_and_train_on_batch) {
     keel_tensor *x = ramp(50, 3), *y = ramp(50, 1);
     keel_tensor_data(x)[17 * 3 + 2] = NAN;
     int64_t nw;
-    float *w = keel_model_weights(m, &nw), before[64];
-    memcpy(before, w, (size_t)nw * sizeof(float));
+    keel_model_weights(m, &nw);
     /* shuffled: the message names the row of x, not the position in the batch */
     cr_expect_eq(keel_fit(m, x, y, .verbose = 0), KEEL_ERR_ARG);
     EXPECT_MSG("keel_fit", "x[17, 2] is nan", "sample 17, feature 2");
@@ -64,11 +63,11 @@ Test(trust, nan_in_x_is_named_for_fit_evaluate_and_train_on_batch) {
     keel_tensor *p = keel_predict(m, x, NULL);
     cr_assert_not_null(p);
     keel_tensor_free(p);
-    /* no step ran on bad data: the weights did not move after the failed fit / train calls,
-     * except through the clean epochs of the validation run, which had no NaN to spread */
+    /* no step ran on bad data: the weights stayed finite (the validation run trained on clean
+     * rows before its validation rows were refused) */
+    const float *w = keel_model_weights(m, NULL); /* a copy taken now */
     for (int64_t i = 0; i < nw; i++)
         cr_expect(isfinite(w[i]));
-    (void)before;
     keel_tensor_free(x), keel_tensor_free(y);
     keel_model_free(m);
 }
@@ -82,7 +81,7 @@ Test(trust, nan_in_x_changes_no_weight) {
     float *w = keel_model_weights(m, &nw), before[64];
     memcpy(before, w, (size_t)nw * sizeof(float));
     cr_expect_eq(keel_train_on_batch(m, x, y, NULL, 0), KEEL_ERR_ARG);
-    cr_expect_eq(memcmp(before, w, (size_t)nw * sizeof(float)), 0,
+    cr_expect_eq(memcmp(before, keel_model_weights(m, NULL), (size_t)nw * sizeof(float)), 0,
                  "train_on_batch changed weights");
     keel_tensor_free(x), keel_tensor_free(y);
     keel_model_free(m);
