@@ -721,6 +721,25 @@ typedef struct keel_lr_scheduler {
     void *user;
 } keel_lr_scheduler;
 
+/* ModelCheckpoint(filepath, monitor="val_loss", verbose=0, save_best_only=False,
+ * save_weights_only=False, mode="auto", save_freq="epoch"), tf.keras 2's behaviour: after each
+ * epoch the model (keel_save) or its weights (keel_save_weights) are written to filepath
+ * formatted with Python's str.format over the epoch (1-based) and the logs, e.g.
+ * "ckpt/model-{epoch:02d}-{val_loss:.2f}.keras". With save_best_only, only when the monitored
+ * value improved (mode "min", "max", or "auto": max for names containing "acc" and min
+ * otherwise). A save that fails stops fit with its error. Pass keel_model_checkpoint(...) as
+ * fit's .model_checkpoint. */
+typedef struct keel_model_checkpoint_opts {
+    const char *filepath;
+    const char *monitor;
+    int verbose;
+    int save_best_only;
+    int save_weights_only;
+    const char *mode;
+} keel_model_checkpoint_opts;
+#define keel_model_checkpoint(...)                                                                 \
+    (&(keel_model_checkpoint_opts){.monitor = "val_loss", .mode = "auto", __VA_ARGS__})
+
 /* Validation tensors (borrowed). */
 typedef struct keel_data {
     const keel_tensor *x, *y;
@@ -745,6 +764,7 @@ typedef struct keel_fit_opts {
     const keel_early_stopping_opts *early_stopping;
     const struct keel_reduce_lr_opts *reduce_lr_on_plateau;
     const struct keel_csv_logger_opts *csv_logger;
+    const struct keel_model_checkpoint_opts *model_checkpoint;
     keel_lr_scheduler lr_scheduler;
     keel_callback callback;
     FILE *out; /* where the progress bar goes; NULL: stdout */
@@ -847,6 +867,28 @@ KEEL_API keel_status keel_set_weights(keel_layer *l, const keel_tensor *const *w
 /* The storage of one weight (Dense: 0 kernel, 1 bias), count floats, to read or write in place;
  * valid while the model lives. NULL if there is no such weight. */
 KEEL_API float *keel_layer_weight(keel_layer *l, int index, int64_t *count);
+
+/* ---------------------------------------------------------------- saving and loading */
+
+/* model.save(path): the Keras 3 ".keras" format, a zip holding metadata.json (the Keras version
+ * keel writes for and keel's own), config.json (the model in Keras's schema, with its compile
+ * config) and model.weights.h5 (every weight and the optimizer's state, HDF5). Keras 3 opens it
+ * with keras.models.load_model. The file is written under a temporary name in the same folder,
+ * flushed and renamed onto path, so a failed save leaves an earlier file whole. The model must
+ * be built (compiled, or used by predict). */
+KEEL_API keel_status keel_save(keel_model *m, const char *path);
+/* keras.models.load_model(path): a ".keras" file (Keras 3's, tf.keras 2.13+'s, or keel's) or a
+ * legacy ".h5" full-model file of tf.keras 2 (model.save("m.h5")). The model comes back with
+ * its weights and, when the file holds a compile config keel knows, compiled with the
+ * optimizer's state restored, so fit continues where it stopped. NULL and keel_last_error
+ * naming the file and what is wrong (a layer class keel lacks, a shape, a damaged file). */
+KEEL_API keel_model *keel_load(const char *path);
+/* model.save_weights(path) / model.load_weights(path): the weights alone, Keras 3's
+ * ".weights.h5" layout (the same as inside a .keras file); load_weights also reads a tf.keras 2
+ * ".h5" weights or model file. Matched by layer name; a layer or shape that does not match is
+ * an error naming it, and nothing is changed. The model must be built. */
+KEEL_API keel_status keel_save_weights(keel_model *m, const char *path);
+KEEL_API keel_status keel_load_weights(keel_model *m, const char *path);
 
 /* ---------------------------------------------------------------- image folders */
 

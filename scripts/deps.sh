@@ -8,7 +8,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libblis-serial-dev libcriterion-dev zlib1g-dev
       libpng-dev libjpeg62-turbo-dev dataset-fashion-mnist libicu-dev libjansson-dev
-      libzip-dev)
+      libzip-dev libhdf5-dev)
 case ${1:-} in
   "") ;;
   --bench) pkgs+=(python3 python3-numpy python3-torch) ;;

@@ -103,6 +103,8 @@ struct keel_node {
     double t_fwd, t_bwd; /* seconds, with KEEL_PROFILE set */
 };
 
+struct json_t; /* Jansson's, for get_config */
+
 /* Layer kinds: a vtable. */
 typedef struct keel_layer keel_layer;
 typedef struct keel_layer_kind {
@@ -116,6 +118,8 @@ typedef struct keel_layer_kind {
     /* Layers that take several inputs (merge layers) build with this instead. */
     keel_node *(*build_n)(keel_layer *l, keel_graph *g, keel_node **in, int n);
     void (*free_cfg)(keel_layer *l);
+    /* Writes the layer's Keras config fields into cfg (a JSON object; see save/config.h). */
+    keel_status (*get_config)(const keel_layer *l, struct json_t *cfg);
 } keel_layer_kind;
 
 struct keel_layer {
