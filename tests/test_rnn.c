@@ -246,9 +246,9 @@ typedef struct fgrads {
 
 static fgrads fast_run(prob *p) {
     fgrads f = {fnew(p->ny), fnew(p->nx), fnew(p->nk), fnew(p->nr), fnew(p->nb)};
-    keel_rnn_forward(&p->g, p->x, wts(p), msk(p), f.y, p->work);
+    keel_rnn_forward(&p->g, p->x, wts(p), msk(p), NULL, f.y, p->work);
     keel_rnn_grads gr = {f.dx, f.dk, f.dr, f.db, false, false};
-    keel_rnn_backward(&p->g, p->x, wts(p), msk(p), p->dy, gr, p->work);
+    keel_rnn_backward(&p->g, p->x, wts(p), msk(p), NULL, p->dy, gr, p->work);
     return f;
 }
 
@@ -264,8 +264,8 @@ Test(rnn, fast_matches_reference) {
         prob p = prob_new(c, 100 + (uint64_t)i);
         double *yr = dnew(p.ny), *dx = dnew(p.nx), *dk = dnew(p.nk), *dr = dnew(p.nr);
         double *db = dnew(p.nb);
-        keel_rnn_forward_ref(&p.g, p.xd, wts_ref(&p), msk(&p), yr, p.rwork);
-        keel_rnn_backward_ref(&p.g, p.xd, wts_ref(&p), msk(&p), p.dyd,
+        keel_rnn_forward_ref(&p.g, p.xd, wts_ref(&p), msk(&p), NULL, yr, p.rwork);
+        keel_rnn_backward_ref(&p.g, p.xd, wts_ref(&p), msk(&p), NULL, p.dyd,
                               (keel_rnn_grads_ref){dx, dk, dr, db}, p.rwork);
         for (int threads = 1; threads <= 3; threads++) {
             keel_set_threads(threads);
@@ -307,9 +307,9 @@ Test(rnn, accumulate_null_and_repeat) {
             want[2][j] += f.dr[j];
         for (int64_t j = 0; j < p.nb; j++)
             want[3][j] += f.db[j];
-        keel_rnn_forward(&p.g, p.x, wts(&p), msk(&p), a.y, p.work);
+        keel_rnn_forward(&p.g, p.x, wts(&p), msk(&p), NULL, a.y, p.work);
         cr_expect(!memcmp(a.y, f.y, (size_t)p.ny * sizeof *a.y), "%s: second forward differs", ctx);
-        keel_rnn_backward(&p.g, p.x, wts(&p), msk(&p), p.dy,
+        keel_rnn_backward(&p.g, p.x, wts(&p), msk(&p), NULL, p.dy,
                           (keel_rnn_grads){a.dx, a.dk, a.dr, a.db, true, true}, p.work);
         expect_near(ctx, "dx (accumulated)", a.dx, want[0], p.nx, 1e-6, 1e-7);
         expect_near(ctx, "dkernel (accumulated)", a.dk, want[1], p.nk, 1e-6, 1e-7);
@@ -317,12 +317,13 @@ Test(rnn, accumulate_null_and_repeat) {
         if (p.b) expect_near(ctx, "dbias (accumulated)", a.db, want[3], p.nb, 1e-6, 1e-7);
         /* only dx, then only the recurrent kernel */
         float *dx = fnew(p.nx), *dr = fnew(p.nr);
-        keel_rnn_forward(&p.g, p.x, wts(&p), msk(&p), a.y, p.work);
-        keel_rnn_backward(&p.g, p.x, wts(&p), msk(&p), p.dy, (keel_rnn_grads){.dx = dx}, p.work);
-        cr_expect(!memcmp(dx, f.dx, (size_t)p.nx * sizeof *dx), "%s: dx alone differs", ctx);
-        keel_rnn_forward(&p.g, p.x, wts(&p), msk(&p), a.y, p.work);
-        keel_rnn_backward(&p.g, p.x, wts(&p), msk(&p), p.dy, (keel_rnn_grads){.drec_kernel = dr},
+        keel_rnn_forward(&p.g, p.x, wts(&p), msk(&p), NULL, a.y, p.work);
+        keel_rnn_backward(&p.g, p.x, wts(&p), msk(&p), NULL, p.dy, (keel_rnn_grads){.dx = dx},
                           p.work);
+        cr_expect(!memcmp(dx, f.dx, (size_t)p.nx * sizeof *dx), "%s: dx alone differs", ctx);
+        keel_rnn_forward(&p.g, p.x, wts(&p), msk(&p), NULL, a.y, p.work);
+        keel_rnn_backward(&p.g, p.x, wts(&p), msk(&p), NULL, p.dy,
+                          (keel_rnn_grads){.drec_kernel = dr}, p.work);
         cr_expect(!memcmp(dr, f.dr, (size_t)p.nr * sizeof *dr), "%s: drec alone differs", ctx);
         free(dx), free(dr);
         for (int k = 0; k < 4; k++)
@@ -341,12 +342,12 @@ Test(rnn, forward_same_on_any_thread_count) {
         prob p = prob_new(&CASES[pick[q]], 700 + q);
         float *y1 = fnew(p.ny), *y = fnew(p.ny), *again = fnew(p.ny);
         keel_set_threads(1);
-        keel_rnn_forward(&p.g, p.x, wts(&p), msk(&p), y1, p.work);
+        keel_rnn_forward(&p.g, p.x, wts(&p), msk(&p), NULL, y1, p.work);
         double *want = to_d(y1, p.ny);
         for (int threads = 2; threads <= 3; threads++) {
             keel_set_threads(threads);
-            keel_rnn_forward(&p.g, p.x, wts(&p), msk(&p), y, p.work);
-            keel_rnn_forward(&p.g, p.x, wts(&p), msk(&p), again, p.work);
+            keel_rnn_forward(&p.g, p.x, wts(&p), msk(&p), NULL, y, p.work);
+            keel_rnn_forward(&p.g, p.x, wts(&p), msk(&p), NULL, again, p.work);
             char ctx[64];
             snprintf(ctx, sizeof ctx, "case %d on %d threads", pick[q], threads);
             expect_near(ctx, "y", y, want, p.ny, 1e-6, 1e-7);
@@ -362,7 +363,7 @@ Test(rnn, forward_same_on_any_thread_count) {
 
 /* L = sum(y * dy) by the reference, in double */
 static double ref_loss(prob *p, double *y) {
-    keel_rnn_forward_ref(&p->g, p->xd, wts_ref(p), msk(p), y, p->rwork);
+    keel_rnn_forward_ref(&p->g, p->xd, wts_ref(p), msk(p), NULL, y, p->rwork);
     double s = 0;
     for (int64_t i = 0; i < p->ny; i++)
         s += y[i] * p->dyd[i];
@@ -390,7 +391,7 @@ Test(rnn, reference_gradients_match_finite_differences) {
         describe(c, ctx, sizeof ctx);
         prob p = prob_new(c, 900 + i);
         double *y = dnew(p.ny), *g[4] = {dnew(p.nx), dnew(p.nk), dnew(p.nr), dnew(p.nb)};
-        keel_rnn_backward_ref(&p.g, p.xd, wts_ref(&p), msk(&p), p.dyd,
+        keel_rnn_backward_ref(&p.g, p.xd, wts_ref(&p), msk(&p), NULL, p.dyd,
                               (keel_rnn_grads_ref){g[0], g[1], g[2], g[3]}, p.rwork);
         double *v[4] = {p.xd, p.kd, p.rd, p.bd};
         const int64_t n[4] = {p.nx, p.nk, p.nr, p.bd ? p.nb : 0};
@@ -418,7 +419,7 @@ Test(rnn, reference_gradients_match_finite_differences) {
 
 /* L = sum(y * dy) by the fast forward (float), summed in double */
 static double fast_loss(prob *p, float *y) {
-    keel_rnn_forward(&p->g, p->x, wts(p), msk(p), y, p->work);
+    keel_rnn_forward(&p->g, p->x, wts(p), msk(p), NULL, y, p->work);
     double s = 0;
     for (int64_t i = 0; i < p->ny; i++)
         s += (double)y[i] * p->dy[i];
@@ -561,8 +562,8 @@ Test(rnn, matches_keras) {
         keel_set_threads(0);
         /* the reference too, rounded to float for the comparison */
         double *dref[5] = {dnew(p.ny), dnew(p.nx), dnew(p.nk), dnew(p.nr), dnew(p.nb)};
-        keel_rnn_forward_ref(&p.g, p.xd, wts_ref(&p), msk(&p), dref[0], p.rwork);
-        keel_rnn_backward_ref(&p.g, p.xd, wts_ref(&p), msk(&p), p.dyd,
+        keel_rnn_forward_ref(&p.g, p.xd, wts_ref(&p), msk(&p), NULL, dref[0], p.rwork);
+        keel_rnn_backward_ref(&p.g, p.xd, wts_ref(&p), msk(&p), NULL, p.dyd,
                               (keel_rnn_grads_ref){dref[1], dref[2], dref[3], dref[4]}, p.rwork);
         char ctx[96];
         snprintf(ctx, sizeof ctx, "%s (reference)", cs);
@@ -592,8 +593,8 @@ Test(rnn, pre_and_post_padding_same_final_state) {
         snprintf(b, sizeof b, "%s_mask_pre", cells[c]);
         prob pa = fx_prob(&f, a), pb = fx_prob(&f, b);
         float *ya = fnew(pa.ny), *yb = fnew(pb.ny);
-        keel_rnn_forward(&pa.g, pa.x, wts(&pa), msk(&pa), ya, pa.work);
-        keel_rnn_forward(&pb.g, pb.x, wts(&pb), msk(&pb), yb, pb.work);
+        keel_rnn_forward(&pa.g, pa.x, wts(&pa), msk(&pa), NULL, ya, pa.work);
+        keel_rnn_forward(&pb.g, pb.x, wts(&pb), msk(&pb), NULL, yb, pb.work);
         const int64_t N = pa.g.N, T = pa.g.T, U = pa.g.U;
         for (int64_t n = 0; n < N; n++)
             for (int64_t j = 0; j < U; j++) {

@@ -387,16 +387,40 @@ void keel_rnn_run_steps(const rnn_plan *p, const keel_rnn_masks *m, float *y, co
 
 /* ---- the entry points */
 
+/* the states of s the steps read, bound onto the plan */
+static void plan_state(rnn_plan *p, const keel_rnn_state *s, bool backward) {
+    if (!s) return;
+    const bool lstm = p->g->cell == KEEL_RNN_LSTM;
+    p->h0 = s->h0 != NULL;
+    p->c0 = lstm ? s->c0 : NULL;
+    if (backward) {
+        p->dhT = s->dh;
+        p->dcT = lstm ? s->dc : NULL;
+    } else {
+        p->hT = s->h;
+    }
+}
+
 void keel_rnn_forward(const keel_rnn_geom *g, const float *x, keel_rnn_weights w, keel_rnn_masks m,
-                      float *y, float *work) {
+                      const keel_rnn_state *s, float *y, float *work) {
     rnn_plan p;
     plan_bind(g, work, &m, &p);
+    plan_state(&p, s, false);
     keel_rnn_project(&p, x, w, &m);
-    /* the state entering the first step is zero */
-    const int64_t t0 = g->go_backwards ? g->T - 1 : 0, U = g->U;
+    /* the state entering the first step: zero, or h0 (as the recurrent product sees it:
+     * times the recurrent dropout) */
+    const int64_t T = g->T, t0 = g->go_backwards ? T - 1 : 0, U = g->U;
     for (int64_t n = 0; n < g->N; n++) {
-        memset(p.Hp + (n * g->T + t0) * U, 0, (size_t)U * sizeof *p.Hp);
-        memset(p.Hin + (n * g->T + t0) * U, 0, (size_t)U * sizeof *p.Hin);
+        float *hp = p.Hp + (n * T + t0) * U, *hin = p.Hin + (n * T + t0) * U;
+        if (!p.h0) {
+            memset(hp, 0, (size_t)U * sizeof *hp);
+            memset(hin, 0, (size_t)U * sizeof *hin);
+            continue;
+        }
+        memcpy(hp, s->h0 + n * U, (size_t)U * sizeof *hp);
+        if (hin != hp)
+            for (int64_t j = 0; j < U; j++)
+                hin[j] = hp[j] * m.rec_dropout[n * U + j];
     }
     switch (g->cell) {
     case KEEL_RNN_LSTM: keel_rnn_run_steps(&p, &m, y, NULL, false, keel_rnn_lstm_fwd, NULL); break;
@@ -408,12 +432,46 @@ void keel_rnn_forward(const keel_rnn_geom *g, const float *x, keel_rnn_weights w
         break;
     default: keel_rnn_run_steps(&p, &m, y, NULL, false, keel_rnn_simple_fwd, NULL);
     }
+    /* LSTM's final c: C after the last step in processing order (carried over padding) */
+    if (s && s->c && g->cell == KEEL_RNN_LSTM) {
+        const int64_t tl = g->go_backwards ? 0 : T - 1;
+        for (int64_t n = 0; n < g->N; n++)
+            memcpy(s->c + n * U, p.C + (n * T + tl) * U, (size_t)U * sizeof *s->c);
+    }
+}
+
+/* dL/dh0 and dL/dc0 after the steps: the first step left in e[0] the part of dL/dh0 that
+ * bypassed its recurrent product (all of it at a padded step, z dh for GRU), in e[2] LSTM's
+ * dL/dc0 and GRU(reset_after=False)'s dRH r; the product's part is dZ[:, t0] @ R^T over the
+ * blocks that read h (one GEMM into e[1]), times the recurrent dropout, as rnn_dh adds it. */
+static void initial_state_grads(const rnn_plan *p, const keel_rnn_masks *m,
+                                const keel_rnn_state *s) {
+    const keel_rnn_geom *g = p->g;
+    const int64_t N = g->N, T = g->T, U = g->U, GU = p->GU, t0 = g->go_backwards ? T - 1 : 0;
+    const bool gru0 = g->cell == KEEL_RNN_GRU && !g->reset_after;
+    if (s->dh0) {
+        /* e1 (N, U) = D[:, t0] (N, K) @ RpT[0:K] (K, U): D = dS for GRU reset_after (the
+         * recurrent side), dZ otherwise; K = 2U for GRU without reset_after (z and r read h,
+         * the h block reads r h, whose part came through e[2]) */
+        const float *D = g->cell == KEEL_RNN_GRU && g->reset_after ? p->DS : p->Z;
+        keel_gemm(false, false, N, U, gru0 ? 2 * U : GU, 1.0f, D + t0 * GU, T * GU, p->RpT, U, 0.0f,
+                  p->e[1], U);
+        for (int64_t i = 0; i < N * U; i++) {
+            float v = p->e[1][i] + (gru0 ? p->e[2][i] : 0.0f);
+            v = p->e[0][i] + (m->rec_dropout ? v * m->rec_dropout[i] : v);
+            s->dh0[i] = s->accumulate_dh0 ? s->dh0[i] + v : v;
+        }
+    }
+    if (s->dc0 && g->cell == KEEL_RNN_LSTM)
+        for (int64_t i = 0; i < N * U; i++)
+            s->dc0[i] = s->accumulate_dc0 ? s->dc0[i] + p->e[2][i] : p->e[2][i];
 }
 
 void keel_rnn_backward(const keel_rnn_geom *g, const float *x, keel_rnn_weights w, keel_rnn_masks m,
-                       const float *dy, keel_rnn_grads gr, float *work) {
+                       const keel_rnn_state *s, const float *dy, keel_rnn_grads gr, float *work) {
     rnn_plan p;
     plan_bind(g, work, &m, &p);
+    plan_state(&p, s, true);
     /* RpT = Rp^T, for dh = dZ @ RpT in the steps */
     for (int64_t u = 0; u < g->U; u++)
         for (int64_t c = 0; c < p.GU; c++)
@@ -425,7 +483,8 @@ void keel_rnn_backward(const keel_rnn_geom *g, const float *x, keel_rnn_weights 
     /* the steps leave dZ (and GRU's dS) where the gates were; the weight gradients follow as
      * large GEMMs over every step at once */
     /* dRp (U, GU) = Hin^T (U, N*T) @ dZ (N*T, GU): every step's h_{t-1} (as the GEMM read it)
-     * against its gates' gradient, one GEMM after the steps; at the first step Hin is zero */
+     * against its gates' gradient, one GEMM after the steps; at the first step Hin is h0 (times
+     * the recurrent dropout) or zero */
     switch (g->cell) {
     case KEEL_RNN_LSTM:
         keel_rnn_run_steps(&p, &m, NULL, dy, true, keel_rnn_lstm_bwd, NULL);
@@ -448,6 +507,7 @@ void keel_rnn_backward(const keel_rnn_geom *g, const float *x, keel_rnn_weights 
         keel_rnn_run_steps(&p, &m, NULL, dy, true, keel_rnn_simple_bwd, NULL);
         if (want_rec) keel_rnn_rec_grad(&p, p.Hin, p.Z, 0, p.GU);
     }
+    if (s) initial_state_grads(&p, &m, s);
     /* the parts' bias sums into the first (always summed in part order: the same result
      * however the parts ran) */
     for (int q = 1; q < RNN_PARTS_MAX; q++)
@@ -469,8 +529,8 @@ KEEL_CLONES void keel_rnn_simple_fwd(const rnn_step *st, rnn_range r) {
     const rnn_plan *p = st->p;
     const keel_rnn_geom *g = p->g;
     const int64_t T = g->T, U = g->U, ld = T * U;
-    /* Z[:, t, u0:u1] += Hin[:, t] (N, U) @ Rp[:, u0:u1] (at the first step h is zero) */
-    if (st->tprev >= 0)
+    /* Z[:, t, u0:u1] += Hin[:, t] (N, U) @ Rp[:, u0:u1] (unless h is zero) */
+    if (!rnn_h_zero(st))
         keel_rnn_gemm(r, r.u1 - r.u0, U, p->Hin + st->t * U, ld, p->Rp + r.u0, U, 1.0f,
                       p->Z + st->t * U + r.u0, ld);
     const bool tanh_ = g->act.kind == KEEL_ACT_TANH;

@@ -23,16 +23,20 @@
  *              otherwise:    hh = act(z_x[h] + (r * h_{t-1}) @ rec_kernel[h])
  *              h_t = z h_{t-1} + (1 - z) hh
  *   SimpleRNN  h_t = act(z_x + h_{t-1} @ rec_kernel)
- * The initial state is zero. Step s (0 .. T-1) reads time t = s, or T-1-s with go_backwards
- * (x and the mask are read backwards); the output of step s is y[:, s] in processing order (as
- * Keras: with go_backwards, y[:, 0] belongs to the last time step). Without return_sequences y
- * is the state after the last step.
+ * The initial state is zero, or h0 (and c0 for LSTM) when the caller gives one (Keras's
+ * initial_state). Step s (0 .. T-1) reads time t = s, or T-1-s with go_backwards (x and the
+ * mask are read backwards); the output of step s is y[:, s] in processing order (as Keras: with
+ * go_backwards, y[:, 0] belongs to the last time step). Without return_sequences y is the state
+ * after the last step. The final states (Keras's return_state: h, and c for LSTM) are the states
+ * after the last step, which at padding are the states after the last real step.
  *
  * Masks (tf.keras semantics, checked against the real library):
  *  - mask (N, T), one value per sample and *time* step: 0 marks a padded step. At a padded step
  *    the states (h, and c for LSTM) are carried over unchanged and the step's output is the
- *    carried h (the previous output; zeros before the first real step). So pre- and post-padding
- *    give the same final state, and dx is zero at padded steps.
+ *    carried h (the previous output; zeros before the first real step), or zeros with
+ *    zero_masked_output (what Keras's Bidirectional asks of its layers with return_sequences,
+ *    zero_output_for_mask). So pre- and post-padding give the same final state, and dx is zero
+ *    at padded steps.
  *  - dropout (N, F): multipliers on x (the caller draws them, already scaled by 1/(1-rate)),
  *    the same at every step; recurrent dropout (N, U): multipliers on h_{t-1} where it enters
  *    the recurrent product (and, for GRU without reset_after, the product r * h_{t-1}); the
@@ -68,13 +72,14 @@ const char *keel_rnn_cell_name(keel_rnn_cell c); /* "SimpleRNN", "LSTM", "GRU" *
  * sets act and rec_act (Keras: tanh and sigmoid; SimpleRNN has no rec_act). */
 typedef struct keel_rnn_geom {
     keel_rnn_cell cell;
-    int64_t N, T, F, U;     /* batch, steps, input features, units */
-    keel_act act, rec_act;  /* activation, recurrent_activation: elementwise kinds only */
-    bool go_backwards;      /* read the sequence from its last step to its first */
-    bool return_sequences;  /* y (N, T, U) rather than (N, U) */
-    bool reset_after;       /* GRU only; Keras's default is true: set it (false is v1's form) */
-    bool dropout;           /* the caller passes a dropout mask (sizes the workspace) */
-    bool recurrent_dropout; /* the caller passes a recurrent dropout mask */
+    int64_t N, T, F, U;      /* batch, steps, input features, units */
+    keel_act act, rec_act;   /* activation, recurrent_activation: elementwise kinds only */
+    bool go_backwards;       /* read the sequence from its last step to its first */
+    bool return_sequences;   /* y (N, T, U) rather than (N, U) */
+    bool reset_after;        /* GRU only; Keras's default is true: set it (false is v1's form) */
+    bool dropout;            /* the caller passes a dropout mask (sizes the workspace) */
+    bool recurrent_dropout;  /* the caller passes a recurrent dropout mask */
+    bool zero_masked_output; /* the output at a padded step is zeros, not the carried h */
 } keel_rnn_geom;
 
 /* Checks a geometry: every size positive, N * T * max(F, G*U) and the weights far from
@@ -108,13 +113,24 @@ typedef struct keel_rnn_masks {
     const float *rec_dropout; /* (N, U) multipliers on h_{t-1}; needs g->recurrent_dropout */
 } keel_rnn_masks;
 
-/* y = the layer's output for x. work: keel_rnn_work_floats(g) floats (64-byte aligned, as
+/* The states around a sequence (Keras's initial_state and return_state), each (N, U); every
+ * pointer may be NULL. c0, c, dc and dc0 are LSTM's cell state, ignored by the other cells. */
+typedef struct keel_rnn_state {
+    const float *h0, *c0; /* the states entering the first step; NULL: zeros */
+    float *h, *c;         /* forward: written with the states after the last step */
+    const float *dh, *dc; /* backward: dL/dh, dL/dc of those final states; NULL: zero */
+    float *dh0, *dc0;     /* backward: dL/dh0, dL/dc0, written (or added to, below) */
+    bool accumulate_dh0, accumulate_dc0;
+} keel_rnn_state;
+
+/* y = the layer's output for x, starting from s's initial states (s may be NULL: zeros, and no
+ * final state wanted). work: keel_rnn_work_floats(g) floats (64-byte aligned, as
  * keel_alloc returns, makes every gate block an aligned vector; any float alignment is
  * correct); it keeps what the backward pass needs (the gates, states and the reordered
  * weights), so leave it as it is between the two calls. Threads: keel_threads(); the result
  * does not depend on scheduling, and on the thread count only through keel_gemm's rounding. */
 void keel_rnn_forward(const keel_rnn_geom *g, const float *x, keel_rnn_weights w, keel_rnn_masks m,
-                      float *y, float *work);
+                      const keel_rnn_state *s, float *y, float *work);
 
 /* Where the backward pass writes: any pointer may be NULL (not wanted). accumulate_dx: dx +=
  * (an input that feeds several layers); accumulate_dw: dkernel, drec_kernel, dbias += (a
@@ -127,10 +143,12 @@ typedef struct keel_rnn_grads {
     bool accumulate_dx, accumulate_dw;
 } keel_rnn_grads;
 
-/* The gradients of L given dy = dL/dy (y's shape), after keel_rnn_forward with the same g, x,
- * w, m and work. The workspace is overwritten (a second backward needs a second forward). */
+/* The gradients of L given dy = dL/dy (y's shape) and s's dh, dc (the final states'), after
+ * keel_rnn_forward with the same g, x, w, m, work and initial states (s->h0, s->c0, still
+ * valid): into gr and s's dh0, dc0. The workspace is overwritten (a second backward needs a
+ * second forward). */
 void keel_rnn_backward(const keel_rnn_geom *g, const float *x, keel_rnn_weights w, keel_rnn_masks m,
-                       const float *dy, keel_rnn_grads gr, float *work);
+                       const keel_rnn_state *s, const float *dy, keel_rnn_grads gr, float *work);
 
 /* The activations as the fast kernels compute them, y[0..n) = f(x): sigmoid and tanh by
  * keel's own vectorisable exp (within 3 ulp of the exact value; sigmoid below -87 gives
@@ -149,13 +167,22 @@ typedef struct keel_rnn_grads_ref {
     double *dx, *dkernel, *drec_kernel, *dbias; /* each may be NULL; always overwritten */
 } keel_rnn_grads_ref;
 
+/* keel_rnn_state in double; dh0 and dc0 are always overwritten */
+typedef struct keel_rnn_state_ref {
+    const double *h0, *c0;
+    double *h, *c;
+    const double *dh, *dc;
+    double *dh0, *dc0;
+} keel_rnn_state_ref;
+
 /* Doubles of workspace for the references. */
 int64_t keel_rnn_ref_work_doubles(const keel_rnn_geom *g);
 void keel_rnn_forward_ref(const keel_rnn_geom *g, const double *x, keel_rnn_weights_ref w,
-                          keel_rnn_masks m, double *y, double *work);
-/* Runs the forward itself (into work), then backpropagates dy. */
+                          keel_rnn_masks m, const keel_rnn_state_ref *s, double *y, double *work);
+/* Runs the forward itself (into work), then backpropagates dy and s's dh, dc. */
 void keel_rnn_backward_ref(const keel_rnn_geom *g, const double *x, keel_rnn_weights_ref w,
-                           keel_rnn_masks m, const double *dy, keel_rnn_grads_ref gr, double *work);
+                           keel_rnn_masks m, const keel_rnn_state_ref *s, const double *dy,
+                           keel_rnn_grads_ref gr, double *work);
 /* f(x) and f'(x) (from x and y = f(x)) in double for the elementwise keel activations. */
 double keel_rnn_act_ref(keel_act a, double x);
 double keel_rnn_act_grad_ref(keel_act a, double x, double y);

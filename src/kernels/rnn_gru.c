@@ -67,7 +67,7 @@ KEEL_CLONES void keel_rnn_gru_fwd(const rnn_step *st, rnn_range r) {
     const rnn_plan *p = st->p;
     const keel_rnn_geom *g = p->g;
     const int64_t T = g->T, U = g->U, GU = p->GU, ld = T * GU, u0 = r.u0, u1 = r.u1;
-    const bool first = st->tprev < 0;
+    const bool first = rnn_h_zero(st);
     /* S[:, 3u0:3u1] = Hin[:, t] (N, U) @ Rp[:, 3u0:3u1]; zero at the first step (not
      * computed) */
     if (!first)
@@ -178,7 +178,7 @@ KEEL_CLONES void keel_rnn_gru0_fwd_zr(const rnn_step *st, rnn_range r) {
     const rnn_plan *p = st->p;
     const keel_rnn_geom *g = p->g;
     const int64_t T = g->T, U = g->U, GU = p->GU, ld = T * GU, u0 = r.u0, u1 = r.u1;
-    const bool first = st->tprev < 0;
+    const bool first = rnn_h_zero(st);
     /* S[:, 2u0:2u1] = Hin[:, t] (N, U) @ Rp[:, 2u0:2u1] */
     if (!first)
         keel_rnn_gemm(r, 2 * (u1 - u0), U, p->Hin + st->t * U, T * U, p->Rp + 2 * u0, GU, 0.0f,
@@ -204,7 +204,7 @@ KEEL_CLONES void keel_rnn_gru0_fwd_h(const rnn_step *st, rnn_range r) {
     const rnn_plan *p = st->p;
     const keel_rnn_geom *g = p->g;
     const int64_t T = g->T, U = g->U, GU = p->GU, ld = T * GU, u0 = r.u0, u1 = r.u1;
-    const bool first = st->tprev < 0;
+    const bool first = rnn_h_zero(st);
     /* S[:, 2U+u0 : 2U+u1] = RH[:, t] (N, U) @ Rp[:, 2U+u0 : 2U+u1] */
     if (!first)
         keel_rnn_gemm(r, u1 - u0, U, p->HR + st->t * U, T * U, p->Rp + 2 * U + u0, GU, 0.0f,

@@ -55,6 +55,12 @@ typedef struct rnn_plan {
     float *dWt, *dRt; /* (GU, F), (GU, U): the kernels' gradients, reordered and
                        * transposed (dZ^T X runs faster than X^T dZ) */
     float *dbp;       /* (RNN_PARTS_MAX, 2, GU): the bias gradient's partial sums */
+    /* the states around the sequence (keel_rnn_state), bound per call; not in the workspace */
+    bool h0;         /* a given state enters the first step: its recurrent product is computed
+                      * (Hp and Hin at the first step hold it) */
+    const float *c0; /* LSTM (N, U): the cell state entering the first step; NULL: zeros */
+    float *hT;       /* forward (N, U): the state after the last step; NULL: not wanted */
+    const float *dhT, *dcT; /* backward (N, U): dL/d(final h), dL/d(final c); NULL: zero */
 } rnn_plan;
 
 /* Cuts work (NULL: only counts) into the plan; returns the floats used. */
@@ -137,17 +143,36 @@ RNN_INLINE bool rnn_real(const rnn_step *st, int64_t n) {
     return !mk || mk[n * st->p->g->T + st->t] != 0.0f;
 }
 
+/* whether the state entering the step is zero (the first step, no initial state given): its
+ * recurrent product is zero and is skipped */
+RNN_INLINE bool rnn_h_zero(const rnn_step *st) {
+    return st->tprev < 0 && !st->p->h0;
+}
+
+/* whether the output of step s is h or, at a padded step under zero_masked_output, zeros */
+RNN_INLINE bool rnn_outputs_h(const rnn_step *st, int64_t n) {
+    return !st->p->g->zero_masked_output || rnn_real(st, n);
+}
+
 /* h (w units from j0) is the state after step s of sample n: the output, and the next step's
- * inputs (Hp, and Hin with recurrent dropout) */
+ * inputs (Hp, and Hin with recurrent dropout), or the final state after the last step */
 RNN_INLINE void rnn_emit(const rnn_step *st, int64_t n, int64_t j0, int64_t w, const float *h) {
     const rnn_plan *p = st->p;
     const keel_rnn_geom *g = p->g;
     const int64_t T = g->T, U = g->U;
+    float *out = NULL;
     if (g->return_sequences)
-        memcpy(st->y + (n * T + st->s) * U + j0, h, (size_t)w * sizeof *h);
+        out = st->y + (n * T + st->s) * U + j0;
     else if (st->tnext < 0)
-        memcpy(st->y + n * U + j0, h, (size_t)w * sizeof *h);
-    if (st->tnext < 0) return;
+        out = st->y + n * U + j0;
+    if (out && rnn_outputs_h(st, n))
+        memcpy(out, h, (size_t)w * sizeof *h);
+    else if (out)
+        memset(out, 0, (size_t)w * sizeof *out);
+    if (st->tnext < 0) {
+        if (p->hT) memcpy(p->hT + n * U + j0, h, (size_t)w * sizeof *h);
+        return;
+    }
     const int64_t o = (n * T + st->tnext) * U + j0;
     memcpy(p->Hp + o, h, (size_t)w * sizeof *h);
     if (p->Hin != p->Hp) {
@@ -161,14 +186,18 @@ RNN_INLINE void rnn_emit(const rnn_step *st, int64_t n, int64_t j0, int64_t w, c
 /* dh[0..w) = dL/dh_s for sample n, units from j0: what flows back from step s+1 (e[0], the
  * part that bypasses its recurrent product: all of it at a padded step, z * dh for GRU), plus
  * its recurrent product's gradient rec[n] (the GEMM's, scaled by the recurrent dropout), plus
- * dy at step s. rec2 (may be NULL) is a second recurrent term (GRU without reset_after). */
+ * dy at step s (unless the output there was zeros), or after the last step the final state's
+ * gradient. rec2 (may be NULL) is a second recurrent term (GRU without reset_after). */
 RNN_INLINE void rnn_dh(const rnn_step *st, int64_t n, int64_t j0, int64_t w, const float *rec,
                        const float *rec2, float *dh) {
     const rnn_plan *p = st->p;
     const keel_rnn_geom *g = p->g;
     const int64_t U = g->U, r = n * U + j0;
     if (st->tnext < 0) {
-        memset(dh, 0, (size_t)w * sizeof *dh);
+        if (p->dhT)
+            memcpy(dh, p->dhT + r, (size_t)w * sizeof *dh);
+        else
+            memset(dh, 0, (size_t)w * sizeof *dh);
     } else {
         const float *carry = p->e[0] + r, *a = rec + r, *b = rec2 ? rec2 + r : NULL;
         const float *md = st->m->rec_dropout ? st->m->rec_dropout + r : NULL;
@@ -183,7 +212,7 @@ RNN_INLINE void rnn_dh(const rnn_step *st, int64_t n, int64_t j0, int64_t w, con
         d = st->dy + (n * g->T + st->s) * U + j0;
     else if (st->tnext < 0)
         d = st->dy + n * U + j0;
-    if (d) {
+    if (d && rnn_outputs_h(st, n)) {
 #pragma omp simd
         for (int64_t j = 0; j < w; j++)
             dh[j] += d[j];

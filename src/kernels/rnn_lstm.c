@@ -50,18 +50,26 @@ RNN_INLINE void bwd16(float *z, const float *dh, float *dc, const float *cp, con
     }
 }
 
+/* c_{t-1} of sample n from unit j0: the step before's, or the initial state (zeros or c0) */
+RNN_INLINE const float *cprev(const rnn_step *st, int64_t n, int64_t j0) {
+    static const float zeros[RNN_B];
+    const rnn_plan *p = st->p;
+    const int64_t U = p->g->U;
+    if (st->tprev >= 0) return p->C + (n * p->g->T + st->tprev) * U + j0;
+    return p->c0 ? p->c0 + n * U + j0 : zeros;
+}
+
 KEEL_CLONES void keel_rnn_lstm_fwd(const rnn_step *st, rnn_range r) {
     const rnn_plan *p = st->p;
     const keel_rnn_geom *g = p->g;
     const int64_t T = g->T, U = g->U, GU = p->GU, ld = T * GU, u0 = r.u0, u1 = r.u1;
     float *Zt = p->Z + st->t * GU;
     /* Z[:, t, 4u0:4u1] += Hin[:, t] (N, U) @ Rp[:, 4u0:4u1]: this thread's gates, all four */
-    if (st->tprev >= 0)
+    if (!rnn_h_zero(st))
         keel_rnn_gemm(r, 4 * (u1 - u0), U, p->Hin + st->t * U, T * U, p->Rp + 4 * u0, GU, 1.0f,
                       Zt + 4 * u0, ld);
     const bool deflt = g->act.kind == KEEL_ACT_TANH && g->rec_act.kind == KEEL_ACT_SIGMOID;
     float c[RNN_B], ac[RNN_B], h[RNN_B];
-    static const float zeros[RNN_B];
     for (int64_t n = r.n0; n < r.n1; n++) {
         const bool real = rnn_real(st, n);
         for (int64_t j0 = u0; j0 < u1; j0 += RNN_B) {
@@ -69,7 +77,7 @@ KEEL_CLONES void keel_rnn_lstm_fwd(const rnn_step *st, rnn_range r) {
             const int64_t oz = n * ld + st->t * GU + 4 * j0, ou = (n * T + st->t) * U + j0;
             float *z = p->Z + oz;
             const float *b = p->bp + 4 * j0;
-            const float *cp = st->tprev >= 0 ? p->C + (n * T + st->tprev) * U + j0 : zeros;
+            const float *cp = cprev(st, n, j0);
             if (!real) { /* carry c and h over the padded step; its gates are never used */
                 memcpy(p->C + ou, cp, (size_t)w * sizeof *cp);
                 rnn_emit(st, n, j0, w, p->Hp + ou);
@@ -114,7 +122,6 @@ KEEL_CLONES void keel_rnn_lstm_bwd(const rnn_step *st, rnn_range r) {
     const bool deflt = g->act.kind == KEEL_ACT_TANH && g->rec_act.kind == KEEL_ACT_SIGMOID;
     float dh[RNN_B], dac[RNN_B], dct[RNN_B];
     float d[4 * RNN_B];
-    static const float zeros[RNN_B];
     for (int64_t n = r.n0; n < r.n1; n++) {
         const bool real = rnn_real(st, n);
         for (int64_t j0 = u0; j0 < u1; j0 += RNN_B) {
@@ -122,13 +129,18 @@ KEEL_CLONES void keel_rnn_lstm_bwd(const rnn_step *st, rnn_range r) {
             const int64_t oz = n * ld + st->t * GU + 4 * j0, ou = (n * T + st->t) * U + j0;
             float *z = p->Z + oz, *carry = p->e[0] + n * U + j0, *dc = p->e[2] + n * U + j0;
             rnn_dh(st, n, j0, w, p->e[1], NULL, dh);
-            if (st->tnext < 0) memset(dc, 0, (size_t)w * sizeof *dc); /* the last step */
+            if (st->tnext < 0) { /* the last step: the final c's gradient, or zero */
+                if (p->dcT)
+                    memcpy(dc, p->dcT + n * U + j0, (size_t)w * sizeof *dc);
+                else
+                    memset(dc, 0, (size_t)w * sizeof *dc);
+            }
             if (!real) { /* dh and dc go to the step before unchanged */
                 memset(z, 0, 4 * (size_t)w * sizeof *z);
                 memcpy(carry, dh, (size_t)w * sizeof *dh);
                 continue;
             }
-            const float *cp = st->tprev >= 0 ? p->C + (n * T + st->tprev) * U + j0 : zeros;
+            const float *cp = cprev(st, n, j0);
             /* h_{t-1} reaches h_t only through the recurrent product: nothing bypasses it */
             memset(carry, 0, (size_t)w * sizeof *carry);
             if (deflt && w == RNN_B) {

@@ -5,8 +5,10 @@
  * and weight layout throughout.
  *
  * The workspace holds, per sample and *processing* step s, the step's values the backward
- * needs (rec_ref_floats per step): the gates before and after activation, the state after the
- * step, and the cell's extras (LSTM c and act(c); GRU the recurrent h part or r * h_{t-1}). */
+ * needs (step_doubles per step): the gates before and after activation, the state after the
+ * step, and the cell's extras (LSTM c and act(c); GRU the recurrent h part or r * h_{t-1}).
+ * Before each sample's first step sits one more entry, "step -1", whose h (and LSTM c) is the
+ * initial state, so that every step has a step before it. */
 #include "rnn.h"
 
 /* ---- activations in double (keel's definitions: hard_sigmoid is tf.keras 2's 0.2x + 0.5) */
@@ -90,8 +92,8 @@ static int64_t step_doubles(const keel_rnn_geom *g) {
 }
 
 int64_t keel_rnn_ref_work_doubles(const keel_rnn_geom *g) {
-    /* the steps of every sample, then the backward's vectors (ref_scratch) */
-    return g->N * g->T * step_doubles(g) + g->F + (5 + 2 * keel_rnn_gates(g->cell)) * g->U;
+    /* the steps of every sample (and its step -1), then the backward's vectors (ref_scratch) */
+    return g->N * (g->T + 1) * step_doubles(g) + g->F + (5 + 2 * keel_rnn_gates(g->cell)) * g->U;
 }
 
 /* What one step of one sample leaves for the backward: the gates before and after their
@@ -102,9 +104,10 @@ typedef struct ref_step {
     double *pre, *post, *h, *e1, *e2; /* e1, e2: LSTM c, act(c); GRU hr (reset_after) or r h_in */
 } ref_step;
 
+/* step s (-1 .. T-1) of sample n */
 static ref_step step_at(const keel_rnn_geom *g, double *work, int64_t n, int64_t s) {
     const int64_t GU = keel_rnn_gates(g->cell) * g->U, U = g->U;
-    double *b = work + (n * g->T + s) * step_doubles(g);
+    double *b = work + (n * (g->T + 1) + s + 1) * step_doubles(g);
     ref_step r = {b, b + GU, b + 2 * GU, b + 2 * GU + U, b + 2 * GU + 2 * U};
     return r;
 }
@@ -134,16 +137,27 @@ static double dot_col(const double *a, const double *W, int64_t rows, int64_t ld
     return s;
 }
 
+/* the output of a step: h, or zeros at a padded step under zero_masked_output */
+static bool outputs_h(const keel_rnn_geom *g, const keel_rnn_masks *m, int64_t n, int64_t t) {
+    return !g->zero_masked_output || real_at(g, m, n, t);
+}
+
 static void forward_sample(const keel_rnn_geom *g, const double *x, keel_rnn_weights_ref w,
-                           const keel_rnn_masks *m, int64_t n, double *y, double *work, double *xd,
-                           double *hin) {
+                           const keel_rnn_masks *m, const keel_rnn_state_ref *st, int64_t n,
+                           double *y, double *work, double *xd, double *hin) {
     const int64_t T = g->T, U = g->U, F = g->F, GU = keel_rnn_gates(g->cell) * U;
     const bool gru = g->cell == KEEL_RNN_GRU, lstm = g->cell == KEEL_RNN_LSTM;
+    /* step -1: the initial state, zeros unless given */
+    const ref_step init = step_at(g, work, n, -1);
+    for (int64_t j = 0; j < U; j++) {
+        init.h[j] = st && st->h0 ? st->h0[n * U + j] : 0.0;
+        init.e1[j] = lstm && st && st->c0 ? st->c0[n * U + j] : 0.0;
+    }
     for (int64_t s = 0; s < T; s++) {
         const int64_t t = time_of(g, s);
         ref_step cur = step_at(g, work, n, s);
-        /* h_{t-1} is the state after the previous step in processing order (NULL: zero) */
-        const double *hp = s ? step_at(g, work, n, s - 1).h : NULL;
+        /* h_{t-1} is the state after the previous step in processing order */
+        const double *hp = step_at(g, work, n, s - 1).h;
         step_inputs(g, x, m, n, t, hp, xd, hin);
         /* pre = x_t W + b (input bias), plus h_in R, except for GRU's h block, whose recurrent
          * part is added below (it is multiplied by r first, or r multiplies h_in first); GRU
@@ -157,9 +171,9 @@ static void forward_sample(const keel_rnn_geom *g, const double *x, keel_rnn_wei
         }
         double *post = cur.post, *pre = cur.pre, *h = cur.h;
         for (int64_t j = 0; j < U; j++) {
-            const double hprev = hp ? hp[j] : 0.0;
+            const double hprev = hp[j];
             if (lstm) { /* i, f, o by rec; the candidate g by act */
-                const double cprev = s ? step_at(g, work, n, s - 1).e1[j] : 0.0;
+                const double cprev = step_at(g, work, n, s - 1).e1[j];
                 for (int k = 0; k < 4; k++)
                     post[k * U + j] =
                         keel_rnn_act_ref(k == 2 ? g->act : g->rec_act, pre[k * U + j]);
@@ -190,7 +204,7 @@ static void forward_sample(const keel_rnn_geom *g, const double *x, keel_rnn_wei
             }
             /* then the candidate, and h_t = z h_{t-1} + (1 - z) hh at a real step */
             for (int64_t j = 0; j < U; j++) {
-                const double hprev = hp ? hp[j] : 0.0;
+                const double hprev = hp[j];
                 if (g->reset_after)
                     pre[2 * U + j] += post[U + j] * cur.e1[j];
                 else
@@ -201,12 +215,19 @@ static void forward_sample(const keel_rnn_geom *g, const double *x, keel_rnn_wei
             }
         }
         if (!y) continue;
+        const bool out = outputs_h(g, m, n, t);
         if (g->return_sequences)
             for (int64_t j = 0; j < U; j++)
-                y[(n * T + s) * U + j] = h[j];
+                y[(n * T + s) * U + j] = out ? h[j] : 0.0;
         else if (s == T - 1)
             for (int64_t j = 0; j < U; j++)
-                y[n * U + j] = h[j];
+                y[n * U + j] = out ? h[j] : 0.0;
+    }
+    /* the final states: after the last step (carried over padding) */
+    const ref_step last = step_at(g, work, n, T - 1);
+    for (int64_t j = 0; st && j < U; j++) {
+        if (st->h) st->h[n * U + j] = last.h[j];
+        if (st->c && lstm) st->c[n * U + j] = last.e1[j];
     }
 }
 
@@ -222,7 +243,7 @@ typedef struct ref_scratch {
 
 static ref_scratch scratch_at(const keel_rnn_geom *g, double *work) {
     const int64_t U = g->U, GU = keel_rnn_gates(g->cell) * U;
-    double *b = work + g->N * g->T * step_doubles(g);
+    double *b = work + g->N * (g->T + 1) * step_doubles(g);
     ref_scratch r = {b,
                      b + g->F,
                      b + g->F + U,
@@ -242,13 +263,13 @@ static void step_grads(const keel_rnn_geom *g, keel_rnn_weights_ref w, ref_step 
     const int64_t U = g->U, GU = keel_rnn_gates(g->cell) * U;
     const double *pre = cur.pre, *post = cur.post;
     for (int64_t j = 0; j < U; j++) {
-        const double dh = r->dh[j], hprev = prev ? prev->h[j] : 0.0;
+        const double dh = r->dh[j], hprev = prev->h[j];
         r->bypass[j] = 0;
         switch (g->cell) {
         case KEEL_RNN_LSTM: {
             /* h = o act(c), c = f c_{t-1} + i g: dc gathers the carried dc and h's share */
             const double i = post[j], f = post[U + j], gg = post[2 * U + j], o = post[3 * U + j];
-            const double c = cur.e1[j], ac = cur.e2[j], cprev = prev ? prev->e1[j] : 0.0;
+            const double c = cur.e1[j], ac = cur.e2[j], cprev = prev->e1[j];
             const double dct = r->dc[j] + dh * o * keel_rnn_act_grad_ref(g->act, c, ac);
             r->dzx[j] = dct * gg * keel_rnn_act_grad_ref(g->rec_act, pre[j], i);
             r->dzx[U + j] = dct * cprev * keel_rnn_act_grad_ref(g->rec_act, pre[U + j], f);
@@ -290,28 +311,33 @@ static void step_grads(const keel_rnn_geom *g, keel_rnn_weights_ref w, ref_step 
 }
 
 static void backward_sample(const keel_rnn_geom *g, const double *x, keel_rnn_weights_ref w,
-                            const keel_rnn_masks *m, int64_t n, const double *dy,
-                            keel_rnn_grads_ref gr, double *work) {
+                            const keel_rnn_masks *m, const keel_rnn_state_ref *st, int64_t n,
+                            const double *dy, keel_rnn_grads_ref gr, double *work) {
     const int64_t T = g->T, U = g->U, F = g->F, GU = keel_rnn_gates(g->cell) * U;
     const bool gru0 = g->cell == KEEL_RNN_GRU && !g->reset_after;
+    const bool lstm = g->cell == KEEL_RNN_LSTM;
     const ref_scratch r = scratch_at(g, work);
-    for (int64_t j = 0; j < U; j++)
-        r.dh[j] = r.dc[j] = 0;
+    /* after the last step: the final states' gradients */
+    for (int64_t j = 0; j < U; j++) {
+        r.dh[j] = st && st->dh ? st->dh[n * U + j] : 0.0;
+        r.dc[j] = lstm && st && st->dc ? st->dc[n * U + j] : 0.0;
+    }
     for (int64_t s = T - 1; s >= 0; s--) {
         const int64_t t = time_of(g, s);
-        if (g->return_sequences)
+        const bool out = outputs_h(g, m, n, t);
+        if (g->return_sequences && out)
             for (int64_t j = 0; j < U; j++)
                 r.dh[j] += dy[(n * T + s) * U + j];
-        else if (s == T - 1)
+        else if (s == T - 1 && out)
             for (int64_t j = 0; j < U; j++)
                 r.dh[j] += dy[n * U + j];
         /* h and c were carried over a padded step: their gradients pass it unchanged, and
          * nothing reaches the weights or x there */
         if (!real_at(g, m, n, t)) continue;
         const ref_step cur = step_at(g, work, n, s);
-        const ref_step prev = s ? step_at(g, work, n, s - 1) : cur;
-        step_inputs(g, x, m, n, t, s ? prev.h : NULL, r.xd, r.hin);
-        step_grads(g, w, cur, s ? &prev : NULL, &r);
+        const ref_step prev = step_at(g, work, n, s - 1);
+        step_inputs(g, x, m, n, t, prev.h, r.xd, r.hin);
+        step_grads(g, w, cur, &prev, &r);
         /* the weights: kernel and input bias see x_t (dropped); the recurrent kernel sees
          * h_in, except GRU's h block without reset_after, which sees r h_in (e1) */
         for (int64_t c = 0; c < GU; c++) {
@@ -343,27 +369,32 @@ static void backward_sample(const keel_rnn_geom *g, const double *x, keel_rnn_we
             r.dh[u] = r.bypass[u] + v * (m->rec_dropout ? m->rec_dropout[n * U + u] : 1.0);
         }
     }
+    /* what reached step -1: the initial states' gradients */
+    for (int64_t j = 0; st && j < U; j++) {
+        if (st->dh0) st->dh0[n * U + j] = r.dh[j];
+        if (st->dc0 && lstm) st->dc0[n * U + j] = r.dc[j];
+    }
 }
 
 void keel_rnn_backward_ref(const keel_rnn_geom *g, const double *x, keel_rnn_weights_ref w,
-                           keel_rnn_masks m, const double *dy, keel_rnn_grads_ref gr,
-                           double *work) {
+                           keel_rnn_masks m, const keel_rnn_state_ref *s, const double *dy,
+                           keel_rnn_grads_ref gr, double *work) {
     const int64_t GU = keel_rnn_gates(g->cell) * g->U;
     /* the forward again, for its states (y not wanted) */
     const ref_scratch r = scratch_at(g, work);
     for (int64_t n = 0; n < g->N; n++)
-        forward_sample(g, x, w, &m, n, NULL, work, r.xd, r.hin);
+        forward_sample(g, x, w, &m, s, n, NULL, work, r.xd, r.hin);
     if (gr.dx) memset(gr.dx, 0, (size_t)(g->N * g->T * g->F) * sizeof *gr.dx);
     if (gr.dkernel) memset(gr.dkernel, 0, (size_t)(g->F * GU) * sizeof *gr.dkernel);
     if (gr.drec_kernel) memset(gr.drec_kernel, 0, (size_t)(g->U * GU) * sizeof *gr.drec_kernel);
     if (gr.dbias && w.bias) memset(gr.dbias, 0, (size_t)keel_rnn_bias_floats(g) * sizeof *gr.dbias);
     for (int64_t n = 0; n < g->N; n++)
-        backward_sample(g, x, w, &m, n, dy, gr, work);
+        backward_sample(g, x, w, &m, s, n, dy, gr, work);
 }
 
 void keel_rnn_forward_ref(const keel_rnn_geom *g, const double *x, keel_rnn_weights_ref w,
-                          keel_rnn_masks m, double *y, double *work) {
+                          keel_rnn_masks m, const keel_rnn_state_ref *s, double *y, double *work) {
     const ref_scratch r = scratch_at(g, work);
     for (int64_t n = 0; n < g->N; n++)
-        forward_sample(g, x, w, &m, n, y, work, r.xd, r.hin);
+        forward_sample(g, x, w, &m, s, n, y, work, r.xd, r.hin);
 }

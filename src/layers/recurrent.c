@@ -104,7 +104,7 @@ static keel_rnn_masks masks(keel_node *nd, int64_t n, const keel_ctx *ctx, bool 
 
 static void rnn_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     keel_rnn_geom g = geom(nd, n, ctx->training);
-    keel_rnn_forward(&g, nd->in[0]->val, weights(nd->layer), masks(nd, n, ctx, true), nd->val,
+    keel_rnn_forward(&g, nd->in[0]->val, weights(nd->layer), masks(nd, n, ctx, true), NULL, nd->val,
                      work_of(nd, n));
 }
 
@@ -118,7 +118,7 @@ static void rnn_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
                          .dbias = l->n_params > 2 && l->params[2].trainable ? l->params[2].g : NULL,
                          .accumulate_dx = nd->acc_in[0],
                          .accumulate_dw = nd->acc_w[0]};
-    keel_rnn_backward(&g, in->val, weights(l), masks(nd, n, ctx, false), nd->grad, gr,
+    keel_rnn_backward(&g, in->val, weights(l), masks(nd, n, ctx, false), NULL, nd->grad, gr,
                       work_of(nd, n));
 }
 
