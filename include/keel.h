@@ -479,7 +479,25 @@ KEEL_API keel_layer *keel_prelu_(keel_prelu_opts o);
  * Output (N, units), or (N, T, units) with return_sequences. Each layer is one op over all
  * steps. A time-step mask from Embedding(mask_zero) or Masking is honoured: a masked step
  * carries the state over, so pre- and post-padding give the same result. Dropout masks are
- * fixed across the steps of a sequence. Not supported: return_state, stateful. */
+ * fixed across the steps of a sequence. Not supported: stateful.
+ *
+ * return_state=True: the call returns [output, h, c] (LSTM) or [output, h] (GRU, SimpleRNN),
+ * h and c (N, units): the states after the last step, which under a mask are the states after
+ * the last unmasked one (also with go_backwards: after the step read last). Such a layer has
+ * several outputs: apply it with keel_apply_outputs (a Sequential model refuses it).
+ * initial_state=[h0, c0]: give the states as more inputs after the sequence, keel_apply_n(m,
+ * lstm, 3, (keel_sym *[]){x, h0, c0}) (GRU, SimpleRNN: {x, h0}); each (N, units), from any
+ * symbolic tensor (an encoder's states), and gradients flow into them. Without it the first
+ * state is zero. A seq2seq encoder-decoder:
+ *
+ *     keel_sym *enc_in = keel_model_input(m, .shape = {T_in, F_in});
+ *     keel_sym *dec_in = keel_model_input(m, .shape = {T_out, F_out});
+ *     keel_sym *enc[3];  // output, h, c
+ *     keel_apply_outputs(m, keel_lstm(.units = 64, .return_state = 1), 1, &enc_in, 3, enc);
+ *     keel_sym *dec = keel_apply_n(m, keel_lstm(.units = 64, .return_sequences = 1), 3,
+ *                                  (keel_sym *[]){dec_in, enc[1], enc[2]});
+ *     keel_model_outputs(m, 1, (keel_sym *[]){
+ *         keel_apply(m, keel_dense(.units = F_out, .activation = "softmax"), dec)}); */
 typedef struct keel_rnn_opts {
     int64_t units;
     const char *activation;
@@ -503,8 +521,13 @@ KEEL_API keel_layer *keel_simple_rnn_(keel_rnn_opts o);
 
 /* Bidirectional(layer, merge_mode="concat"): the recurrent layer reads the sequence forward,
  * a copy of it (its own weights, Keras's "backward_" name) reads it backward; the two outputs
- * are joined by concat, sum, mul or ave (with return_sequences, step by step in time order).
- * The wrapper takes the new layer's reference. */
+ * are joined by concat, sum, mul or ave (with return_sequences, step by step in time order), or
+ * with merge_mode "none" (Keras's None) returned as two outputs, forward then backward. With
+ * return_sequences and a mask both directions output zeros at masked steps, as Keras's
+ * Bidirectional makes them. A wrapped layer with return_state adds the states, in Keras's
+ * order: output(s), then the forward layer's states (h, c), then the backward layer's. A call
+ * with several outputs goes through keel_apply_outputs. Initial states cannot be passed through
+ * Bidirectional. The wrapper takes the new layer's reference. */
 typedef struct keel_bidirectional_opts {
     keel_layer *layer;
     const char *merge_mode;
@@ -583,6 +606,15 @@ KEEL_API keel_sym *keel_model_input_(keel_model *m, keel_input_opts o);
 /* layer(x) / layer([x0, x1, ...]): the layer's reference passes to the model as with keel_add. */
 KEEL_API keel_sym *keel_apply(keel_model *m, keel_layer *layer, keel_sym *x);
 KEEL_API keel_sym *keel_apply_n(keel_model *m, keel_layer *layer, int n, keel_sym *const *xs);
+/* outs = layer(xs), for a layer whose call returns several outputs (LSTM / GRU / SimpleRNN with
+ * return_state, Bidirectional with merge_mode "none" or a wrapped return_state layer; any other
+ * layer gives its one output). xs[0 .. n_in) as keel_apply_n takes them (a recurrent layer: the
+ * sequence, then optionally its initial states). Writes the outputs, in Keras's order, to
+ * outs[0 .. count) and returns count; max_out below count is an error. On error a negative
+ * status, recorded on the model (and the layer, when no model holds it, is freed). Calling such
+ * a layer with keel_apply / keel_apply_n, or adding it to a Sequential, is an error. */
+KEEL_API int keel_apply_outputs(keel_model *m, keel_layer *layer, int n_in, keel_sym *const *xs,
+                                int max_out, keel_sym **outs);
 /* inner(x): a whole model applied as a layer (one output), its weights shared. */
 KEEL_API keel_sym *keel_apply_model(keel_model *m, keel_model *inner, int n, keel_sym *const *xs);
 /* Model(inputs, outputs=[...]): every input must reach an output. */

@@ -259,10 +259,9 @@ Test(seq, bidirectional_summary_and_names) {
     keel_model_free(m);
     cr_expect_null(keel_bidirectional(.layer = keel_dense(.units = 2)));
     EXPECT_MSG("wraps a new LSTM, GRU or SimpleRNN layer, got Dense");
-    cr_expect_null(keel_bidirectional(.layer = keel_lstm(.units = 2), .merge_mode = "none"));
-    EXPECT_MSG("merge_mode");
-    cr_expect_null(keel_lstm(.units = 2, .return_state = 1));
-    EXPECT_MSG("return_state is not supported yet");
+    cr_expect_null(keel_bidirectional(.layer = keel_lstm(.units = 2), .merge_mode = "max"));
+    EXPECT_MSG("merge_mode must be \"concat\", \"sum\", \"mul\", \"ave\" or \"none\"",
+               "got \"max\"");
 }
 
 /* with mask_zero, the padding side does not change an LSTM's answer */

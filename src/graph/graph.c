@@ -143,8 +143,12 @@ void keel_graph_finish(keel_graph *g, keel_node *const *outputs, int n) {
         keel_node *nd = g->nodes[i];
         memset(nd->acc_in, 0, sizeof nd->acc_in);
         memset(nd->acc_w, 0, sizeof nd->acc_w);
+        nd->dead = false;
         if (!nd->needs_grad || !nd->op->backward) continue;
-        for (int k = 0; k < nd->n_in; k++) {
+        /* every consumer has been visited: nothing wrote this gradient, so it is zero and
+         * neither the inputs nor (beyond zeroing them) the weights get anything from here */
+        nd->dead = !written[owner(nd)->id];
+        for (int k = 0; k < nd->n_in && !nd->dead; k++) {
             if (!nd->in[k]->needs_grad) continue;
             int o = owner(nd->in[k])->id;
             nd->acc_in[k] = written[o];
@@ -162,10 +166,22 @@ void keel_graph_finish(keel_graph *g, keel_node *const *outputs, int n) {
     free(wl);
 }
 
+/* a dead node's weight gradients, when it is the first call of its layer to write them: zero */
+static void zero_weight_grads(const keel_node *nd) {
+    for (int k = 0; nd->layer && k < nd->layer->n_params; k++) {
+        const keel_param *p = &nd->layer->params[k];
+        if (!nd->acc_w[k] && p->trainable && p->g) memset(p->g, 0, (size_t)p->size * sizeof *p->g);
+    }
+}
+
 void keel_graph_backward(keel_graph *g, int64_t n, const keel_ctx *ctx) {
     for (int i = g->n - 1; i >= 0; i--) {
         keel_node *nd = g->nodes[i];
         if (!nd->needs_grad || !nd->op->backward) continue;
+        if (nd->dead) {
+            zero_weight_grads(nd);
+            continue;
+        }
         double t0 = profile > 0 ? now_s() : 0;
         nd->op->backward(nd, n, ctx);
         if (profile > 0) nd->t_bwd += now_s() - t0;
@@ -181,6 +197,7 @@ void keel_graph_free(keel_graph *g) {
         keel_node *nd = g->nodes[i];
         if (nd->layer && nd->layer->node == nd) nd->layer->node = NULL;
         keel_free(nd->state);
+        keel_free(nd->parts);
         keel_free(nd);
     }
     free(g->nodes);

@@ -11,7 +11,14 @@
  * Gradients accumulate by a graph rule (keel_graph_finish): walking the nodes in backward
  * order, the first op to write a buffer's gradient overwrites it and every later one adds,
  * per edge (acc_in) and per weight (acc_w); aliases (Flatten, Reshape) resolve to the buffer
- * they share. No op counts consumers. */
+ * they share. No op counts consumers. A node whose gradient nothing writes (its value reaches no
+ * loss: an unused output of a layer) has a zero gradient: its backward is skipped (`dead`), and
+ * when it is its layer's first call in backward order it zeroes the layer's weight gradients
+ * instead of writing them.
+ *
+ * A call with several outputs (a recurrent layer with return_state, Bidirectional with
+ * merge_mode None) makes one node that holds them all, described by its parts (keel_part), and
+ * one pick node per output (parts.c says how they are laid out and how gradients flow). */
 #ifndef KEEL_GRAPH_H
 #define KEEL_GRAPH_H
 
@@ -19,6 +26,9 @@
 
 #define KEEL_MAX_IN 4
 #define KEEL_MAX_PARAMS 4
+/* outputs of one call: Bidirectional(LSTM(return_sequences, return_state), merge_mode=None) has
+ * six (two sequences, four states) */
+#define KEEL_MAX_OUT 6
 
 typedef struct keel_node keel_node;
 typedef struct keel_graph keel_graph;
@@ -51,6 +61,17 @@ typedef struct keel_op {
     keel_status (*validate)(const keel_node *node, const keel_tensor *x, int64_t rows, int64_t per,
                             const char *fn, const char *name);
 } keel_op;
+
+/* One output of a node with several (parts.c): for a batch of n samples it occupies the floats
+ * [n * offset, n * (offset + size)) of the node's value (and gradient), samples one after
+ * another, so each part is an ordinary batch of its shape. */
+typedef struct keel_part {
+    int64_t offset; /* floats per sample of the parts before it */
+    int rank;       /* per-sample shape */
+    int64_t dims[KEEL_MAX_RANK];
+    int64_t size;
+    keel_node *mask_node; /* the part's time-step mask (a returned sequence), or NULL */
+} keel_part;
 
 /* A weight of a layer: a slice of the model's flat weight / gradient buffers. */
 typedef struct keel_param {
@@ -97,6 +118,11 @@ struct keel_node {
     /* The node whose scratch starts with this value's time-step mask, (n, T) floats of 0 / 1,
      * from an Embedding(mask_zero) or Masking upstream; NULL when there is none. */
     keel_node *mask_node;
+    /* several outputs packed in this node (parts.c); 0 and NULL for an ordinary node */
+    int n_parts;
+    keel_part *parts;
+    int part;            /* a pick node: the part of its input it exposes */
+    bool dead;           /* no gradient reaches the value (keel_graph_finish): backward skipped */
     keel_conv_geom geom; /* per-call geometry (Conv2D, pooling) */
     void *state;         /* one block of per-call buffers an op keeps; freed with the node */
     float *val, *grad, *pre, *scratch;
@@ -120,6 +146,9 @@ typedef struct keel_layer_kind {
     void (*free_cfg)(keel_layer *l);
     /* Writes the layer's Keras config fields into cfg (a JSON object; see save/config.h). */
     keel_status (*get_config)(const keel_layer *l, struct json_t *cfg);
+    /* How many outputs a call returns (return_state, merge_mode None); NULL: one. A layer with
+     * several builds one node with parts (parts.c), exposed by keel_apply_outputs. */
+    int (*n_outputs)(const keel_layer *l);
 } keel_layer_kind;
 
 struct keel_layer {
@@ -174,6 +203,21 @@ void keel_layer_release(keel_layer *l);
 /* Allocates a layer of a kind with a copy of cfg (cfg_size bytes). */
 keel_layer *keel_layer_new(const keel_layer_kind *kind, const char *name, const void *cfg,
                            size_t cfg_size, const int64_t *input_dims);
+
+/* ---- several outputs of one call (parts.c) */
+
+/* Gives nd the n parts described (copied; freed with the node); they must fit in nd->size. */
+keel_status keel_node_set_parts(keel_node *nd, int n, const keel_part *parts);
+/* A part that is all of node `src`'s value, at `offset` floats per sample. */
+keel_part keel_part_of(const keel_node *src, int64_t offset);
+/* A node that exposes part k of `packed` as an ordinary value (a copy). NULL on error. */
+keel_node *keel_graph_pick(keel_graph *g, keel_node *packed, int k);
+/* A node whose value is in[0..n) one after another (each input's n samples as a block, so the
+ * parts of an input that has parts keep their layout at an offset), with the parts given. */
+keel_node *keel_graph_pack(keel_graph *g, keel_node **in, int n, int n_parts,
+                           const keel_part *parts);
+/* How many outputs a layer's call returns (1 unless its kind says more). */
+int keel_layer_outputs(const keel_layer *l);
 
 /* Op tables shared by several layers. */
 extern const keel_op keel_op_input, keel_op_dense, keel_op_activation, keel_op_dropout,

@@ -148,6 +148,8 @@ int64_t keel_rnn_plan_init(const keel_rnn_geom *g, float *work, rnn_plan *p) {
     p->dWt = take(work, &off, GU * F);
     p->dRt = take(work, &off, GU * U);
     p->dbp = take(work, &off, RNN_PARTS_MAX * 2 * GU);
+    /* N int64, in 16 floats per sample: a whole 64-byte line each keeps the plan linear in N */
+    p->first = (int64_t *)(void *)take(work, &off, 16 * N);
     return off;
 }
 
@@ -410,6 +412,11 @@ void keel_rnn_forward(const keel_rnn_geom *g, const float *x, keel_rnn_weights w
     /* the state entering the first step: zero, or h0 (as the recurrent product sees it:
      * times the recurrent dropout) */
     const int64_t T = g->T, t0 = g->go_backwards ? T - 1 : 0, U = g->U;
+    for (int64_t n = 0; m.mask && n < g->N; n++) { /* each sample's first real step */
+        p.first[n] = T;
+        for (int64_t s0 = 0; s0 < T && p.first[n] == T; s0++)
+            if (m.mask[n * T + (g->go_backwards ? T - 1 - s0 : s0)] != 0) p.first[n] = s0;
+    }
     for (int64_t n = 0; n < g->N; n++) {
         float *hp = p.Hp + (n * T + t0) * U, *hin = p.Hin + (n * T + t0) * U;
         if (!p.h0) {

@@ -33,10 +33,11 @@
  * Masks (tf.keras semantics, checked against the real library):
  *  - mask (N, T), one value per sample and *time* step: 0 marks a padded step. At a padded step
  *    the states (h, and c for LSTM) are carried over unchanged and the step's output is the
- *    carried h (the previous output; zeros before the first real step), or zeros with
- *    zero_masked_output (what Keras's Bidirectional asks of its layers with return_sequences,
- *    zero_output_for_mask). So pre- and post-padding give the same final state, and dx is zero
- *    at padded steps.
+ *    previous output: the carried h once a real step has been, zeros before the first real step
+ *    (also when an initial state is given: Keras's outputs start from zeros, its states from
+ *    the initial state), or zeros at every padded step with zero_masked_output (what Keras's
+ *    Bidirectional asks of its layers with return_sequences, zero_output_for_mask). So pre- and
+ *    post-padding give the same final state, and dx is zero at padded steps.
  *  - dropout (N, F): multipliers on x (the caller draws them, already scaled by 1/(1-rate)),
  *    the same at every step; recurrent dropout (N, U): multipliers on h_{t-1} where it enters
  *    the recurrent product (and, for GRU without reset_after, the product r * h_{t-1}); the

@@ -55,6 +55,8 @@ typedef struct rnn_plan {
     float *dWt, *dRt; /* (GU, F), (GU, U): the kernels' gradients, reordered and
                        * transposed (dZ^T X runs faster than X^T dZ) */
     float *dbp;       /* (RNN_PARTS_MAX, 2, GU): the bias gradient's partial sums */
+    int64_t *first;   /* (N) with a mask: the processing step of each sample's first real step
+                       * (T if none), written by the forward */
     /* the states around the sequence (keel_rnn_state), bound per call; not in the workspace */
     bool h0;         /* a given state enters the first step: its recurrent product is computed
                       * (Hp and Hin at the first step hold it) */
@@ -149,9 +151,12 @@ RNN_INLINE bool rnn_h_zero(const rnn_step *st) {
     return st->tprev < 0 && !st->p->h0;
 }
 
-/* whether the output of step s is h or, at a padded step under zero_masked_output, zeros */
+/* whether the output of step s is h (else zeros): at a real step; at a padded one Keras outputs
+ * its previous output, which is the carried h once a real step has been and zeros before it
+ * (when an initial state is carried, too); zero_masked_output: zeros at every padded step */
 RNN_INLINE bool rnn_outputs_h(const rnn_step *st, int64_t n) {
-    return !st->p->g->zero_masked_output || rnn_real(st, n);
+    if (rnn_real(st, n)) return true;
+    return !st->p->g->zero_masked_output && st->s > st->p->first[n];
 }
 
 /* h (w units from j0) is the state after step s of sample n: the output, and the next step's

@@ -137,9 +137,18 @@ static double dot_col(const double *a, const double *W, int64_t rows, int64_t ld
     return s;
 }
 
-/* the output of a step: h, or zeros at a padded step under zero_masked_output */
-static bool outputs_h(const keel_rnn_geom *g, const keel_rnn_masks *m, int64_t n, int64_t t) {
-    return !g->zero_masked_output || real_at(g, m, n, t);
+/* the processing step of sample n's first real step (T if none) */
+static int64_t first_real(const keel_rnn_geom *g, const keel_rnn_masks *m, int64_t n) {
+    for (int64_t s = 0; s < g->T; s++)
+        if (real_at(g, m, n, time_of(g, s))) return s;
+    return g->T;
+}
+
+/* the output of step s is h at a real step; at a padded one the previous output: h carried
+ * over once a real step has been, zeros before it (and always with zero_masked_output) */
+static bool outputs_h(const keel_rnn_geom *g, const keel_rnn_masks *m, int64_t n, int64_t s) {
+    if (real_at(g, m, n, time_of(g, s))) return true;
+    return !g->zero_masked_output && s > first_real(g, m, n);
 }
 
 static void forward_sample(const keel_rnn_geom *g, const double *x, keel_rnn_weights_ref w,
@@ -215,7 +224,7 @@ static void forward_sample(const keel_rnn_geom *g, const double *x, keel_rnn_wei
             }
         }
         if (!y) continue;
-        const bool out = outputs_h(g, m, n, t);
+        const bool out = outputs_h(g, m, n, s);
         if (g->return_sequences)
             for (int64_t j = 0; j < U; j++)
                 y[(n * T + s) * U + j] = out ? h[j] : 0.0;
@@ -324,7 +333,7 @@ static void backward_sample(const keel_rnn_geom *g, const double *x, keel_rnn_we
     }
     for (int64_t s = T - 1; s >= 0; s--) {
         const int64_t t = time_of(g, s);
-        const bool out = outputs_h(g, m, n, t);
+        const bool out = outputs_h(g, m, n, s);
         if (g->return_sequences && out)
             for (int64_t j = 0; j < U; j++)
                 r.dh[j] += dy[(n * T + s) * U + j];

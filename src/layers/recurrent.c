@@ -3,7 +3,13 @@
  * Bidirectional. A layer reads the time-step mask its input carries (Embedding(mask_zero),
  * Masking) and passes it on when it returns sequences. Dropout and recurrent_dropout draw one
  * mask per sample for the whole sequence from the model's counter-based stream, so a step's
- * masks do not depend on the thread count. */
+ * masks do not depend on the thread count.
+ *
+ * States (Keras's initial_state and return_state): a call's inputs after the sequence are its
+ * initial states (h, and c for LSTM), so gradients reach whatever made them; with return_state
+ * the op's node holds output, h (and c) as parts (src/graph/parts.c), which keel_apply_outputs
+ * exposes through pick nodes. Bidirectional packs its output(s) and both directions' states the
+ * same way, in Keras's order: output(s), then the forward states, then the backward ones. */
 #include "../kernels/rnn.h"
 #include "../model/model.h"
 #include "layers.h"
@@ -14,7 +20,15 @@ typedef struct rnn_cfg {
     keel_rnn_opts o;
     keel_rnn_cell cell;
     keel_act act, rec_act;
+    /* zeros at padded steps rather than the carried h: Keras's zero_output_for_mask, which
+     * Bidirectional turns on in its layers when they return sequences */
+    bool zero_masked_output;
 } rnn_cfg;
+
+/* states per call: LSTM h and c, the others h */
+static int n_states(const rnn_cfg *c) {
+    return c->cell == KEEL_RNN_LSTM ? 2 : 1;
+}
 
 /* the geometry of one call on n samples; drop: dropout masks are passed (training) */
 static keel_rnn_geom geom(const keel_node *nd, int64_t n, bool drop) {
@@ -31,7 +45,14 @@ static keel_rnn_geom geom(const keel_node *nd, int64_t n, bool drop) {
                            .return_sequences = c->o.return_sequences != 0,
                            .reset_after = c->cell == KEEL_RNN_GRU && c->o.reset_after,
                            .dropout = drop && c->o.dropout > 0,
-                           .recurrent_dropout = drop && c->o.recurrent_dropout > 0};
+                           .recurrent_dropout = drop && c->o.recurrent_dropout > 0,
+                           .zero_masked_output = c->zero_masked_output};
+}
+
+/* floats per sample of the output (y), before the states when the node packs them */
+static int64_t y_size(const keel_node *nd) {
+    const rnn_cfg *c = nd->layer->cfg;
+    return c->o.return_sequences ? nd->in[0]->dims[0] * c->o.units : c->o.units;
 }
 
 static keel_status rnn_infer(keel_node *nd) {
@@ -46,6 +67,18 @@ static keel_status rnn_infer(keel_node *nd) {
     keel_rnn_geom g = geom(nd, 1, true);
     keel_status st = keel_rnn_geom_check(&g, nd->layer->name);
     if (st) return st;
+    for (int k = 1; k < nd->n_in; k++)
+        if (nd->in[k]->rank != 1 || nd->in[k]->dims[0] != c->o.units)
+            KEEL_FAIL(KEEL_ERR_SHAPE,
+                      "%s: initial state %d (%s) has shape %s, expected (None, %lld)",
+                      nd->layer->name, k - 1, k == 1 ? "h" : "c",
+                      keel_dims_str(nd->in[k]->rank, nd->in[k]->dims, true, a, sizeof a),
+                      (long long)c->o.units);
+    if (c->o.return_state) { /* output, h (, c) as parts of one flat vector (see rnn_build) */
+        nd->rank = 1;
+        nd->dims[0] = y_size(nd) + n_states(c) * c->o.units;
+        return KEEL_OK;
+    }
     nd->rank = c->o.return_sequences ? 2 : 1;
     nd->dims[0] = c->o.return_sequences ? in->dims[0] : c->o.units;
     nd->dims[1] = c->o.return_sequences ? c->o.units : 0;
@@ -102,9 +135,33 @@ static keel_rnn_masks masks(keel_node *nd, int64_t n, const keel_ctx *ctx, bool 
     return m;
 }
 
+/* the states of a call on n samples: initial ones from the inputs after the sequence, final
+ * ones (return_state) after the n outputs in the node's value, and their gradients likewise */
+static keel_rnn_state states(const keel_node *nd, int64_t n) {
+    const rnn_cfg *c = nd->layer->cfg;
+    const int64_t at = n * y_size(nd), U = c->o.units;
+    keel_rnn_state s = {.h0 = nd->n_in > 1 ? nd->in[1]->val : NULL,
+                        .c0 = nd->n_in > 2 ? nd->in[2]->val : NULL};
+    if (c->o.return_state) {
+        s.h = nd->val + at;
+        s.c = n_states(c) > 1 ? nd->val + at + n * U : NULL;
+        s.dh = nd->grad ? nd->grad + at : NULL;
+        s.dc = nd->grad && n_states(c) > 1 ? nd->grad + at + n * U : NULL;
+    }
+    for (int k = 1; k < nd->n_in; k++) {
+        float *d = nd->in[k]->needs_grad ? nd->in[k]->grad : NULL;
+        if (k == 1)
+            s.dh0 = d, s.accumulate_dh0 = nd->acc_in[1];
+        else
+            s.dc0 = d, s.accumulate_dc0 = nd->acc_in[2];
+    }
+    return s;
+}
+
 static void rnn_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     keel_rnn_geom g = geom(nd, n, ctx->training);
-    keel_rnn_forward(&g, nd->in[0]->val, weights(nd->layer), masks(nd, n, ctx, true), NULL, nd->val,
+    keel_rnn_state s = states(nd, n);
+    keel_rnn_forward(&g, nd->in[0]->val, weights(nd->layer), masks(nd, n, ctx, true), &s, nd->val,
                      work_of(nd, n));
 }
 
@@ -112,13 +169,14 @@ static void rnn_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     keel_layer *l = nd->layer;
     keel_node *in = nd->in[0];
     keel_rnn_geom g = geom(nd, n, ctx->training);
+    keel_rnn_state s = states(nd, n);
     keel_rnn_grads gr = {.dx = in->needs_grad ? in->grad : NULL,
                          .dkernel = l->params[0].trainable ? l->params[0].g : NULL,
                          .drec_kernel = l->params[1].trainable ? l->params[1].g : NULL,
                          .dbias = l->n_params > 2 && l->params[2].trainable ? l->params[2].g : NULL,
                          .accumulate_dx = nd->acc_in[0],
                          .accumulate_dw = nd->acc_w[0]};
-    keel_rnn_backward(&g, in->val, weights(l), masks(nd, n, ctx, false), NULL, nd->grad, gr,
+    keel_rnn_backward(&g, in->val, weights(l), masks(nd, n, ctx, false), &s, nd->grad, gr,
                       work_of(nd, n));
 }
 
@@ -128,8 +186,18 @@ static const keel_op rnn_op = {.name = "rnn",
                                .forward = rnn_forward,
                                .backward = rnn_backward};
 
-static keel_node *rnn_build(keel_layer *l, keel_graph *g, keel_node *in) {
+/* the call on in[0] (the sequence) and, when given, its initial states in[1..] */
+static keel_node *rnn_build(keel_layer *l, keel_graph *g, keel_node **ins, int n) {
     const rnn_cfg *c = l->cfg;
+    if (n != 1 && n != 1 + n_states(c)) {
+        keel_error(KEEL_ERR_ARG,
+                   "%s: %s takes a sequence and, optionally, its %d initial state%s (%s), got %d "
+                   "inputs",
+                   l->name, l->kind->type, n_states(c), n_states(c) > 1 ? "s" : "",
+                   n_states(c) > 1 ? "h and c" : "h", n);
+        return NULL;
+    }
+    keel_node *in = ins[0];
     const int64_t F = in->rank == 2 ? in->dims[1] : 1, U = c->o.units, G = keel_rnn_gates(c->cell);
     const char *bias_init = c->o.bias_initializer ? c->o.bias_initializer
                             : c->cell == KEEL_RNN_LSTM && c->o.unit_forget_bias ? "unit_forget_bias"
@@ -147,9 +215,26 @@ static keel_node *rnn_build(keel_layer *l, keel_graph *g, keel_node *in) {
                                       : keel_layer_param(l, "bias", 1, (int64_t[]){G * U},
                                                          bias_init, c->o.bias_regularizer)))
         return NULL;
-    keel_node *nd = keel_graph_add(g, &rnn_op, l, &in, 1);
-    if (nd) nd->mask_node = c->o.return_sequences ? in->mask_node : NULL;
-    return nd;
+    keel_node *nd = keel_graph_add(g, &rnn_op, l, ins, n);
+    if (!nd) return NULL;
+    keel_node *mask = c->o.return_sequences ? in->mask_node : NULL;
+    if (!c->o.return_state) {
+        nd->mask_node = mask;
+        return nd;
+    }
+    /* return_state: [output, h (, c)], each a batch of its shape (parts.c) */
+    const int64_t ys = y_size(nd);
+    keel_part parts[3] = {{.offset = 0, .rank = 1, .dims = {U}, .size = ys, .mask_node = mask},
+                          {.offset = ys, .rank = 1, .dims = {U}, .size = U},
+                          {.offset = ys + U, .rank = 1, .dims = {U}, .size = U}};
+    if (c->o.return_sequences)
+        parts[0].rank = 2, parts[0].dims[0] = in->dims[0], parts[0].dims[1] = U;
+    return keel_node_set_parts(nd, 1 + n_states(c), parts) ? NULL : nd;
+}
+
+static int rnn_outputs(const keel_layer *l) {
+    const rnn_cfg *c = l->cfg;
+    return c->o.return_state ? 1 + n_states(c) : 1;
 }
 
 static void rnn_free(keel_layer *l) {
@@ -165,12 +250,21 @@ static void rnn_free(keel_layer *l) {
     keel_cfg_str_free(c->o.bias_regularizer);
 }
 
-static const keel_layer_kind lstm_kind = {
-    .type = "LSTM", .prefix = "lstm", .build = rnn_build, .free_cfg = rnn_free};
-static const keel_layer_kind gru_kind = {
-    .type = "GRU", .prefix = "gru", .build = rnn_build, .free_cfg = rnn_free};
-static const keel_layer_kind simple_kind = {
-    .type = "SimpleRNN", .prefix = "simple_rnn", .build = rnn_build, .free_cfg = rnn_free};
+static const keel_layer_kind lstm_kind = {.type = "LSTM",
+                                          .prefix = "lstm",
+                                          .build_n = rnn_build,
+                                          .free_cfg = rnn_free,
+                                          .n_outputs = rnn_outputs};
+static const keel_layer_kind gru_kind = {.type = "GRU",
+                                         .prefix = "gru",
+                                         .build_n = rnn_build,
+                                         .free_cfg = rnn_free,
+                                         .n_outputs = rnn_outputs};
+static const keel_layer_kind simple_kind = {.type = "SimpleRNN",
+                                            .prefix = "simple_rnn",
+                                            .build_n = rnn_build,
+                                            .free_cfg = rnn_free,
+                                            .n_outputs = rnn_outputs};
 
 static keel_layer *rnn_new(keel_rnn_cell cell, keel_rnn_opts o) {
     const keel_layer_kind *kind = cell == KEEL_RNN_LSTM  ? &lstm_kind
@@ -191,11 +285,6 @@ static keel_layer *rnn_new(keel_rnn_cell cell, keel_rnn_opts o) {
     if (o.stateful) {
         keel_error(KEEL_ERR_ARG,
                    "%s: stateful=True is not supported (each batch starts from a zero state)",
-                   what);
-        return NULL;
-    }
-    if (o.return_state) {
-        keel_error(KEEL_ERR_ARG, "%s: return_state is not supported yet (use return_sequences)",
                    what);
         return NULL;
     }
@@ -274,23 +363,65 @@ static const keel_op reverse_op = {.name = "reverse_time",
                                    .backward = reverse_backward,
                                    .keeps_mask = true};
 
+/* Keras's outputs of Bidirectional: the merged output (or, with merge_mode None, the forward
+ * and backward outputs), then with return_state the forward layer's states and the backward
+ * layer's. Without return_state and with a merge that is the merge's node; otherwise one packed
+ * node (parts.c) over the outputs and both directions' packed nodes, whose states it points
+ * into. */
 static keel_node *bidi_expand(void *bc, keel_layer *l, keel_graph *g, keel_node **in, int n) {
     if (n != 1) {
-        keel_error(KEEL_ERR_ARG, "%s: Bidirectional takes one input, got %d", l->name, n);
+        keel_error(KEEL_ERR_ARG,
+                   "%s: Bidirectional takes one input (the sequence), got %d (keel does not pass "
+                   "initial states through Bidirectional)",
+                   l->name, n);
         return NULL;
     }
     keel_layer *fw = l->wrapped[0], *bw = l->wrapped[1];
+    const rnn_cfg *c = fw->cfg;
+    const bool rs = c->o.return_state;
     fw->trainable = bw->trainable = l->trainable;
     keel_node *a = keel_build_call(bc, fw, g, in, 1),
               *b = a ? keel_build_call(bc, bw, g, in, 1) : NULL;
     if (!b) return NULL;
-    if (b->rank == 2 && !(b = keel_graph_add(g, &reverse_op, NULL, &b, 1))) return NULL;
-    keel_node *both[2] = {a, b};
+    /* each direction's output: its first part when it packs states too */
+    keel_node *ya = rs ? keel_graph_pick(g, a, 0) : a, *yb = rs ? keel_graph_pick(g, b, 0) : b;
+    if (!ya || !yb) return NULL;
+    if (c->o.return_sequences && !(yb = keel_graph_add(g, &reverse_op, NULL, &yb, 1))) return NULL;
     keel_layer *merge = ((keel_layer **)l->cfg)[0];
-    snprintf(merge->name, sizeof merge->name, "%s", l->name);
-    keel_node *out = merge->kind->build_n(merge, g, both, 2);
-    if (out) out->mask_node = a->mask_node;
-    return out;
+    keel_node *outs[2] = {ya, yb};
+    int n_out = 2;
+    if (merge) {
+        snprintf(merge->name, sizeof merge->name, "%s", l->name);
+        if (!(outs[0] = merge->kind->build_n(merge, g, outs, 2))) return NULL;
+        outs[0]->mask_node = ya->mask_node;
+        n_out = 1;
+        if (!rs) return outs[0];
+    }
+    /* the pack: the outputs, then (return_state) a and b whole, their states at an offset */
+    keel_node *pin[4] = {outs[0], outs[1], a, b};
+    keel_part parts[KEEL_MAX_OUT];
+    int n_parts = 0;
+    int64_t at = 0;
+    for (int i = 0; i < n_out; i++) {
+        parts[n_parts++] = keel_part_of(outs[i], at);
+        at += outs[i]->size;
+    }
+    for (int d = 0; rs && d < 2; d++) {
+        const keel_node *dir = d ? b : a;
+        for (int k = 1; k < dir->n_parts; k++) {
+            parts[n_parts] = dir->parts[k];
+            parts[n_parts++].offset += at;
+        }
+        pin[n_out + d] = (keel_node *)dir;
+        at += dir->size;
+    }
+    return keel_graph_pack(g, pin, rs ? n_out + 2 : n_out, n_parts, parts);
+}
+
+static int bidi_outputs(const keel_layer *l) {
+    const rnn_cfg *c = l->wrapped[0]->cfg;
+    const int outs = ((keel_layer **)l->cfg)[0] ? 1 : 2;
+    return outs + (c->o.return_state ? 2 * n_states(c) : 0);
 }
 
 static void bidi_free(keel_layer *l) {
@@ -300,7 +431,8 @@ static void bidi_free(keel_layer *l) {
 static const keel_layer_kind bidi_kind = {.type = "Bidirectional",
                                           .prefix = "bidirectional",
                                           .expand = bidi_expand,
-                                          .free_cfg = bidi_free};
+                                          .free_cfg = bidi_free,
+                                          .n_outputs = bidi_outputs};
 
 keel_layer *keel_bidirectional_(keel_bidirectional_opts o) {
     const char *what = o.name ? o.name : "bidirectional";
@@ -312,6 +444,7 @@ keel_layer *keel_bidirectional_(keel_bidirectional_opts o) {
     bool rnn = fw->kind == &lstm_kind || fw->kind == &gru_kind || fw->kind == &simple_kind;
     const char *mode = o.merge_mode ? o.merge_mode : "concat";
     keel_layer *merge = NULL;
+    bool none = false;
     if (!rnn || !fw->floating)
         keel_error(KEEL_ERR_ARG,
                    "%s: Bidirectional wraps a new LSTM, GRU or SimpleRNN layer, got %s", what,
@@ -324,14 +457,15 @@ keel_layer *keel_bidirectional_(keel_bidirectional_opts o) {
         merge = keel_merge_multiply();
     else if (!strcmp(mode, "ave"))
         merge = keel_merge_average();
+    else if (!strcmp(mode, "none"))
+        none = true; /* Keras's merge_mode=None: the two outputs as they are */
     else
         keel_error(KEEL_ERR_ARG,
-                   "%s: merge_mode must be \"concat\", \"sum\", \"mul\" or \"ave\" (\"none\", two "
-                   "outputs, "
-                   "is not supported yet), got \"%s\"",
+                   "%s: merge_mode must be \"concat\", \"sum\", \"mul\", \"ave\" or \"none\" "
+                   "(Keras's None: both outputs), got \"%s\"",
                    what, mode);
     /* the backward layer: the same options, reading the sequence from its end */
-    const rnn_cfg *c = merge ? fw->cfg : NULL;
+    rnn_cfg *c = merge || none ? fw->cfg : NULL;
     keel_rnn_opts bo = c ? c->o : (keel_rnn_opts){0};
     bo.go_backwards = !bo.go_backwards;
     bo.name = NULL;
@@ -342,7 +476,10 @@ keel_layer *keel_bidirectional_(keel_bidirectional_opts o) {
         keel_layer_free(fw), keel_layer_free(bw), keel_layer_free(merge);
         return NULL;
     }
-    keel_layer_retain(merge);
+    /* Keras's Bidirectional makes its layers output zeros at padded steps when they return
+     * sequences (zero_output_for_mask), so that the two directions' outputs line up */
+    c->zero_masked_output = ((rnn_cfg *)bw->cfg)->zero_masked_output = c->o.return_sequences;
+    if (merge) keel_layer_retain(merge);
     keel_layer_retain(fw);
     keel_layer_retain(bw);
     l->wrapped[0] = fw, l->wrapped[1] = bw, l->n_wrapped = 2;

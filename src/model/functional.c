@@ -2,7 +2,9 @@
  * symbolic tensors, outputs; a model used as a layer (in a Sequential or a functional call);
  * trainable flags. A functional model records a recipe, a list of calls each naming earlier
  * calls as its inputs, so it cannot hold a cycle; compiling expands the recipe into a graph
- * (model.c), once per model that uses it. */
+ * (model.c), once per model that uses it. A call with several outputs (keel_apply_outputs) is
+ * recorded as the call, whose node holds them all, and one pick per output (src/graph/parts.c);
+ * only the picks are handed out. */
 #include "model.h"
 
 #include <stdio.h>
@@ -143,42 +145,50 @@ keel_sym *keel_model_input_(keel_model *m, keel_input_opts o) {
     return s;
 }
 
-keel_sym *keel_apply_n(keel_model *m, keel_layer *layer, int n, keel_sym *const *xs) {
+/* The checks and the record of one layer call by `fn`; its symbolic tensor, or NULL with the
+ * error on the model (the layer freed when no model holds it). A layer with several outputs is
+ * refused unless `multi` (keel_apply_outputs, which adds the picks). */
+static keel_sym *add_call(keel_model *m, keel_layer *layer, int n, keel_sym *const *xs,
+                          const char *fn, bool multi) {
     if (!m) {
         keel_layer_free(layer);
-        keel_error(KEEL_ERR_ARG, "keel_apply: model is NULL");
+        keel_error(KEEL_ERR_ARG, "%s: model is NULL", fn);
         return NULL;
     }
     if (!layer) {
         char why[KEEL_ERR_CAP];
         snprintf(why, sizeof why, "%s", keel_last_error());
-        return fail_sym(m,
-                        keel_error(KEEL_ERR_ARG, "keel_apply: the layer applied in %s is NULL (%s)",
-                                   m->name, why[0] ? why : "its constructor failed"));
+        return fail_sym(m, keel_error(KEEL_ERR_ARG, "%s: the layer applied in %s is NULL (%s)", fn,
+                                      m->name, why[0] ? why : "its constructor failed"));
     }
-    keel_status st = recipe_check(m, "keel_apply");
+    const char *lname = layer->name[0] ? layer->name : layer->kind->prefix;
+    keel_status st = recipe_check(m, fn);
     if (!st && (n < 1 || n > KEEL_MAX_IN || !xs))
-        st = keel_model_fail(
-            m, keel_error(KEEL_ERR_ARG, "keel_apply: %s takes 1 to %d inputs, got %d",
-                          layer->name[0] ? layer->name : layer->kind->prefix, KEEL_MAX_IN, n));
+        st = keel_model_fail(m, keel_error(KEEL_ERR_ARG, "%s: %s takes 1 to %d inputs, got %d", fn,
+                                           lname, KEEL_MAX_IN, n));
     for (int i = 0; !st && i < n; i++) {
         if (!xs[i])
-            st = keel_model_fail(
-                m, keel_error(KEEL_ERR_ARG,
-                              "keel_apply: input %d of %s is NULL (an earlier call "
-                              "failed: %s)",
-                              i, layer->name[0] ? layer->name : layer->kind->prefix, m->error));
+            st = keel_model_fail(m, keel_error(KEEL_ERR_ARG,
+                                               "%s: input %d of %s is NULL (an earlier call "
+                                               "failed: %s)",
+                                               fn, i, lname, m->error));
         else if (xs[i]->model != m)
-            st = keel_model_fail(
-                m, keel_error(KEEL_ERR_ARG,
-                              "keel_apply: input %d of %s belongs to model %s, not %s "
-                              "(a symbolic tensor is used in the model that made it)",
-                              i, layer->name[0] ? layer->name : layer->kind->prefix,
-                              xs[i]->model->name, m->name));
+            st = keel_model_fail(m, keel_error(KEEL_ERR_ARG,
+                                               "%s: input %d of %s belongs to model %s, not %s "
+                                               "(a symbolic tensor is used in the model that "
+                                               "made it)",
+                                               fn, i, lname, xs[i]->model->name, m->name));
     }
     if (!st && layer->sub && keel_model_contains(layer->sub, m))
         st = keel_model_fail(
-            m, keel_error(KEEL_ERR_ARG, "keel_apply: %s cannot be applied inside itself", m->name));
+            m, keel_error(KEEL_ERR_ARG, "%s: %s cannot be applied inside itself", fn, m->name));
+    const int outs = keel_layer_outputs(layer);
+    if (!st && outs > 1 && !multi)
+        st = keel_model_fail(m, keel_error(KEEL_ERR_ARG,
+                                           "%s: %s returns %d outputs (return_state or "
+                                           "merge_mode \"none\"); apply it with "
+                                           "keel_apply_outputs",
+                                           fn, lname, outs));
     if (st) {
         keel_layer_free(layer);
         return NULL;
@@ -194,8 +204,37 @@ keel_sym *keel_apply_n(keel_model *m, keel_layer *layer, int n, keel_sym *const 
     return s ? s : fail_sym(m, KEEL_ERR_NOMEM);
 }
 
+keel_sym *keel_apply_n(keel_model *m, keel_layer *layer, int n, keel_sym *const *xs) {
+    return add_call(m, layer, n, xs, "keel_apply", false);
+}
+
 keel_sym *keel_apply(keel_model *m, keel_layer *layer, keel_sym *x) {
     return keel_apply_n(m, layer, 1, &x);
+}
+
+int keel_apply_outputs(keel_model *m, keel_layer *layer, int n_in, keel_sym *const *xs, int max_out,
+                       keel_sym **outs) {
+    const char *fn = "keel_apply_outputs";
+    const int count = layer ? keel_layer_outputs(layer) : 1;
+    if (m && layer && (!outs || max_out < count)) {
+        keel_status st = keel_model_fail(
+            m, keel_error(KEEL_ERR_ARG, "%s: %s returns %d output%s; outs has room for %d", fn,
+                          layer->name[0] ? layer->name : layer->kind->prefix, count,
+                          count == 1 ? "" : "s", outs ? max_out : 0));
+        keel_layer_free(layer);
+        return st;
+    }
+    keel_sym *call = add_call(m, layer, n_in, xs, fn, true);
+    if (!call) return m ? keel_model_check(m, fn) : keel_last_status();
+    if (count == 1) {
+        outs[0] = call;
+        return 1;
+    }
+    for (int k = 0; k < count; k++) {
+        keel_callrec c = {.pick = true, .part = k, .n_in = 1, .in = {call->call}};
+        if (!(outs[k] = new_call(m, &c))) return keel_model_fail(m, KEEL_ERR_NOMEM);
+    }
+    return count;
 }
 
 keel_sym *keel_apply_model(keel_model *m, keel_model *inner, int n, keel_sym *const *xs) {
@@ -289,6 +328,15 @@ keel_node *keel_functional_expand(keel_model *m, build_ctx *bc, keel_graph *g, k
     int next_input = 0;
     for (int c = 0; c < m->n_calls; c++) {
         const keel_callrec *rec = &m->calls[c];
+        if (rec->pick) { /* one output of the call before it */
+            keel_node *src = node_of[rec->in[0]];
+            KEEL_ASSERT(rec->part < src->n_parts);
+            if (!(node_of[c] = keel_graph_pick(g, src, rec->part))) {
+                keel_free(node_of);
+                return NULL;
+            }
+            continue;
+        }
         if (!rec->layer) {
             keel_node *x = in[next_input++];
             bool ok = x->rank == rec->rank;

@@ -141,6 +141,14 @@ keel_status keel_add(keel_model *m, keel_layer *layer) {
                                            "keel_add: %s cannot be added to %s: a model cannot "
                                            "contain itself",
                                            layer->sub->name, m->name));
+    if (st == KEEL_OK && keel_layer_outputs(layer) > 1) /* Keras says the same */
+        st = keel_model_fail(
+            m, keel_error(KEEL_ERR_ARG,
+                          "keel_add: %s returns %d outputs (return_state or merge_mode \"none\"); "
+                          "all layers in a Sequential model should have a single output (use "
+                          "the functional API: keel_apply_outputs)",
+                          layer->name[0] ? layer->name : layer->kind->prefix,
+                          keel_layer_outputs(layer)));
     if (st == KEEL_OK) {
         /* a layer already in this Sequential would be two calls of it in one chain: allowed in
          * a functional model, but in a Sequential it is almost surely a mistake */
@@ -279,6 +287,7 @@ static keel_node *expand_sequential(keel_model *m, build_ctx *bc, keel_graph *g,
         }
         keel_node *nd = keel_build_call(bc, l, g, &cur, 1);
         if (!nd) return NULL;
+        KEEL_ASSERT(nd->n_parts == 0); /* keel_add refuses layers with several outputs */
         if (m == bc->top) m->layer_nodes[i] = nd;
         cur = nd;
     }

@@ -17,9 +17,12 @@ struct keel_history {
 };
 
 /* One call of a functional model's recipe: a layer (a model used as a layer is a layer of kind
- * "Model") applied to earlier calls, or an input. */
+ * "Model") applied to earlier calls, an input, or one output of an earlier call that has
+ * several (a pick: keel_apply_outputs records the call, then a pick per output). */
 typedef struct keel_callrec {
-    keel_layer *layer; /* NULL for an input */
+    keel_layer *layer; /* NULL for an input or a pick */
+    bool pick;         /* output `part` of call in[0] */
+    int part;
     int in[KEEL_MAX_IN], n_in;
     int rank; /* an input's per-sample shape */
     int64_t dims[KEEL_MAX_RANK];

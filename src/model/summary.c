@@ -65,6 +65,23 @@ static int64_t layer_params(const keel_layer *l, int depth) {
     return n;
 }
 
+/* "(None, 4)", or for a call with several outputs Keras's list "[(None, 4), (None, 4)]" (which
+ * row() wraps after each "),") */
+static void output_shape(const keel_node *nd, char *buf, size_t cap) {
+    if (!nd->n_parts) {
+        keel_dims_str(nd->rank, nd->dims, true, buf, cap);
+        return;
+    }
+    size_t len = 0;
+    buf[len++] = '[';
+    for (int k = 0; k < nd->n_parts && len + 4 < cap; k++) {
+        if (k) len += (size_t)snprintf(buf + len, cap - len, ", ");
+        keel_dims_str(nd->parts[k].rank, nd->parts[k].dims, true, buf + len, cap - len - 2);
+        len = strlen(buf);
+    }
+    snprintf(buf + len, cap - len, "]");
+}
+
 keel_status keel_summary(keel_model *m, FILE *out) {
     keel_status st = keel_model_check(m, "keel_summary");
     if (st) return st;
@@ -96,11 +113,11 @@ keel_status keel_summary(keel_model *m, FILE *out) {
     for (int i = 0; i < m->n_layers; i++) {
         keel_layer *l = m->layers[i];
         if (!strcmp(l->kind->type, "InputLayer") || !m->layer_nodes[i]) continue;
-        char name[160], shape[160], count[32];
+        char name[160], shape[512], count[32];
         const char *type =
             l->sub ? (l->sub->functional ? "Functional" : "Sequential") : l->kind->type;
         snprintf(name, sizeof name, "%s (%s)", l->name, type);
-        keel_dims_str(m->layer_nodes[i]->rank, m->layer_nodes[i]->dims, true, shape, sizeof shape);
+        output_shape(m->layer_nodes[i], shape, sizeof shape);
         snprintf(count, sizeof count, "%lld", (long long)layer_params(l, 0));
         if (rows++) fprintf(out, "\n");
         row(out, name, shape, count);

@@ -1,0 +1,274 @@
+/* test_return_state.c: the recurrent layers' states and several outputs through the public API:
+ * return_state (keel_apply_outputs), initial_state (the states as more inputs), Bidirectional
+ * with merge_mode "none" and with return_state, a seq2seq encoder-decoder.
+ *
+ *  - against tf.keras 2.15 (tests/fixtures/keras_rnn_state.txt, tools/make_rnn_state_fixtures.py):
+ *    the same functional models, the fixture's weights, every output, and the gradients of
+ *    L = sum_k sum(y_k r_k) with respect to every input (initial states included) and weight;
+ *  - finite differences of that L through the whole graph (packed nodes, picks, unused outputs,
+ *    states from another layer), with and without masks, go_backwards, Bidirectional;
+ *  - an encoder-decoder that learns a task only the encoder's states can carry, and whose
+ *    encoder weights change;
+ *  - the summary's row of a layer with several outputs, and the errors. */
+#include "fixture.h"
+#include "model/model.h"
+
+#define RTOL_Y 1e-4
+#define RTOL_GRAD 1e-3
+
+#define EXPECT_MSG(...)                                                                            \
+    do {                                                                                           \
+        const char *want_[] = {__VA_ARGS__};                                                       \
+        for (size_t i_ = 0; i_ < sizeof want_ / sizeof *want_; i_++)                               \
+            cr_expect(strstr(keel_last_error(), want_[i_]), "message \"%s\" lacks \"%s\"",         \
+                      keel_last_error(), want_[i_]);                                               \
+    } while (0)
+
+static fx_file F;
+static void setup(void) {
+    fx_load_from(&F, "keras_rnn_state.txt", "make_rnn_state_fixtures.py");
+}
+static void teardown(void) {
+    fx_free(&F);
+}
+TestSuite(rnn_state_fixtures, .init = setup, .fini = teardown);
+
+static const fx_rec *find(const char *cs, const char *key) {
+    char name[128];
+    snprintf(name, sizeof name, "%s.%s", cs, key);
+    for (int i = 0; i < F.n; i++)
+        if (!strcmp(F.r[i].name, name)) return &F.r[i];
+    return NULL;
+}
+
+static const fx_rec *need(const char *cs, const char *key) {
+    const fx_rec *r = find(cs, key);
+    cr_assert_not_null(
+        r, "fixture %s.%s missing (regenerate with tools/make_rnn_state_fixtures.py)", cs, key);
+    return r;
+}
+
+/* input i of a case, its per-sample shape from c.x<i>_shape */
+static keel_sym *input_of(keel_model *m, const char *cs, int i) {
+    char key[32];
+    snprintf(key, sizeof key, "x%d_shape", i);
+    const fx_rec *s = need(cs, key);
+    keel_input_opts o = {0};
+    for (int k = 1; k < s->n; k++)
+        o.shape[k - 1] = (int64_t)s->v[k];
+    return keel_model_input_(m, o);
+}
+
+typedef struct wmap {
+    keel_layer *l;
+    int index;
+    char key[48]; /* "enc.kernel"; its gradient "enc.dkernel" */
+} wmap;
+
+/* a recurrent layer's weights under role `role` */
+static int rnn_weights(wmap *ws, int n, keel_layer *l, const char *role) {
+    static const char *const names[] = {"kernel", "recurrent_kernel", "bias"};
+    for (int k = 0; k < 3; k++) {
+        ws[n] = (wmap){l, k, ""};
+        snprintf(ws[n++].key, sizeof ws->key, "%s.%s", role, names[k]);
+    }
+    return n;
+}
+
+/* Compiles m (its inputs and outputs in the fixture's order), loads the weights, runs forward,
+ * sets dL/dy_k = r_k, runs backward, and compares everything with Keras. */
+static void run_case(const char *cs, keel_model *m, const wmap *ws, int nw) {
+    cr_assert_eq(keel_compile(m, .optimizer = "sgd", .loss = "mse"), KEEL_OK, "%s: %s", cs,
+                 keel_last_error());
+    for (int k = 0; k < nw; k++) {
+        int64_t n;
+        float *w = keel_layer_weight(ws[k].l, ws[k].index, &n);
+        cr_assert_not_null(w, "%s: %s", cs, keel_last_error());
+        const fx_rec *r = need(cs, ws[k].key);
+        cr_assert_eq(r->n, n, "%s: %s has %d values, keel's weight %lld", cs, ws[k].key, r->n,
+                     (long long)n);
+        for (int64_t i = 0; i < n; i++)
+            w[i] = (float)r->v[i];
+    }
+    /* gradients with respect to the inputs too: mark them and everything downstream */
+    for (int i = 0; i < m->n_in_nodes; i++)
+        m->in_nodes[i]->needs_grad = true;
+    for (int i = 0; i < m->g.n; i++)
+        for (int k = 0; k < m->g.nodes[i]->n_in; k++)
+            m->g.nodes[i]->needs_grad |= m->g.nodes[i]->in[k]->needs_grad;
+    keel_graph_finish(&m->g, m->out_nodes, m->n_out_nodes);
+    keel_free(m->g.arena);
+    m->g.arena = NULL, m->g.batch_cap = 0;
+    const int64_t n = (int64_t)need(cs, "x0_shape")->v[0];
+    cr_assert_eq(keel_model_reserve(m, n), KEEL_OK);
+    for (int i = 0; i < m->n_in_nodes; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "x%d", i);
+        const fx_rec *x = need(cs, key);
+        cr_assert_eq(x->n, n * m->in_nodes[i]->size, "%s: %s size", cs, key);
+        for (int64_t j = 0; j < x->n; j++)
+            m->in_nodes[i]->val[j] = (float)x->v[j];
+    }
+    keel_model_bind(m, false);
+    m->ctx.training = true;
+    keel_graph_forward(&m->g, n, &m->ctx);
+    for (int k = 0; k < m->n_out_nodes; k++) {
+        char key[16], rkey[16];
+        snprintf(key, sizeof key, "y%d", k), snprintf(rkey, sizeof rkey, "r%d", k);
+        keel_node *o = m->out_nodes[k];
+        const fx_rec *y = need(cs, key), *r = need(cs, rkey);
+        cr_assert_eq(y->n, n * o->size, "%s: %s has %d values, keel's output %lld", cs, key, y->n,
+                     (long long)(n * o->size));
+        expect_close_f(cs, key, o->val, y->v, y->n, RTOL_Y);
+        o->loss_fused = false;
+        for (int64_t j = 0; j < r->n; j++)
+            o->grad[j] = (float)r->v[j];
+    }
+    cr_expect_null(find(cs, "y9"));
+    char key[16];
+    snprintf(key, sizeof key, "y%d", m->n_out_nodes);
+    cr_expect_null(find(cs, key), "%s: Keras has more outputs than keel's %d", cs, m->n_out_nodes);
+    keel_graph_backward(&m->g, n, &m->ctx);
+    for (int i = 0; i < m->n_in_nodes; i++) {
+        snprintf(key, sizeof key, "dx%d", i);
+        expect_close_f(cs, key, m->in_nodes[i]->grad, need(cs, key)->v, need(cs, key)->n,
+                       RTOL_GRAD);
+    }
+    for (int k = 0; k < nw; k++) {
+        char gk[64];
+        const char *dot = strrchr(ws[k].key, '.');
+        snprintf(gk, sizeof gk, "%.*s.d%s", (int)(dot - ws[k].key), ws[k].key, dot + 1);
+        const fx_rec *g = need(cs, gk);
+        expect_close_f(cs, gk, ws[k].l->params[ws[k].index].g, g->v, g->n, RTOL_GRAD);
+    }
+    keel_model_free(m);
+}
+
+static keel_sym *masked(keel_model *m, keel_sym *x) {
+    return keel_apply(m, keel_masking(.mask_value = 0.0f), x);
+}
+
+/* x -> [Masking ->] layer (return_state) -> all its outputs */
+static void state_case(const char *cs, keel_layer *l, bool mask) {
+    cr_assert_not_null(l, "%s: %s", cs, keel_last_error());
+    keel_model *m = keel_model_new(cs);
+    keel_sym *x = input_of(m, cs, 0), *outs[KEEL_MAX_OUT];
+    int n =
+        keel_apply_outputs(m, l, 1, (keel_sym *[]){mask ? masked(m, x) : x}, KEEL_MAX_OUT, outs);
+    cr_assert_gt(n, 1, "%s: %s", cs, keel_last_error());
+    cr_assert_eq(keel_model_outputs(m, n, outs), KEEL_OK, "%s", keel_last_error());
+    wmap ws[6];
+    run_case(cs, m, ws, rnn_weights(ws, 0, l, "rnn"));
+}
+
+Test(rnn_state_fixtures, return_state) {
+    state_case("lstm_state", keel_lstm(.units = 4, .return_state = 1), false);
+    state_case("lstm_state_seq",
+               keel_lstm(.units = 4, .return_sequences = 1, .return_state = 1, .go_backwards = 1),
+               true);
+    state_case("gru_state", keel_gru(.units = 4, .return_sequences = 1, .return_state = 1), true);
+    state_case("gru_v1_state", keel_gru(.units = 4, .return_state = 1, .reset_after = 0), true);
+    state_case("simple_state", keel_simple_rnn(.units = 4, .return_state = 1, .go_backwards = 1),
+               true);
+}
+
+/* only h is used: the output's and c's picks get no gradient and must count as zero */
+Test(rnn_state_fixtures, unused_outputs) {
+    const char *cs = "lstm_h_only";
+    keel_model *m = keel_model_new(cs);
+    keel_layer *l = keel_lstm(.units = 4, .return_state = 1), *d = keel_dense(.units = 2);
+    keel_sym *x = input_of(m, cs, 0), *o[3];
+    cr_assert_eq(keel_apply_outputs(m, l, 1, &x, 3, o), 3, "%s", keel_last_error());
+    keel_model_outputs(m, 1, (keel_sym *[]){keel_apply(m, d, o[1])});
+    wmap ws[6];
+    int nw = rnn_weights(ws, 0, l, "rnn");
+    ws[nw++] = (wmap){d, 0, "dense.kernel"};
+    ws[nw++] = (wmap){d, 1, "dense.bias"};
+    run_case(cs, m, ws, nw);
+}
+
+/* x, h0 (, c0) -> [Masking ->] layer(x, initial_state=[...]) -> its output(s) */
+static void init_case(const char *cs, keel_layer *l, int n_states, bool mask) {
+    cr_assert_not_null(l, "%s: %s", cs, keel_last_error());
+    keel_model *m = keel_model_new(cs);
+    keel_sym *in[3], *outs[KEEL_MAX_OUT];
+    for (int i = 0; i <= n_states; i++)
+        in[i] = input_of(m, cs, i);
+    keel_sym *args[3] = {mask ? masked(m, in[0]) : in[0], in[1], in[2]};
+    int n = keel_apply_outputs(m, l, 1 + n_states, args, KEEL_MAX_OUT, outs);
+    cr_assert_gt(n, 0, "%s: %s", cs, keel_last_error());
+    cr_assert_eq(keel_model_outputs(m, n, outs), KEEL_OK, "%s", keel_last_error());
+    wmap ws[6];
+    run_case(cs, m, ws, rnn_weights(ws, 0, l, "rnn"));
+}
+
+Test(rnn_state_fixtures, initial_state) {
+    init_case("lstm_init", keel_lstm(.units = 4, .return_sequences = 1), 2, true);
+    init_case("gru_init", keel_gru(.units = 4, .return_state = 1, .go_backwards = 1), 1, false);
+    init_case("simple_init", keel_simple_rnn(.units = 4, .return_sequences = 1), 1, true);
+}
+
+/* the encoder's states start the decoder; nothing else of the encoder is used */
+static keel_model *seq2seq(const char *name, bool gru, bool dec_mask, int64_t units,
+                           keel_layer **enc, keel_layer **dec, keel_layer **dense) {
+    keel_model *m = keel_model_new(name);
+    keel_sym *xe = keel_model_input(m, .shape = {5, 3}), *xd = keel_model_input(m, .shape = {4, 2});
+    *enc = gru ? keel_gru(.units = units, .return_state = 1)
+               : keel_lstm(.units = units, .return_state = 1);
+    *dec = gru ? keel_gru(.units = units, .return_sequences = 1)
+               : keel_lstm(.units = units, .return_sequences = 1);
+    *dense = keel_dense(.units = 2);
+    keel_sym *e[3];
+    int n = keel_apply_outputs(m, *enc, 1, (keel_sym *[]){masked(m, xe)}, 3, e);
+    cr_assert_eq(n, gru ? 2 : 3, "%s", keel_last_error());
+    keel_sym *args[3] = {dec_mask ? masked(m, xd) : xd, e[1], gru ? NULL : e[2]};
+    keel_sym *y = keel_apply(m, *dense, keel_apply_n(m, *dec, n, args));
+    cr_assert_eq(keel_model_outputs(m, 1, &y), KEEL_OK, "%s", keel_last_error());
+    return m;
+}
+
+Test(rnn_state_fixtures, seq2seq) {
+    for (int gru = 0; gru < 2; gru++) {
+        const char *cs = gru ? "seq2seq_gru" : "seq2seq";
+        keel_layer *enc, *dec, *dense;
+        keel_model *m = seq2seq(cs, gru, gru, 4, &enc, &dec, &dense);
+        wmap ws[8];
+        int nw = rnn_weights(ws, 0, enc, "enc");
+        nw = rnn_weights(ws, nw, dec, "dec");
+        ws[nw++] = (wmap){dense, 0, "dense.kernel"};
+        ws[nw++] = (wmap){dense, 1, "dense.bias"};
+        run_case(cs, m, ws, nw);
+    }
+}
+
+static void bidi_case(const char *cs, keel_layer *b, bool mask) {
+    cr_assert_not_null(b, "%s: %s", cs, keel_last_error());
+    keel_model *m = keel_model_new(cs);
+    keel_sym *x = input_of(m, cs, 0), *outs[KEEL_MAX_OUT];
+    keel_sym *in = mask ? masked(m, x) : x;
+    int n = keel_apply_outputs(m, b, 1, &in, KEEL_MAX_OUT, outs);
+    cr_assert_gt(n, 0, "%s: %s", cs, keel_last_error());
+    cr_assert_eq(keel_model_outputs(m, n, outs), KEEL_OK, "%s", keel_last_error());
+    wmap ws[6];
+    int nw = rnn_weights(ws, 0, b->wrapped[0], "fw");
+    run_case(cs, m, ws, rnn_weights(ws, nw, b->wrapped[1], "bw"));
+}
+
+Test(rnn_state_fixtures, bidirectional) {
+    bidi_case("bidi_state",
+              keel_bidirectional(.layer = keel_lstm(.units = 3, .return_sequences = 1,
+                                                    .return_state = 1)),
+              true);
+    bidi_case("bidi_none_seq",
+              keel_bidirectional(.layer = keel_gru(.units = 3, .return_sequences = 1),
+                                 .merge_mode = "none"),
+              true);
+    bidi_case("bidi_none_state",
+              keel_bidirectional(.layer = keel_simple_rnn(.units = 3, .return_state = 1),
+                                 .merge_mode = "none"),
+              false);
+    bidi_case("bidi_sum_seq",
+              keel_bidirectional(.layer = keel_lstm(.units = 3, .return_sequences = 1),
+                                 .merge_mode = "sum"),
+              true);
+}
