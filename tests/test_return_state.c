@@ -75,6 +75,17 @@ static int rnn_weights(wmap *ws, int n, keel_layer *l, const char *role) {
     return n;
 }
 
+/* Every gradient buffer of the graph and every weight gradient filled with junk, as after
+ * earlier steps: the backward must overwrite what it reads (the graph's rule), and a gradient
+ * nothing writes (an unused output) must not be read at all. */
+static void junk_grads(keel_model *m, int64_t n) {
+    for (int i = 0; i < m->g.n; i++)
+        for (int64_t j = 0; m->g.nodes[i]->grad && j < n * m->g.nodes[i]->size; j++)
+            m->g.nodes[i]->grad[j] = 1e30f;
+    for (int64_t j = 0; j < m->n_weights; j++)
+        m->grads[j] = -1e30f;
+}
+
 /* Compiles m (its inputs and outputs in the fixture's order), loads the weights, runs forward,
  * sets dL/dy_k = r_k, runs backward, and compares everything with Keras. */
 static void run_case(const char *cs, keel_model *m, const wmap *ws, int nw) {
@@ -120,14 +131,18 @@ static void run_case(const char *cs, keel_model *m, const wmap *ws, int nw) {
         cr_assert_eq(y->n, n * o->size, "%s: %s has %d values, keel's output %lld", cs, key, y->n,
                      (long long)(n * o->size));
         expect_close_f(cs, key, o->val, y->v, y->n, RTOL_Y);
+        cr_assert_eq(r->n, y->n, "%s: %s", cs, rkey);
         o->loss_fused = false;
-        for (int64_t j = 0; j < r->n; j++)
-            o->grad[j] = (float)r->v[j];
     }
-    cr_expect_null(find(cs, "y9"));
     char key[16];
     snprintf(key, sizeof key, "y%d", m->n_out_nodes);
     cr_expect_null(find(cs, key), "%s: Keras has more outputs than keel's %d", cs, m->n_out_nodes);
+    junk_grads(m, n);
+    for (int k = 0; k < m->n_out_nodes; k++) {
+        snprintf(key, sizeof key, "r%d", k);
+        for (int64_t j = 0; j < need(cs, key)->n; j++)
+            m->out_nodes[k]->grad[j] = (float)need(cs, key)->v[j];
+    }
     keel_graph_backward(&m->g, n, &m->ctx);
     for (int i = 0; i < m->n_in_nodes; i++) {
         snprintf(key, sizeof key, "dx%d", i);
@@ -271,4 +286,226 @@ Test(rnn_state_fixtures, bidirectional) {
               keel_bidirectional(.layer = keel_lstm(.units = 3, .return_sequences = 1),
                                  .merge_mode = "sum"),
               true);
+}
+
+/* ================================================================== finite differences */
+
+#define NB 4
+
+static void fill(float *p, int64_t n, uint64_t seed, float lo, float hi) {
+    for (int64_t i = 0; i < n; i++)
+        p[i] = lo + (hi - lo) * keel_rand_uniform(seed, 31, (uint64_t)i);
+}
+
+typedef struct fd {
+    keel_model *m;
+    float *r[KEEL_MAX_IO]; /* dL/dy_k */
+} fd;
+
+/* L = sum_k sum(y_k r_k) at the current weights and inputs; with grad, its gradient into the
+ * model's gradient buffer and the inputs' gradients */
+static double fd_eval(fd *f, bool grad) {
+    keel_model *m = f->m;
+    m->ctx.training = true;
+    m->ctx.step = 0; /* the same dropout masks every time */
+    m->ctx.seed = m->seed;
+    keel_graph_forward(&m->g, NB, &m->ctx);
+    if (grad) junk_grads(m, NB);
+    double l = 0;
+    for (int k = 0; k < m->n_out_nodes; k++) {
+        keel_node *o = m->out_nodes[k];
+        for (int64_t i = 0; i < NB * o->size; i++) {
+            l += (double)o->val[i] * f->r[k][i];
+            if (grad) o->grad[i] = f->r[k][i];
+        }
+    }
+    if (grad) keel_graph_backward(&m->g, NB, &m->ctx);
+    return l;
+}
+
+/* The backward of a whole model (weights and inputs, initial states among them) against
+ * central differences along one random direction, and in single coordinates. Sequence inputs
+ * (rank 2) get sample n's steps from len[n] on zeroed (what a Masking(0) layer masks); those
+ * entries stay fixed. */
+static void check_fd(keel_model *m, const char *what) {
+    static const int64_t len[NB] = {100, 2, 0, 1};
+    cr_assert_eq(keel_compile(m, .optimizer = "sgd", .loss = "mse"), KEEL_OK, "%s: %s", what,
+                 keel_last_error());
+    for (int i = 0; i < m->n_in_nodes; i++)
+        m->in_nodes[i]->needs_grad = true;
+    for (int i = 0; i < m->g.n; i++)
+        for (int k = 0; k < m->g.nodes[i]->n_in; k++)
+            m->g.nodes[i]->needs_grad |= m->g.nodes[i]->in[k]->needs_grad;
+    keel_graph_finish(&m->g, m->out_nodes, m->n_out_nodes);
+    for (int k = 0; k < m->n_out_nodes; k++)
+        m->out_nodes[k]->loss_fused = false;
+    keel_free(m->g.arena);
+    m->g.arena = NULL, m->g.batch_cap = 0;
+    cr_assert_eq(keel_model_reserve(m, NB), KEEL_OK);
+    keel_model_bind(m, false);
+    fd f = {.m = m};
+    for (int k = 0; k < m->n_out_nodes; k++) {
+        f.r[k] = malloc((size_t)(NB * m->out_nodes[k]->size) * sizeof(float));
+        fill(f.r[k], NB * m->out_nodes[k]->size, 70 + (uint64_t)k, -1, 1);
+    }
+    /* the variables: every weight, then every input; fixed[] marks the masked entries */
+    int64_t nw = m->n_weights, nv = nw;
+    for (int i = 0; i < m->n_in_nodes; i++)
+        nv += NB * m->in_nodes[i]->size;
+    float *v0 = malloc((size_t)nv * sizeof *v0), *d = malloc((size_t)nv * sizeof *d);
+    double *g = malloc((size_t)nv * sizeof *g);
+    bool *fixed = calloc((size_t)nv, 1);
+    keel_model_get_flat(m, v0);
+    for (int i = 0, at = (int)nw; i < m->n_in_nodes; i++) {
+        keel_node *in = m->in_nodes[i];
+        fill(in->val, NB * in->size, 11 + (uint64_t)i, -1.2f, 1.2f);
+        const int64_t T = in->rank == 2 ? in->dims[0] : 1, S = in->size / T;
+        for (int64_t n = 0; in->rank == 2 && n < NB; n++)
+            for (int64_t t = len[n]; t < T; t++)
+                for (int64_t j = 0; j < S; j++) {
+                    in->val[(n * T + t) * S + j] = 0;
+                    fixed[at + (n * T + t) * S + j] = true;
+                }
+        memcpy(v0 + at, in->val, (size_t)(NB * in->size) * sizeof *v0);
+        at += (int)(NB * in->size);
+    }
+    fd_eval(&f, true);
+    for (int64_t i = 0; i < nw; i++)
+        g[i] = m->grads[i];
+    for (int i = 0, at = (int)nw; i < m->n_in_nodes; i++) {
+        for (int64_t j = 0; j < NB * m->in_nodes[i]->size; j++)
+            g[at + j] = m->in_nodes[i]->grad[j];
+        at += (int)(NB * m->in_nodes[i]->size);
+    }
+    /* sets every variable to v0 + e d */
+    float *v = malloc((size_t)nv * sizeof *v);
+#define SET_ALL(e)                                                                                 \
+    do {                                                                                           \
+        for (int64_t i_ = 0; i_ < nv; i_++)                                                        \
+            v[i_] = v0[i_] + (e)*d[i_];                                                            \
+        keel_model_set_flat(m, v);                                                                 \
+        for (int i_ = 0, at_ = (int)nw; i_ < m->n_in_nodes; i_++) {                                \
+            memcpy(m->in_nodes[i_]->val, v + at_,                                                  \
+                   (size_t)(NB * m->in_nodes[i_]->size) * sizeof *v);                              \
+            at_ += (int)(NB * m->in_nodes[i_]->size);                                              \
+        }                                                                                          \
+    } while (0)
+    const float eps = 1e-3f;
+    fill(d, nv, 5, -1, 1);
+    for (int64_t i = 0; i < nv; i++)
+        if (fixed[i]) d[i] = 0;
+    double ana = 0;
+    for (int64_t i = 0; i < nv; i++)
+        ana += g[i] * d[i];
+    SET_ALL(eps);
+    double lp = fd_eval(&f, false);
+    SET_ALL(-eps);
+    double lm = fd_eval(&f, false), num = (lp - lm) / (2.0 * eps);
+    cr_expect(fabs(num - ana) <= 1e-2 * fabs(ana) + 2e-4,
+              "%s: directional derivative %.6g (backward) vs %.6g (numeric)", what, ana, num);
+    /* single coordinates spread over weights and inputs */
+    for (int64_t k = 0; k < 24; k++) {
+        int64_t i = (k * 7919 + 13) % nv;
+        if (fixed[i]) continue;
+        memset(d, 0, (size_t)nv * sizeof *d);
+        d[i] = 1;
+        SET_ALL(eps);
+        lp = fd_eval(&f, false);
+        SET_ALL(-eps);
+        lm = fd_eval(&f, false);
+        num = (lp - lm) / (2.0 * eps);
+        cr_expect(fabs(num - g[i]) <= 1e-2 * fabs(g[i]) + 2e-4,
+                  "%s: dL/d%s[%lld] %.6g (backward) vs %.6g (numeric)", what,
+                  i < nw ? "w" : "input", (long long)(i < nw ? i : i - nw), g[i], num);
+    }
+#undef SET_ALL
+    for (int k = 0; k < m->n_out_nodes; k++)
+        free(f.r[k]);
+    free(v0), free(d), free(g), free(fixed), free(v);
+    keel_model_free(m);
+}
+
+/* all outputs of one call as the model's outputs; x masked when mask */
+static keel_model *all_outputs(keel_layer *l, bool mask, int n_states) {
+    keel_model *m = keel_model_new("fd");
+    keel_sym *x = keel_model_input(m, .shape = {5, 3}), *outs[KEEL_MAX_OUT];
+    keel_sym *in[3] = {mask ? masked(m, x) : x};
+    for (int i = 1; i <= n_states; i++)
+        in[i] = keel_model_input(m, .shape = {4});
+    int n = keel_apply_outputs(m, l, 1 + n_states, in, KEEL_MAX_OUT, outs);
+    cr_assert_gt(n, 0, "%s", keel_last_error());
+    keel_model_outputs(m, n, outs);
+    return m;
+}
+
+Test(return_state, finite_differences_single_layers) {
+    check_fd(all_outputs(
+                 keel_lstm(.units = 4, .return_sequences = 1, .return_state = 1, .go_backwards = 1),
+                 true, 2),
+             "LSTM(return_sequences, return_state, go_backwards) from h0, c0, masked");
+    check_fd(all_outputs(keel_lstm(.units = 4, .return_state = 1), false, 0),
+             "LSTM(return_state) from zeros");
+    check_fd(all_outputs(keel_gru(.units = 4, .return_state = 1, .reset_after = 0), true, 1),
+             "GRU(reset_after=False, return_state) from h0, masked");
+    check_fd(all_outputs(keel_gru(.units = 4, .return_sequences = 1, .return_state = 1,
+                                  .recurrent_dropout = 0.3f),
+                         true, 1),
+             "GRU(return_sequences, return_state, recurrent_dropout) from h0, masked");
+    check_fd(all_outputs(
+                 keel_simple_rnn(.units = 4, .return_state = 1, .go_backwards = 1, .dropout = 0.2f),
+                 true, 1),
+             "SimpleRNN(return_state, go_backwards, dropout) from h0, masked");
+    check_fd(all_outputs(keel_simple_rnn(.units = 4, .return_sequences = 1), true, 1),
+             "SimpleRNN(return_sequences) from h0, masked");
+}
+
+Test(return_state, finite_differences_bidirectional) {
+    check_fd(all_outputs(keel_bidirectional(.layer = keel_lstm(.units = 3, .return_sequences = 1,
+                                                               .return_state = 1)),
+                         true, 0),
+             "Bidirectional(LSTM(return_sequences, return_state)), masked");
+    check_fd(all_outputs(keel_bidirectional(.layer = keel_gru(.units = 3, .return_state = 1),
+                                            .merge_mode = "none"),
+                         true, 0),
+             "Bidirectional(GRU(return_state), merge_mode none), masked");
+    check_fd(
+        all_outputs(keel_bidirectional(.layer = keel_simple_rnn(.units = 3, .return_sequences = 1),
+                                       .merge_mode = "none"),
+                    false, 0),
+        "Bidirectional(SimpleRNN(return_sequences), merge_mode none)");
+    check_fd(all_outputs(keel_bidirectional(.layer = keel_lstm(.units = 3, .return_sequences = 1),
+                                            .merge_mode = "ave"),
+                         true, 0),
+             "Bidirectional(LSTM(return_sequences), ave), masked");
+}
+
+/* states handed from layer to layer, unused outputs, a layer with several outputs applied
+ * twice */
+Test(return_state, finite_differences_graphs) {
+    for (int gru = 0; gru < 2; gru++) {
+        keel_layer *enc, *dec, *dense;
+        check_fd(seq2seq("fd", gru, true, 4, &enc, &dec, &dense),
+                 gru ? "GRU encoder-decoder" : "LSTM encoder-decoder");
+    }
+    /* only c of an LSTM used; a GRU's sequence and h feed a second GRU, its h the third's */
+    keel_model *m = keel_model_new("fd");
+    keel_sym *x = keel_model_input(m, .shape = {5, 3}), *o[3], *p[2], *q[2];
+    keel_apply_outputs(m, keel_lstm(.units = 4, .return_state = 1), 1, &x, 3, o);
+    keel_apply_outputs(m, keel_gru(.units = 4, .return_sequences = 1, .return_state = 1), 1,
+                       (keel_sym *[]){masked(m, x)}, 2, p);
+    keel_apply_outputs(m, keel_gru(.units = 4, .return_state = 1, .go_backwards = 1), 2,
+                       (keel_sym *[]){p[0], p[1]}, 2, q);
+    keel_sym *y = keel_apply_n(m, keel_simple_rnn(.units = 4), 2, (keel_sym *[]){x, q[1]});
+    keel_model_outputs(
+        m, 2, (keel_sym *[]){o[2], keel_apply_n(m, keel_merge_add(), 2, (keel_sym *[]){y, q[0]})});
+    check_fd(m, "chained states, unused outputs");
+    /* one LSTM(return_state) on two inputs: two packed nodes, one set of weights */
+    m = keel_model_new("fd");
+    keel_sym *a = keel_model_input(m, .shape = {5, 3}), *b = keel_model_input(m, .shape = {5, 3});
+    keel_layer *shared = keel_lstm(.units = 4, .return_state = 1);
+    keel_apply_outputs(m, shared, 1, &a, 3, o);
+    keel_sym *r[3];
+    keel_apply_outputs(m, shared, 3, (keel_sym *[]){b, o[1], o[2]}, 3, r);
+    keel_model_outputs(m, 2, (keel_sym *[]){o[0], r[2]});
+    check_fd(m, "a shared LSTM(return_state), the second call from the first's states");
 }
