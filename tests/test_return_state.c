@@ -509,3 +509,160 @@ Test(return_state, finite_differences_graphs) {
     keel_model_outputs(m, 2, (keel_sym *[]){o[0], r[2]});
     check_fd(m, "a shared LSTM(return_state), the second call from the first's states");
 }
+
+/* ================================================================== training, summary, errors */
+
+/* An encoder-decoder on a task only the encoder's states can carry: the decoder reads zeros and
+ * must output, at step t, whether the encoder's input had a positive first feature at step t.
+ * It learns (loss falls, accuracy high), and the encoder's weights move: gradients reach it
+ * through the states alone. */
+Test(return_state, seq2seq_trains_the_encoder_through_its_states) {
+    const int64_t n = 256, Te = 5, Td = 3;
+    keel_tensor *xe = keel_tensor_new(KEEL_SHAPE(n, Te, 2)),
+                *xd = keel_tensor_new(KEEL_SHAPE(n, Td, 1));
+    keel_tensor *y = keel_tensor_new(KEEL_SHAPE(n, Td, 1));
+    float *pe = keel_tensor_data(xe), *pd = keel_tensor_data(xd), *py = keel_tensor_data(y);
+    for (int64_t i = 0; i < n * Te * 2; i++)
+        pe[i] = 2 * keel_rand_uniform(3, 1, (uint64_t)i) - 1;
+    memset(pd, 0, (size_t)(n * Td) * sizeof *pd);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t t = 0; t < Td; t++)
+            py[i * Td + t] = pe[(i * Te + t) * 2] > 0;
+    keel_model *m = keel_model_new("seq2seq");
+    keel_sym *ein = keel_model_input(m, .shape = {Te, 2}),
+             *din = keel_model_input(m, .shape = {Td, 1});
+    keel_layer *enc = keel_lstm(.units = 16, .return_state = 1);
+    keel_sym *e[3];
+    cr_assert_eq(keel_apply_outputs(m, enc, 1, &ein, 3, e), 3, "%s", keel_last_error());
+    keel_sym *d = keel_apply_n(m, keel_lstm(.units = 16, .return_sequences = 1), 3,
+                               (keel_sym *[]){din, e[1], e[2]});
+    keel_sym *out = keel_apply(m, keel_dense(.units = 1, .activation = "sigmoid"), d);
+    cr_assert_eq(keel_model_outputs(m, 1, &out), KEEL_OK, "%s", keel_last_error());
+    cr_assert_eq(keel_compile(m, .optimizer = "adam(learning_rate=0.01)",
+                              .loss = "binary_crossentropy", .metrics = {"accuracy"}),
+                 KEEL_OK, "%s", keel_last_error());
+    keel_tensor *x = keel_tensor_list(2, (const keel_tensor *[]){xe, xd});
+    double before[2], after[2];
+    cr_assert_eq(keel_evaluate(m, x, y, before, 2), KEEL_OK, "%s", keel_last_error());
+    int64_t nk;
+    const float *k = keel_layer_weight(enc, 0, &nk);
+    float *k0 = malloc((size_t)nk * sizeof *k0);
+    memcpy(k0, k, (size_t)nk * sizeof *k0);
+    cr_assert_eq(keel_fit(m, x, y, .epochs = 60, .batch_size = 32, .verbose = 0), KEEL_OK, "%s",
+                 keel_last_error());
+    cr_assert_eq(keel_evaluate(m, x, y, after, 2), KEEL_OK);
+    cr_expect_lt(after[0], 0.3 * before[0], "loss %g -> %g", before[0], after[0]);
+    cr_expect_gt(after[1], 0.95, "accuracy %g", after[1]);
+    double moved = 0;
+    for (int64_t i = 0; i < nk; i++)
+        moved = fmax(moved, fabs(k[i] - k0[i]));
+    cr_expect_gt(moved, 0.05, "the encoder's kernel moved by at most %g", moved);
+    free(k0);
+    keel_tensor_free(x), keel_tensor_free(xe), keel_tensor_free(xd), keel_tensor_free(y);
+    keel_model_free(m);
+}
+
+static void summary_of(keel_model *m, char *buf, size_t cap) {
+    memset(buf, 0, cap);
+    FILE *f = fmemopen(buf, cap - 1, "w");
+    cr_assert_eq(keel_summary(m, f), KEEL_OK, "%s", keel_last_error());
+    fclose(f);
+}
+
+/* tf.keras 2.15's rows, printed by the same models there */
+Test(return_state, summary_lists_every_output) {
+    keel_model *m = keel_model_new("model");
+    keel_sym *x = keel_model_input(m, .shape = {5, 3}), *o[KEEL_MAX_OUT];
+    keel_apply_outputs(m, keel_lstm(.units = 4, .return_state = 1), 1, &x, 3, o);
+    keel_model_outputs(m, 3, o);
+    char buf[4096];
+    summary_of(m, buf, sizeof buf);
+    cr_expect(strstr(buf, " lstm (LSTM)                 [(None, 4),               128\n"
+                          "                              (None, 4),\n"
+                          "                              (None, 4)]\n"),
+              "%s", buf);
+    keel_model_free(m);
+    m = keel_model_new("model_1");
+    x = keel_model_input(m, .shape = {5, 3});
+    int n = keel_apply_outputs(
+        m,
+        keel_bidirectional(.layer = keel_gru(.units = 4, .return_sequences = 1, .return_state = 1),
+                           .merge_mode = "none"),
+        1, &x, KEEL_MAX_OUT, o);
+    cr_assert_eq(n, 4, "%s", keel_last_error());
+    keel_model_outputs(m, n, o);
+    summary_of(m, buf, sizeof buf);
+    cr_expect(strstr(buf, " bidirectional (Bidirection  [(None, 5, 4),            216\n"
+                          " al)                          (None, 5, 4),\n"
+                          "                              (None, 4),\n"
+                          "                              (None, 4)]\n"),
+              "%s", buf);
+    keel_model_free(m);
+}
+
+Test(return_state, errors) {
+    /* several outputs through the one-output calls */
+    keel_model *m = keel_model_new("m");
+    keel_sym *x = keel_model_input(m, .shape = {5, 3});
+    cr_expect_null(keel_apply(m, keel_lstm(.units = 4, .return_state = 1), x));
+    EXPECT_MSG("keel_apply: lstm returns 3 outputs", "apply it with keel_apply_outputs");
+    keel_model_free(m);
+    m = keel_model_new("m");
+    x = keel_model_input(m, .shape = {5, 3});
+    cr_expect_null(
+        keel_apply(m, keel_bidirectional(.layer = keel_gru(.units = 2), .merge_mode = "none"), x));
+    EXPECT_MSG("bidirectional returns 2 outputs");
+    keel_model_free(m);
+    keel_model *s = keel_sequential(NULL);
+    cr_expect_eq(keel_add(s, keel_gru(.units = 4, .return_state = 1, .input_shape = {5, 3})),
+                 KEEL_ERR_ARG);
+    EXPECT_MSG("keel_add: gru returns 2 outputs",
+               "all layers in a Sequential model should have a single output");
+    cr_expect_eq(keel_compile(s, .loss = "mse"), KEEL_ERR_ARG, "the error is kept");
+    keel_model_free(s);
+    /* no room for the outputs */
+    m = keel_model_new("m");
+    x = keel_model_input(m, .shape = {5, 3});
+    keel_sym *o[3];
+    cr_expect_lt(keel_apply_outputs(m, keel_lstm(.units = 4, .return_state = 1), 1, &x, 2, o), 0);
+    EXPECT_MSG("keel_apply_outputs: lstm returns 3 outputs; outs has room for 2");
+    cr_expect_neq(keel_model_status(m), KEEL_OK);
+    keel_model_free(m);
+    /* a layer with one output through keel_apply_outputs: its one output */
+    m = keel_model_new("m");
+    x = keel_model_input(m, .shape = {5, 3});
+    cr_expect_eq(keel_apply_outputs(m, keel_lstm(.units = 4), 1, &x, 3, o), 1);
+    cr_expect_eq(keel_model_outputs(m, 1, o), KEEL_OK);
+    cr_expect_eq(keel_compile(m, .loss = "mse"), KEEL_OK, "%s", keel_last_error());
+    keel_model_free(m);
+    /* initial states: the count and the shapes, named at compile */
+    m = keel_model_new("m");
+    x = keel_model_input(m, .shape = {5, 3});
+    keel_sym *h = keel_model_input(m, .shape = {4}), *h5;
+    keel_model_outputs(m, 1,
+                       (keel_sym *[]){keel_apply_n(m, keel_lstm(.units = 4, .name = "enc"), 2,
+                                                   (keel_sym *[]){x, h})});
+    cr_expect_neq(keel_compile(m, .loss = "mse"), KEEL_OK);
+    EXPECT_MSG("enc: LSTM takes a sequence and, optionally, its 2 initial states (h and c), got 2 "
+               "inputs");
+    keel_model_free(m);
+    m = keel_model_new("m");
+    x = keel_model_input(m, .shape = {5, 3});
+    h5 = keel_model_input(m, .shape = {5});
+    keel_model_outputs(m, 1,
+                       (keel_sym *[]){keel_apply_n(m, keel_gru(.units = 4, .name = "dec"), 2,
+                                                   (keel_sym *[]){x, h5})});
+    cr_expect_neq(keel_compile(m, .loss = "mse"), KEEL_OK);
+    EXPECT_MSG("dec: initial state 0 (h) has shape (None, 5), expected (None, 4)");
+    keel_model_free(m);
+    m = keel_model_new("m");
+    x = keel_model_input(m, .shape = {5, 3});
+    h = keel_model_input(m, .shape = {2});
+    keel_model_outputs(
+        m, 1,
+        (keel_sym *[]){keel_apply_n(m, keel_bidirectional(.layer = keel_gru(.units = 2)), 2,
+                                    (keel_sym *[]){x, h})});
+    cr_expect_neq(keel_compile(m, .loss = "mse"), KEEL_OK);
+    EXPECT_MSG("Bidirectional takes one input (the sequence), got 2");
+    keel_model_free(m);
+}
