@@ -24,6 +24,13 @@ static double eval(keel_model *m, bool grad) {
     m->ctx.step = 0; /* the same dropout mask every time */
     m->ctx.seed = m->seed;
     keel_graph_forward(&m->g, N_BATCH, &m->ctx);
+    /* junk in every gradient buffer, as a previous step could leave it: by the graph's rule
+     * (graph.h) the backward overwrites before it reads, and skips what nothing writes */
+    for (int i = 0; grad && i < m->g.n; i++)
+        for (int64_t j = 0; m->g.nodes[i]->grad && j < N_BATCH * m->g.nodes[i]->size; j++)
+            m->g.nodes[i]->grad[j] = 1e30f;
+    for (int64_t j = 0; grad && j < m->n_weights; j++)
+        m->grads[j] = -1e30f;
     double loss = keel_loss_compute(&m->loss, m->output, m->ybuf, N_BATCH, grad);
     loss += keel_reg_apply(m->params, m->n_params, false);
     if (grad) {

@@ -666,3 +666,48 @@ Test(return_state, errors) {
     EXPECT_MSG("Bidirectional takes one input (the sequence), got 2");
     keel_model_free(m);
 }
+
+/* The public calls on such models: predict gives every output (the output of a layer without
+ * return_sequences is its h), a model holding a return_state layer works as a layer of another,
+ * and a model whose outputs include states trains with a loss per output. */
+Test(return_state, predict_nested_and_several_losses) {
+    keel_model *m = keel_model_new("m");
+    keel_sym *x = keel_model_input(m, .shape = {5, 3}), *o[3];
+    cr_assert_eq(keel_apply_outputs(m, keel_lstm(.units = 4, .return_state = 1), 1, &x, 3, o), 3);
+    keel_model_outputs(m, 3, o);
+    float xs[2 * 5 * 3];
+    for (int i = 0; i < 30; i++)
+        xs[i] = keel_rand_uniform(8, 1, (uint64_t)i) - 0.5f;
+    keel_tensor *xt = keel_tensor_from_data(KEEL_SHAPE(2, 5, 3), xs), *p[3];
+    cr_assert_eq(keel_predict_outputs(m, xt, p, 3), 3, "%s", keel_last_error());
+    for (int k = 0; k < 3; k++)
+        cr_expect(keel_tensor_dim(p[k], 0) == 2 && keel_tensor_dim(p[k], 1) == 4);
+    cr_expect(!memcmp(keel_tensor_data(p[0]), keel_tensor_data(p[1]), 8 * sizeof(float)),
+              "output and h differ");
+    cr_expect(memcmp(keel_tensor_data(p[1]), keel_tensor_data(p[2]), 8 * sizeof(float)),
+              "h and c the same");
+    /* the outputs as targets of their own losses (c regressed toward h, say) */
+    cr_assert_eq(keel_compile(m, .optimizer = "sgd", .losses = {"mse", "mse", "mae"}), KEEL_OK,
+                 "%s", keel_last_error());
+    keel_tensor *y = keel_tensor_list(3, (const keel_tensor *[]){p[0], p[1], p[1]});
+    double r[4];
+    cr_assert_eq(keel_train_on_batch(m, xt, y, r, 4), KEEL_OK, "%s", keel_last_error());
+    cr_expect(r[1] == 0 && r[2] == 0 && r[3] > 0, "losses %g %g %g", r[1], r[2], r[3]);
+    keel_tensor_free(y);
+    for (int k = 0; k < 3; k++)
+        keel_tensor_free(p[k]);
+    /* inside another model */
+    keel_model *inner = keel_model_new("inner");
+    keel_sym *xi = keel_model_input(inner, .shape = {5, 3}), *oi[2];
+    keel_apply_outputs(inner, keel_gru(.units = 4, .return_state = 1, .go_backwards = 1), 1, &xi, 2,
+                       oi);
+    keel_model_outputs(inner, 1, (keel_sym *[]){keel_apply(inner, keel_dense(.units = 2), oi[1])});
+    keel_model *outer = keel_model_new("outer");
+    keel_sym *xo = keel_model_input(outer, .shape = {5, 3});
+    keel_model_outputs(outer, 1, (keel_sym *[]){keel_apply_model(outer, inner, 1, &xo)});
+    keel_tensor *a = keel_predict(inner, xt, NULL), *b = keel_predict(outer, xt, NULL);
+    cr_assert(a && b, "%s", keel_last_error());
+    cr_expect(!memcmp(keel_tensor_data(a), keel_tensor_data(b), 4 * sizeof(float)));
+    keel_tensor_free(a), keel_tensor_free(b), keel_tensor_free(xt);
+    keel_model_free(outer), keel_model_free(inner), keel_model_free(m);
+}
