@@ -478,8 +478,10 @@ KEEL_API keel_layer *keel_prelu_(keel_prelu_opts o);
  * GRU with reset_after: (2, 3*units)), gates in Keras's order (LSTM i, f, c, o; GRU z, r, h).
  * Output (N, units), or (N, T, units) with return_sequences. Each layer is one op over all
  * steps. A time-step mask from Embedding(mask_zero) or Masking is honoured: a masked step
- * carries the state over, so pre- and post-padding give the same result. Dropout masks are
- * fixed across the steps of a sequence. Not supported: stateful.
+ * carries the state over, so pre- and post-padding give the same result, and outputs the
+ * previous output (zeros before the first unmasked step, also when an initial state is given,
+ * as Keras does). Dropout masks are fixed across the steps of a sequence. Not supported:
+ * stateful.
  *
  * return_state=True: the call returns [output, h, c] (LSTM) or [output, h] (GRU, SimpleRNN),
  * h and c (N, units): the states after the last step, which under a mask are the states after
