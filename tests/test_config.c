@@ -604,8 +604,14 @@ static const refusal refusals[] = {
      KEEL_ERR_FORMAT,
      {"InputLayer 'in'", "config.batch_shape[1] = 2147483648 is too large"}},
     {"{\"class_name\": \"InputLayer\", \"config\": {\"name\": \"in\", \"batch_shape\": [null, "
-     "null, "
-     "3]}}",
+     "2147483647, 2147483647, 2147483647]}}",
+     KEEL_ERR_FORMAT,
+     {"InputLayer 'in'", "config.batch_shape holds more than 2^61 values"}},
+    {DENSE(", \"batch_input_shape\": [null, 2147483647, 2147483647, 2147483647]"),
+     KEEL_ERR_FORMAT,
+     {"Dense 'd1'", "config.batch_input_shape holds more than 2^61 values"}},
+    {"{\"class_name\": \"InputLayer\", \"config\": {\"name\": \"in\", \"batch_shape\": "
+     "[null, null, 3]}}",
      KEEL_ERR_UNSUPPORTED,
      {"InputLayer 'in'", "config.batch_shape[1] is null"}},
     {"{\"class_name\": \"InputLayer\", \"config\": {\"name\": \"in\"}}",

@@ -254,7 +254,7 @@ keel_status keel_cfg_shape(const json_t *v, const char *key, int *rank, int64_t 
         KEEL_FAIL(KEEL_ERR_UNSUPPORTED,
                   "%s: config.%s has %zu dimensions per sample; keel supports at most %d", where,
                   key, n - 1, KEEL_MAX_RANK);
-    int64_t d[KEEL_MAX_RANK] = {0};
+    int64_t d[KEEL_MAX_RANK] = {0}, size = 1;
     for (size_t i = 1; i < n; i++) {
         const json_t *e = json_array_get(v, i);
         if (json_is_null(e))
@@ -268,6 +268,9 @@ keel_status keel_cfg_shape(const json_t *v, const char *key, int *rank, int64_t 
         keel_status st = size_range(key, (int)i, json_integer_value(e), where);
         if (st) return st;
         d[i - 1] = json_integer_value(e);
+        if (!keel_mul_ok(size, d[i - 1], &size))
+            KEEL_FAIL(KEEL_ERR_FORMAT, "%s: config.%s holds more than 2^61 values per sample",
+                      where, key);
     }
     *rank = (int)(n - 1);
     memcpy(dims, d, sizeof d);
