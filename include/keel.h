@@ -68,7 +68,9 @@ typedef enum keel_status {
     KEEL_ERR_FORMAT = -5, /* a file whose content is not what it claims */
     KEEL_ERR_NOMEM = -6,  /* out of memory */
     KEEL_ERR_NAN = -7,    /* a NaN or infinite loss stopped training */
-    KEEL_STATUS_COUNT = 8
+    /* valid Keras that keel does not implement: a layer class, an option away from its default */
+    KEEL_ERR_UNSUPPORTED = -8,
+    KEEL_STATUS_COUNT = 9
 } keel_status;
 
 /* The message of the last error raised on this thread: one line, never NULL ("" if none). */

@@ -1,6 +1,7 @@
 /* advanced_act.c: the activation layers GANs use: LeakyReLU (tf.keras 2's default alpha 0.3,
  * not the 0.2 of the "leaky_relu" function), ReLU, ELU, Softmax, which run the Activation op
  * with a fixed function, and PReLU, whose slope is a weight. */
+#include "../save/config.h"
 #include "layers.h"
 
 #include <stdio.h>
@@ -17,12 +18,15 @@ static keel_node *act_build(keel_layer *l, keel_graph *g, keel_node *in) {
     return nd;
 }
 
+static keel_status act_get_config(const keel_layer *l, json_t *cfg);
 static const keel_layer_kind leaky_kind = {
-    .type = "LeakyReLU", .prefix = "leaky_re_lu", .build = act_build};
-static const keel_layer_kind relu_kind = {.type = "ReLU", .prefix = "re_lu", .build = act_build};
-static const keel_layer_kind elu_kind = {.type = "ELU", .prefix = "elu", .build = act_build};
+    .type = "LeakyReLU", .prefix = "leaky_re_lu", .build = act_build, .get_config = act_get_config};
+static const keel_layer_kind relu_kind = {
+    .type = "ReLU", .prefix = "re_lu", .build = act_build, .get_config = act_get_config};
+static const keel_layer_kind elu_kind = {
+    .type = "ELU", .prefix = "elu", .build = act_build, .get_config = act_get_config};
 static const keel_layer_kind softmax_kind = {
-    .type = "Softmax", .prefix = "softmax", .build = act_build};
+    .type = "Softmax", .prefix = "softmax", .build = act_build, .get_config = act_get_config};
 
 static keel_layer *act_layer(const keel_layer_kind *kind, keel_act a, const char *name,
                              const int64_t *input_shape) {
@@ -156,8 +160,12 @@ static void prelu_free(keel_layer *l) {
     if (c) keel_cfg_str_free(c->o.alpha_initializer);
 }
 
-static const keel_layer_kind prelu_kind = {
-    .type = "PReLU", .prefix = "p_re_lu", .build = prelu_build, .free_cfg = prelu_free};
+static keel_status prelu_get_config(const keel_layer *l, json_t *cfg);
+static const keel_layer_kind prelu_kind = {.type = "PReLU",
+                                           .prefix = "p_re_lu",
+                                           .build = prelu_build,
+                                           .free_cfg = prelu_free,
+                                           .get_config = prelu_get_config};
 
 keel_layer *keel_prelu_(keel_prelu_opts o) {
     const char *what = o.name ? o.name : "p_re_lu";
@@ -180,5 +188,139 @@ keel_layer *keel_prelu_(keel_prelu_opts o) {
         keel_layer_free(l);
         return NULL;
     }
+    return l;
+}
+
+/* ---------------------------------------------------------------- Keras configs (save/config.h) */
+
+static keel_status act_get_config(const keel_layer *l, json_t *cfg) {
+    keel_act a = ((const act_cfg *)l->cfg)->act;
+    keel_status st;
+    switch (a.kind) {
+    case KEEL_ACT_LEAKY_RELU: return keel_cfg_put_float(cfg, "negative_slope", a.alpha);
+    case KEEL_ACT_ELU: return keel_cfg_put_float(cfg, "alpha", a.alpha);
+    case KEEL_ACT_SOFTMAX: return keel_cfg_put_int(cfg, "axis", -1);
+    default: /* ReLU: the plain one, which is all keel's layer is */
+        if ((st = keel_cfg_put_null(cfg, "max_value")) ||
+            (st = keel_cfg_put_float(cfg, "negative_slope", 0.0f)) ||
+            (st = keel_cfg_put_float(cfg, "threshold", 0.0f)))
+            return st;
+        return KEEL_OK;
+    }
+}
+
+keel_layer *keel_leaky_relu_from_config(const json_t *cfg, const char *where) {
+    /* Keras 3 names the slope negative_slope, tf.keras 2 alpha */
+    static const char *const keys[] = {"negative_slope", "alpha", NULL};
+    char name[64];
+    bool trainable;
+    keel_leaky_relu_opts o = {.alpha = 0.3f};
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
+        keel_cfg_float(cfg, json_object_get(cfg, "negative_slope") ? "negative_slope" : "alpha",
+                       true, &o.alpha, where))
+        return NULL;
+    o.name = name[0] ? name : NULL;
+    keel_layer *l = keel_leaky_relu_(o);
+    if (l) keel_cfg_apply_base(l, trainable);
+    return l;
+}
+
+keel_layer *keel_relu_from_config(const json_t *cfg, const char *where) {
+    static const char *const keys[] = {"max_value", "negative_slope", "threshold", NULL};
+    char name[64];
+    bool trainable;
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
+        keel_cfg_require_default(cfg, "max_value", NULL, where) ||
+        keel_cfg_require_number(cfg, "negative_slope", 0, where) ||
+        keel_cfg_require_number(cfg, "threshold", 0, where))
+        return NULL;
+    keel_layer *l = keel_relu(.name = name[0] ? name : NULL);
+    if (l) keel_cfg_apply_base(l, trainable);
+    return l;
+}
+
+keel_layer *keel_elu_from_config(const json_t *cfg, const char *where) {
+    static const char *const keys[] = {"alpha", NULL};
+    char name[64];
+    bool trainable;
+    keel_elu_opts o = {.alpha = 1.0f};
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
+        keel_cfg_float(cfg, "alpha", true, &o.alpha, where))
+        return NULL;
+    o.name = name[0] ? name : NULL;
+    keel_layer *l = keel_elu_(o);
+    if (l) keel_cfg_apply_base(l, trainable);
+    return l;
+}
+
+keel_layer *keel_softmax_from_config(const json_t *cfg, const char *where) {
+    static const char *const keys[] = {"axis", NULL};
+    char name[64];
+    bool trainable;
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
+        keel_cfg_require_number(cfg, "axis", -1, where))
+        return NULL;
+    keel_layer *l = keel_softmax(.name = name[0] ? name : NULL);
+    if (l) keel_cfg_apply_base(l, trainable);
+    return l;
+}
+
+static keel_status prelu_get_config(const keel_layer *l, json_t *cfg) {
+    const prelu_cfg *c = l->cfg;
+    int64_t axes[KEEL_MAX_RANK];
+    int n = 0;
+    for (; n < KEEL_MAX_RANK && c->o.shared_axes[n]; n++)
+        axes[n] = c->o.shared_axes[n];
+    keel_status st;
+    if ((st = keel_cfg_put_initializer(cfg, "alpha_initializer",
+                                       c->o.alpha_initializer ? c->o.alpha_initializer : "zeros",
+                                       l)) ||
+        (st = keel_cfg_put_null(cfg, "alpha_regularizer")) ||
+        (st = keel_cfg_put_null(cfg, "alpha_constraint")) ||
+        (st = n ? keel_cfg_put_ints(cfg, "shared_axes", n, axes)
+                : keel_cfg_put_null(cfg, "shared_axes")))
+        return st;
+    return KEEL_OK;
+}
+
+keel_layer *keel_prelu_from_config(const json_t *cfg, const char *where) {
+    static const char *const keys[] = {"alpha_initializer", "alpha_regularizer", "alpha_constraint",
+                                       "shared_axes", NULL};
+    char name[64], ai[KEEL_CFG_SPEC_CAP], ar[KEEL_CFG_SPEC_CAP];
+    const char *reg = NULL;
+    bool trainable;
+    keel_prelu_opts o = {0};
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
+        keel_cfg_weight(cfg, "alpha", ai, &o.alpha_initializer, ar, &reg, where))
+        return NULL;
+    if (reg) {
+        keel_error(KEEL_ERR_UNSUPPORTED,
+                   "%s: config.alpha_regularizer = %s is not supported by keel's PReLU", where,
+                   reg);
+        return NULL;
+    }
+    /* shared_axes: null, one axis or a list (Keras's numbering, the batch axis 0) */
+    const json_t *v = json_object_get(cfg, "shared_axes");
+    if (v && !json_is_null(v)) {
+        size_t n = json_is_array(v) ? json_array_size(v) : 1;
+        if (n > KEEL_MAX_RANK) {
+            keel_error(KEEL_ERR_FORMAT, "%s: config.shared_axes has %zu entries", where, n);
+            return NULL;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const json_t *e = json_is_array(v) ? json_array_get(v, i) : v;
+            if (!json_is_integer(e) || json_integer_value(e) < 1 ||
+                json_integer_value(e) > KEEL_MAX_RANK) {
+                keel_error(KEEL_ERR_FORMAT,
+                           "%s: config.shared_axes[%zu] is not an axis from 1 to %d", where, i,
+                           KEEL_MAX_RANK);
+                return NULL;
+            }
+            o.shared_axes[i] = (int)json_integer_value(e);
+        }
+    }
+    o.name = name[0] ? name : NULL;
+    keel_layer *l = keel_prelu_(o);
+    if (l) keel_cfg_apply_base(l, trainable);
     return l;
 }

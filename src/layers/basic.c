@@ -1,5 +1,6 @@
 /* basic.c: the layers without weights that only move or gate values: Input, Activation,
  * Dropout, Flatten, Reshape. */
+#include "../save/config.h"
 #include "layers.h"
 
 #include <stdio.h>
@@ -22,8 +23,9 @@ static keel_node *input_build(keel_layer *l, keel_graph *g, keel_node *in) {
     return in; /* the model made the input node from this layer's shape */
 }
 
+static keel_status input_get_config(const keel_layer *l, json_t *cfg);
 static const keel_layer_kind input_kind = {
-    .type = "InputLayer", .prefix = "input", .build = input_build};
+    .type = "InputLayer", .prefix = "input", .build = input_build, .get_config = input_get_config};
 
 keel_layer *keel_input_(keel_input_opts o) {
     int r = keel_dims_rank(o.shape);
@@ -100,8 +102,11 @@ static keel_node *activation_build(keel_layer *l, keel_graph *g, keel_node *in) 
     return nd;
 }
 
-static const keel_layer_kind activation_kind = {
-    .type = "Activation", .prefix = "activation", .build = activation_build};
+static keel_status activation_get_config(const keel_layer *l, json_t *cfg);
+static const keel_layer_kind activation_kind = {.type = "Activation",
+                                                .prefix = "activation",
+                                                .build = activation_build,
+                                                .get_config = activation_get_config};
 
 keel_layer *keel_activation_(keel_activation_opts o) {
     activation_cfg c;
@@ -189,8 +194,11 @@ static keel_node *dropout_build(keel_layer *l, keel_graph *g, keel_node *in) {
     return keel_graph_add(g, &keel_op_dropout, l, &in, 1);
 }
 
-static const keel_layer_kind dropout_kind = {
-    .type = "Dropout", .prefix = "dropout", .build = dropout_build};
+static keel_status dropout_get_config(const keel_layer *l, json_t *cfg);
+static const keel_layer_kind dropout_kind = {.type = "Dropout",
+                                             .prefix = "dropout",
+                                             .build = dropout_build,
+                                             .get_config = dropout_get_config};
 
 keel_layer *keel_dropout_(keel_dropout_opts o) {
     if (!(o.rate >= 0 && o.rate <= 1)) {
@@ -250,10 +258,16 @@ static keel_node *reshape_build(keel_layer *l, keel_graph *g, keel_node *in) {
     return keel_graph_add(g, &keel_op_reshape, l, &in, 1);
 }
 
-static const keel_layer_kind flatten_kind = {
-    .type = "Flatten", .prefix = "flatten", .build = reshape_build};
-static const keel_layer_kind reshape_kind = {
-    .type = "Reshape", .prefix = "reshape", .build = reshape_build};
+static keel_status flatten_get_config(const keel_layer *l, json_t *cfg);
+static keel_status reshape_get_config(const keel_layer *l, json_t *cfg);
+static const keel_layer_kind flatten_kind = {.type = "Flatten",
+                                             .prefix = "flatten",
+                                             .build = reshape_build,
+                                             .get_config = flatten_get_config};
+static const keel_layer_kind reshape_kind = {.type = "Reshape",
+                                             .prefix = "reshape",
+                                             .build = reshape_build,
+                                             .get_config = reshape_get_config};
 
 keel_layer *keel_flatten_(keel_flatten_opts o) {
     reshape_cfg c = {0};
@@ -304,3 +318,179 @@ static keel_status view1d_infer(keel_node *nd) {
 }
 
 const keel_op keel_op_view1d = {.name = "view1d", .infer = view1d_infer, .alias_input = true};
+
+/* ---------------------------------------------------------------- Keras configs
+ * (save/config.h): each kind's get_config writes the fields Keras 3 writes for it, and its
+ * from_config reads either Keras's and calls the constructor above. */
+
+/* An InputLayer read from a file may declare int32 (token ids); keel's Input has no dtype
+ * option, so the layer keeps it here only to write it back. NULL cfg: float32. */
+typedef struct input_cfg {
+    keel_dtype dtype;
+} input_cfg;
+
+static keel_status input_get_config(const keel_layer *l, json_t *cfg) {
+    /* Keras 3's InputLayer has neither trainable nor a DTypePolicy: its own keys, its order */
+    const input_cfg *c = l->cfg;
+    json_object_clear(cfg);
+    keel_status st;
+    if ((st = keel_cfg_put_ints(cfg, "batch_shape", 0, NULL))) return st;
+    json_t *shape = json_object_get(cfg, "batch_shape");
+    if (json_array_append_new(shape, json_null()))
+        KEEL_FAIL(KEEL_ERR_NOMEM, "%s: saving the config: out of memory", l->name);
+    for (int i = 0; i < l->input_rank; i++)
+        if (json_array_append_new(shape, json_integer(l->input_dims[i])))
+            KEEL_FAIL(KEEL_ERR_NOMEM, "%s: saving the config: out of memory", l->name);
+    if ((st = keel_cfg_put_str(cfg, "dtype", c && c->dtype == KEEL_INT32 ? "int32" : "float32")) ||
+        (st = keel_cfg_put_bool(cfg, "sparse", false)) ||
+        (st = keel_cfg_put_bool(cfg, "ragged", false)) ||
+        (st = keel_cfg_put_str(cfg, "name", l->name[0] ? l->name : "input_layer")) ||
+        (st = keel_cfg_put_bool(cfg, "optional", false)))
+        return st;
+    return KEEL_OK;
+}
+
+keel_layer *keel_input_from_config(const json_t *cfg, const char *where) {
+    static const char *const keys[] = {"batch_shape", "sparse", "ragged", "optional", NULL};
+    const char *name = NULL, *dtype = NULL;
+    static const char *const dtypes[] = {"int32", NULL};
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_string(cfg, "name", true, &name, where) ||
+        keel_cfg_dtype(cfg, dtypes, &dtype, where) ||
+        keel_cfg_require_default(cfg, "sparse", NULL, where) ||
+        keel_cfg_require_default(cfg, "ragged", NULL, where) ||
+        keel_cfg_require_default(cfg, "optional", NULL, where))
+        return NULL;
+    if (name && strlen(name) >= 64) {
+        keel_error(KEEL_ERR_UNSUPPORTED, "%s: config.name is %zu characters; keel keeps 63", where,
+                   strlen(name));
+        return NULL;
+    }
+    /* Keras 3 writes batch_shape, tf.keras 2 batch_input_shape */
+    const char *key = json_object_get(cfg, "batch_shape") ? "batch_shape" : "batch_input_shape";
+    const json_t *shape = json_object_get(cfg, key);
+    if (!shape || json_is_null(shape)) {
+        keel_error(KEEL_ERR_FORMAT, "%s: config.batch_shape is missing", where);
+        return NULL;
+    }
+    keel_input_opts o = {.name = name};
+    int rank;
+    if (keel_cfg_shape(shape, key, &rank, o.shape, where)) return NULL;
+    keel_layer *l = keel_input_(o);
+    if (l && !strcmp(dtype, "int32")) {
+        input_cfg *c = keel_alloc(sizeof *c);
+        if (!c) {
+            keel_layer_free(l);
+            return NULL;
+        }
+        c->dtype = KEEL_INT32;
+        l->cfg = c;
+    }
+    return l;
+}
+
+static keel_status activation_get_config(const keel_layer *l, json_t *cfg) {
+    return keel_cfg_put_activation(cfg, "activation", ((const activation_cfg *)l->cfg)->act, l);
+}
+
+keel_layer *keel_activation_from_config(const json_t *cfg, const char *where) {
+    static const char *const keys[] = {"activation", NULL};
+    char name[64];
+    bool trainable;
+    const char *act = "";
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
+        keel_cfg_activation(cfg, "activation", &act, where))
+        return NULL;
+    if (act && !act[0]) { /* absent: Activation's argument is required */
+        keel_error(KEEL_ERR_FORMAT, "%s: config.activation is missing", where);
+        return NULL;
+    }
+    keel_layer *l =
+        keel_activation(.activation = act ? act : "linear", .name = name[0] ? name : NULL);
+    if (l) keel_cfg_apply_base(l, trainable);
+    return l;
+}
+
+static keel_status dropout_get_config(const keel_layer *l, json_t *cfg) {
+    const dropout_cfg *c = l->cfg;
+    keel_status st;
+    if ((st = keel_cfg_put_float(cfg, "rate", c->rate)) ||
+        (st = c->seed ? keel_cfg_put_int(cfg, "seed", (int64_t)c->seed)
+                      : keel_cfg_put_null(cfg, "seed")) ||
+        (st = keel_cfg_put_null(cfg, "noise_shape")))
+        return st;
+    return KEEL_OK;
+}
+
+keel_layer *keel_dropout_from_config(const json_t *cfg, const char *where) {
+    static const char *const keys[] = {"rate", "seed", "noise_shape", NULL};
+    char name[64];
+    bool trainable;
+    keel_dropout_opts o = {0};
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
+        keel_cfg_float(cfg, "rate", false, &o.rate, where) ||
+        keel_cfg_seed(cfg, "seed", &o.seed, where) ||
+        keel_cfg_require_default(cfg, "noise_shape", NULL, where))
+        return NULL;
+    o.name = name[0] ? name : NULL;
+    keel_layer *l = keel_dropout_(o);
+    if (l) keel_cfg_apply_base(l, trainable);
+    return l;
+}
+
+static keel_status flatten_get_config(const keel_layer *l, json_t *cfg) {
+    (void)l;
+    return keel_cfg_put_str(cfg, "data_format", "channels_last");
+}
+
+keel_layer *keel_flatten_from_config(const json_t *cfg, const char *where) {
+    static const char *const keys[] = {"data_format", NULL};
+    char name[64];
+    bool trainable;
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
+        keel_cfg_data_format(cfg, where))
+        return NULL;
+    keel_layer *l = keel_flatten(.name = name[0] ? name : NULL);
+    if (l) keel_cfg_apply_base(l, trainable);
+    return l;
+}
+
+static keel_status reshape_get_config(const keel_layer *l, json_t *cfg) {
+    const reshape_cfg *c = l->cfg;
+    return keel_cfg_put_ints(cfg, "target_shape", c->rank, c->dims);
+}
+
+keel_layer *keel_reshape_from_config(const json_t *cfg, const char *where) {
+    static const char *const keys[] = {"target_shape", NULL};
+    char name[64];
+    bool trainable;
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable))
+        return NULL;
+    const json_t *t = json_object_get(cfg, "target_shape");
+    if (!json_is_array(t)) {
+        keel_error(KEEL_ERR_FORMAT, "%s: config.target_shape is %s, expected a list of integers",
+                   where, t ? keel_json_type(t) : "missing");
+        return NULL;
+    }
+    size_t n = json_array_size(t);
+    if (n == 0 || n > KEEL_MAX_RANK) {
+        keel_error(KEEL_ERR_UNSUPPORTED,
+                   "%s: config.target_shape has %zu entries; keel takes 1 to %d", where, n,
+                   KEEL_MAX_RANK);
+        return NULL;
+    }
+    keel_reshape_opts o = {.name = name[0] ? name : NULL};
+    for (size_t i = 0; i < n; i++) {
+        const json_t *e = json_array_get(t, i);
+        json_int_t v = json_is_integer(e) ? json_integer_value(e) : 0;
+        if (!json_is_integer(e) || v == 0 || v < -1 || v > KEEL_CFG_SIZE_MAX) {
+            keel_error(KEEL_ERR_FORMAT,
+                       "%s: config.target_shape[%zu] is %s, expected a positive integer or -1",
+                       where, i, json_is_integer(e) ? "out of range" : keel_json_type(e));
+            return NULL;
+        }
+        o.target_shape[i] = v;
+    }
+    keel_layer *l = keel_reshape_(o);
+    if (l) keel_cfg_apply_base(l, trainable);
+    return l;
+}

@@ -2,6 +2,7 @@
  * with the batch statistics over every other axis and moves the moving statistics toward
  * them; inference uses the moving statistics. Weights in Keras's order: gamma, beta
  * (trainable), moving_mean, moving_variance (not trainable, never touched by the optimizer). */
+#include "../save/config.h"
 #include "layers.h"
 
 #include <stdio.h>
@@ -16,6 +17,7 @@ typedef struct bn_cfg {
         factor; /* per channel: 1/sqrt(moving var + eps) (inference), gamma invstd / M (backward) */
     double *acc; /* 2C accumulators per thread, allocated once so a step allocates nothing */
     int parts;   /* threads the accumulators are for */
+    int axis;    /* a loaded config's axis > 0 (Keras's numbering), checked at build; 0: -1 */
 } bn_cfg;
 
 /* ---- the kernels: rows of C channels, cut into one block of rows per thread; the inner loops
@@ -242,6 +244,14 @@ static const keel_op bn_op = {.keeps_mask = true,
 static keel_node *bn_build(keel_layer *l, keel_graph *g, keel_node *in) {
     const bn_cfg *lc = l->cfg;
     int64_t C = in->dims[in->rank - 1], dims[1] = {C};
+    if (lc->axis > 0 && lc->axis != in->rank) {
+        char a[128];
+        keel_error(KEEL_ERR_UNSUPPORTED,
+                   "%s: axis %d is not the last axis of its input %s; keel normalizes the last "
+                   "axis only",
+                   l->name, lc->axis, keel_dims_str(in->rank, in->dims, true, a, sizeof a));
+        return NULL;
+    }
     if ((lc->o.scale && !keel_layer_param(l, "gamma", 1, dims, "ones", NULL)) ||
         (lc->o.center && !keel_layer_param(l, "beta", 1, dims, "zeros", NULL)))
         return NULL;
@@ -267,8 +277,11 @@ static keel_node *bn_build(keel_layer *l, keel_graph *g, keel_node *in) {
     return nd;
 }
 
-static const keel_layer_kind bn_kind = {
-    .type = "BatchNormalization", .prefix = "batch_normalization", .build = bn_build};
+static keel_status bn_get_config(const keel_layer *l, json_t *cfg);
+static const keel_layer_kind bn_kind = {.type = "BatchNormalization",
+                                        .prefix = "batch_normalization",
+                                        .build = bn_build,
+                                        .get_config = bn_get_config};
 
 keel_layer *keel_batch_normalization_(keel_batch_normalization_opts o) {
     const char *what = o.name ? o.name : "batch_normalization";
@@ -281,4 +294,124 @@ keel_layer *keel_batch_normalization_(keel_batch_normalization_opts o) {
     bn_cfg c = {.o = o};
     c.o.name = NULL;
     return keel_layer_new(&bn_kind, o.name, &c, sizeof c, o.input_shape);
+}
+
+/* ---------------------------------------------------------------- Keras config (save/config.h) */
+
+static keel_status bn_get_config(const keel_layer *l, json_t *cfg) {
+    const keel_batch_normalization_opts *o = &((const bn_cfg *)l->cfg)->o;
+    keel_status st;
+    /* keel's fixed initializers and no regularizers, constraints or renormalization */
+    if ((st = keel_cfg_put_int(cfg, "axis", -1)) ||
+        (st = keel_cfg_put_float(cfg, "momentum", o->momentum)) ||
+        (st = keel_cfg_put_float(cfg, "epsilon", o->epsilon)) ||
+        (st = keel_cfg_put_bool(cfg, "center", o->center)) ||
+        (st = keel_cfg_put_bool(cfg, "scale", o->scale)) ||
+        (st = keel_cfg_put_initializer(cfg, "beta_initializer", "zeros", l)) ||
+        (st = keel_cfg_put_initializer(cfg, "gamma_initializer", "ones", l)) ||
+        (st = keel_cfg_put_initializer(cfg, "moving_mean_initializer", "zeros", l)) ||
+        (st = keel_cfg_put_initializer(cfg, "moving_variance_initializer", "ones", l)) ||
+        (st = keel_cfg_put_null(cfg, "beta_regularizer")) ||
+        (st = keel_cfg_put_null(cfg, "gamma_regularizer")) ||
+        (st = keel_cfg_put_null(cfg, "beta_constraint")) ||
+        (st = keel_cfg_put_null(cfg, "gamma_constraint")) ||
+        (st = keel_cfg_put_bool(cfg, "synchronized", false)) ||
+        (st = keel_cfg_put_bool(cfg, "renorm", false)) ||
+        (st = keel_cfg_put_null(cfg, "renorm_clipping")) ||
+        (st = keel_cfg_put_float(cfg, "renorm_momentum", 0.99f)))
+        return st;
+    return KEEL_OK;
+}
+
+/* axis: -1, or one positive axis (a built tf.keras 2 layer writes [3]), which the build checks
+ * is the last */
+static keel_status bn_axis(const json_t *cfg, int *axis, const char *where) {
+    const json_t *v = json_object_get(cfg, "axis");
+    *axis = 0;
+    if (!v || json_is_null(v)) return KEEL_OK;
+    if (json_is_array(v) && json_array_size(v) == 1)
+        v = json_array_get(v, 0);
+    else if (json_is_array(v))
+        KEEL_FAIL(KEEL_ERR_UNSUPPORTED,
+                  "%s: config.axis holds %zu axes; keel normalizes one (the last)", where,
+                  json_array_size(v));
+    if (!json_is_integer(v))
+        KEEL_FAIL(KEEL_ERR_FORMAT, "%s: config.axis is %s, expected an integer", where,
+                  keel_json_type(v));
+    json_int_t a = json_integer_value(v);
+    if (a == -1) return KEEL_OK;
+    if (a < 1 || a > KEEL_MAX_RANK)
+        KEEL_FAIL(KEEL_ERR_UNSUPPORTED,
+                  "%s: config.axis = %lld is not supported by keel (the last axis only)", where,
+                  (long long)a);
+    *axis = (int)a;
+    return KEEL_OK;
+}
+
+/* an initializer keel's BatchNormalization fixes: it must be that one */
+static keel_status bn_fixed_init(const json_t *cfg, const char *key, const char *want,
+                                 const char *where) {
+    char buf[KEEL_CFG_SPEC_CAP];
+    const char *spec = NULL;
+    keel_status st = keel_cfg_initializer(cfg, key, buf, sizeof buf, &spec, where);
+    if (st || !spec || !strcmp(spec, want)) return st;
+    KEEL_FAIL(KEEL_ERR_UNSUPPORTED, "%s: config.%s = %s is not supported by keel (%s only)", where,
+              key, spec, want);
+}
+
+keel_layer *keel_batch_normalization_from_config(const json_t *cfg, const char *where) {
+    static const char *const keys[] = {"axis",
+                                       "momentum",
+                                       "epsilon",
+                                       "center",
+                                       "scale",
+                                       "beta_initializer",
+                                       "gamma_initializer",
+                                       "moving_mean_initializer",
+                                       "moving_variance_initializer",
+                                       "beta_regularizer",
+                                       "gamma_regularizer",
+                                       "beta_constraint",
+                                       "gamma_constraint",
+                                       "synchronized",
+                                       "renorm",
+                                       "renorm_clipping",
+                                       "renorm_momentum",
+                                       NULL};
+    char name[64];
+    bool trainable;
+    int axis;
+    float renorm_momentum = 0.99f;
+    keel_batch_normalization_opts o = {
+        .momentum = 0.99f, .epsilon = 1e-3f, .center = 1, .scale = 1};
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
+        bn_axis(cfg, &axis, where) || keel_cfg_float(cfg, "momentum", true, &o.momentum, where) ||
+        keel_cfg_float(cfg, "epsilon", true, &o.epsilon, where) ||
+        keel_cfg_bool(cfg, "center", true, &o.center, where) ||
+        keel_cfg_bool(cfg, "scale", true, &o.scale, where) ||
+        bn_fixed_init(cfg, "beta_initializer", "zeros", where) ||
+        bn_fixed_init(cfg, "gamma_initializer", "ones", where) ||
+        bn_fixed_init(cfg, "moving_mean_initializer", "zeros", where) ||
+        bn_fixed_init(cfg, "moving_variance_initializer", "ones", where) ||
+        keel_cfg_require_default(cfg, "beta_regularizer", NULL, where) ||
+        keel_cfg_require_default(cfg, "gamma_regularizer", NULL, where) ||
+        keel_cfg_require_default(cfg, "beta_constraint", NULL, where) ||
+        keel_cfg_require_default(cfg, "gamma_constraint", NULL, where) ||
+        keel_cfg_require_default(cfg, "synchronized", NULL, where) ||
+        keel_cfg_require_default(cfg, "renorm", NULL, where) ||
+        keel_cfg_require_default(cfg, "renorm_clipping", NULL, where) ||
+        keel_cfg_float(cfg, "renorm_momentum", true, &renorm_momentum, where))
+        return NULL;
+    /* keel's option struct reads 0 as "the default": a zero here cannot be honoured */
+    if (o.momentum == 0 || o.epsilon == 0) {
+        keel_error(KEEL_ERR_UNSUPPORTED, "%s: config.%s = 0 is not supported by keel", where,
+                   o.momentum == 0 ? "momentum" : "epsilon");
+        return NULL;
+    }
+    o.name = name[0] ? name : NULL;
+    keel_layer *l = keel_batch_normalization_(o);
+    if (!l) return NULL;
+    keel_cfg_apply_base(l, trainable);
+    ((bn_cfg *)l->cfg)->axis = axis;
+    return l;
 }

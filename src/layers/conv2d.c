@@ -1,6 +1,7 @@
 /* conv2d.c: Conv2D, channels-last. One op: im2col + GEMM with bias and activation applied to
  * the output in place; a 1x1, stride-1, unpadded convolution skips im2col (the input already is
  * the column matrix). Kernel (KH, KW, C, filters) as Keras stores it. */
+#include "../save/config.h"
 #include "layers.h"
 
 #include <stdio.h>
@@ -221,10 +222,17 @@ static void conv_free(keel_layer *l) {
     keel_cfg_str_free(c->o.bias_regularizer);
 }
 
-static const keel_layer_kind conv_kind = {
-    .type = "Conv2D", .prefix = "conv2d", .build = conv_build, .free_cfg = conv_free};
-static const keel_layer_kind conv1d_kind = {
-    .type = "Conv1D", .prefix = "conv1d", .build = conv_build, .free_cfg = conv_free};
+static keel_status conv_get_config(const keel_layer *l, json_t *cfg);
+static const keel_layer_kind conv_kind = {.type = "Conv2D",
+                                          .prefix = "conv2d",
+                                          .build = conv_build,
+                                          .free_cfg = conv_free,
+                                          .get_config = conv_get_config};
+static const keel_layer_kind conv1d_kind = {.type = "Conv1D",
+                                            .prefix = "conv1d",
+                                            .build = conv_build,
+                                            .free_cfg = conv_free,
+                                            .get_config = conv_get_config};
 
 /* {k} means {k, k}; {0, 0} means the default */
 bool keel_pair(int64_t *p, int64_t dflt) {
@@ -329,5 +337,119 @@ static keel_layer *conv_new(const keel_layer_kind *kind, keel_conv2d_opts o, boo
         keel_layer_free(l);
         return NULL;
     }
+    return l;
+}
+
+/* ---------------------------------------------------------------- Keras configs (save/config.h)
+ * Conv2D and Conv1D: Keras 3 writes each size as a list (Conv1D's of one entry). */
+
+static keel_status conv_get_config(const keel_layer *l, json_t *cfg) {
+    const conv_cfg *c = l->cfg;
+    const keel_conv2d_opts *o = &c->o;
+    const int n = c->one_d ? 1 : 2, at = c->one_d ? 1 : 0; /* Conv1D: the width entries */
+    keel_status st;
+    if ((st = keel_cfg_put_int(cfg, "filters", o->filters)) ||
+        (st = keel_cfg_put_ints(cfg, "kernel_size", n, o->kernel_size + at)) ||
+        (st = keel_cfg_put_ints(cfg, "strides", n, o->strides + at)) ||
+        (st = keel_cfg_put_str(cfg, "padding",
+                               c->causal ? "causal"
+                               : c->same ? "same"
+                                         : "valid")) ||
+        (st = keel_cfg_put_str(cfg, "data_format", "channels_last")) ||
+        (st = keel_cfg_put_ints(cfg, "dilation_rate", n, o->dilation_rate + at)) ||
+        (st = keel_cfg_put_int(cfg, "groups", 1)) ||
+        (st = keel_cfg_put_activation(cfg, "activation", c->act, l)) ||
+        (st = keel_cfg_put_bool(cfg, "use_bias", o->use_bias)) ||
+        (st = keel_cfg_put_initializer(
+             cfg, "kernel_initializer",
+             o->kernel_initializer ? o->kernel_initializer : "glorot_uniform", l)) ||
+        (st = keel_cfg_put_initializer(cfg, "bias_initializer",
+                                       o->bias_initializer ? o->bias_initializer : "zeros", l)) ||
+        (st = keel_cfg_put_regularizer(cfg, "kernel_regularizer", o->kernel_regularizer, l)) ||
+        (st = keel_cfg_put_regularizer(cfg, "bias_regularizer", o->bias_regularizer, l)) ||
+        (st = keel_cfg_put_null(cfg, "activity_regularizer")) ||
+        (st = keel_cfg_put_null(cfg, "kernel_constraint")) ||
+        (st = keel_cfg_put_null(cfg, "bias_constraint")))
+        return st;
+    return KEEL_OK;
+}
+
+/* The fields Conv2D and Conv1D share, into o (n: 2 or 1 entries per size) */
+typedef struct conv_read {
+    char name[64], ki[KEEL_CFG_SPEC_CAP], kr[KEEL_CFG_SPEC_CAP], bi[KEEL_CFG_SPEC_CAP],
+        br[KEEL_CFG_SPEC_CAP];
+    bool trainable;
+    int64_t filters, kernel[2], strides[2], dilation[2];
+    int use_bias;
+    const char *padding, *activation, *kernel_initializer, *bias_initializer, *kernel_regularizer,
+        *bias_regularizer;
+} conv_read;
+
+static keel_status conv_read_config(const json_t *cfg, int n, conv_read *r, const char *where) {
+    static const char *const keys[] = {
+        "filters",          "kernel_size",        "strides",          "padding",
+        "data_format",      "dilation_rate",      "groups",           "activation",
+        "use_bias",         "kernel_initializer", "bias_initializer", "kernel_regularizer",
+        "bias_regularizer", "kernel_constraint",  "bias_constraint",  NULL};
+    r->strides[0] = r->strides[1] = r->dilation[0] = r->dilation[1] = 1;
+    r->use_bias = 1;
+    r->activation = NULL;
+    keel_status st;
+    if ((st = keel_cfg_check_keys(cfg, keys, where)) ||
+        (st = keel_cfg_get_base(cfg, where, r->name, &r->trainable)) ||
+        (st = keel_cfg_size(cfg, "filters", false, &r->filters, where)) ||
+        (st = keel_cfg_sizes(cfg, "kernel_size", false, n, r->kernel, where)) ||
+        (st = keel_cfg_sizes(cfg, "strides", true, n, r->strides, where)) ||
+        (st = keel_cfg_padding(cfg, n == 1, &r->padding, where)) ||
+        (st = keel_cfg_data_format(cfg, where)) ||
+        (st = keel_cfg_sizes(cfg, "dilation_rate", true, n, r->dilation, where)) ||
+        (st = keel_cfg_require_number(cfg, "groups", 1, where)) ||
+        (st = keel_cfg_activation(cfg, "activation", &r->activation, where)) ||
+        (st = keel_cfg_bool(cfg, "use_bias", true, &r->use_bias, where)) ||
+        (st = keel_cfg_weight(cfg, "kernel", r->ki, &r->kernel_initializer, r->kr,
+                              &r->kernel_regularizer, where)) ||
+        (st = keel_cfg_weight(cfg, "bias", r->bi, &r->bias_initializer, r->br, &r->bias_regularizer,
+                              where)))
+        return st;
+    return KEEL_OK;
+}
+
+keel_layer *keel_conv2d_from_config(const json_t *cfg, const char *where) {
+    conv_read r;
+    if (conv_read_config(cfg, 2, &r, where)) return NULL;
+    keel_conv2d_opts o = {.filters = r.filters,
+                          .kernel_size = {r.kernel[0], r.kernel[1]},
+                          .strides = {r.strides[0], r.strides[1]},
+                          .padding = r.padding,
+                          .dilation_rate = {r.dilation[0], r.dilation[1]},
+                          .activation = r.activation,
+                          .use_bias = r.use_bias,
+                          .kernel_initializer = r.kernel_initializer,
+                          .bias_initializer = r.bias_initializer,
+                          .kernel_regularizer = r.kernel_regularizer,
+                          .bias_regularizer = r.bias_regularizer,
+                          .name = r.name[0] ? r.name : NULL};
+    keel_layer *l = keel_conv2d_(o);
+    if (l) keel_cfg_apply_base(l, r.trainable);
+    return l;
+}
+
+keel_layer *keel_conv1d_from_config(const json_t *cfg, const char *where) {
+    conv_read r;
+    if (conv_read_config(cfg, 1, &r, where)) return NULL;
+    keel_conv1d_opts o = {.filters = r.filters,
+                          .kernel_size = r.kernel[0],
+                          .strides = r.strides[0],
+                          .padding = r.padding,
+                          .dilation_rate = r.dilation[0],
+                          .activation = r.activation,
+                          .use_bias = r.use_bias,
+                          .kernel_initializer = r.kernel_initializer,
+                          .bias_initializer = r.bias_initializer,
+                          .kernel_regularizer = r.kernel_regularizer,
+                          .bias_regularizer = r.bias_regularizer,
+                          .name = r.name[0] ? r.name : NULL};
+    keel_layer *l = keel_conv1d_(o);
+    if (l) keel_cfg_apply_base(l, r.trainable);
     return l;
 }

@@ -1,6 +1,7 @@
 /* dense.c: Dense(units): y = activation(x @ kernel + bias), with kernel (in, units) and bias
  * (units). The GEMM, bias and activation are one op; for input of rank > 1 the last axis is
  * contracted, as Keras does. */
+#include "../save/config.h"
 #include "layers.h"
 
 #include <stdio.h>
@@ -102,8 +103,12 @@ static void dense_free(keel_layer *l) {
     keel_cfg_str_free(c->o.bias_regularizer);
 }
 
-static const keel_layer_kind dense_kind = {
-    .type = "Dense", .prefix = "dense", .build = dense_build, .free_cfg = dense_free};
+static keel_status dense_get_config(const keel_layer *l, json_t *cfg);
+static const keel_layer_kind dense_kind = {.type = "Dense",
+                                           .prefix = "dense",
+                                           .build = dense_build,
+                                           .free_cfg = dense_free,
+                                           .get_config = dense_get_config};
 
 keel_layer *keel_dense_(keel_dense_opts o) {
     char what[96];
@@ -139,5 +144,58 @@ keel_layer *keel_dense_(keel_dense_opts o) {
         return NULL;
     }
     lc->o.name = NULL;
+    return l;
+}
+
+/* ---------------------------------------------------------------- Keras config (save/config.h) */
+
+static keel_status dense_get_config(const keel_layer *l, json_t *cfg) {
+    const dense_cfg *c = l->cfg;
+    const keel_dense_opts *o = &c->o;
+    keel_status st;
+    if ((st = keel_cfg_put_int(cfg, "units", o->units)) ||
+        (st = keel_cfg_put_activation(cfg, "activation", c->act, l)) ||
+        (st = keel_cfg_put_bool(cfg, "use_bias", o->use_bias)) ||
+        (st = keel_cfg_put_initializer(
+             cfg, "kernel_initializer",
+             o->kernel_initializer ? o->kernel_initializer : "glorot_uniform", l)) ||
+        (st = keel_cfg_put_initializer(cfg, "bias_initializer",
+                                       o->bias_initializer ? o->bias_initializer : "zeros", l)) ||
+        (st = keel_cfg_put_regularizer(cfg, "kernel_regularizer", o->kernel_regularizer, l)) ||
+        (st = keel_cfg_put_regularizer(cfg, "bias_regularizer", o->bias_regularizer, l)) ||
+        (st = keel_cfg_put_null(cfg, "kernel_constraint")) ||
+        (st = keel_cfg_put_null(cfg, "bias_constraint")) ||
+        (st = keel_cfg_put_null(cfg, "quantization_config")))
+        return st;
+    return KEEL_OK;
+}
+
+keel_layer *keel_dense_from_config(const json_t *cfg, const char *where) {
+    /* lora_rank / lora_alpha and quantization_config (Keras 3) are accepted at null only */
+    static const char *const keys[] = {"units",
+                                       "activation",
+                                       "use_bias",
+                                       "kernel_initializer",
+                                       "bias_initializer",
+                                       "kernel_regularizer",
+                                       "bias_regularizer",
+                                       "kernel_constraint",
+                                       "bias_constraint",
+                                       NULL};
+    char name[64], ki[KEEL_CFG_SPEC_CAP], kr[KEEL_CFG_SPEC_CAP], bi[KEEL_CFG_SPEC_CAP],
+        br[KEEL_CFG_SPEC_CAP];
+    bool trainable;
+    keel_dense_opts o = {.use_bias = 1};
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
+        keel_cfg_size(cfg, "units", false, &o.units, where) ||
+        keel_cfg_activation(cfg, "activation", &o.activation, where) ||
+        keel_cfg_bool(cfg, "use_bias", true, &o.use_bias, where) ||
+        keel_cfg_weight(cfg, "kernel", ki, &o.kernel_initializer, kr, &o.kernel_regularizer,
+                        where) ||
+        keel_cfg_weight(cfg, "bias", bi, &o.bias_initializer, br, &o.bias_regularizer, where))
+        return NULL;
+    o.name = name[0] ? name : NULL;
+    keel_layer *l = keel_dense_(o);
+    if (l) keel_cfg_apply_base(l, trainable);
     return l;
 }

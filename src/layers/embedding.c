@@ -4,6 +4,7 @@
  * padding and the time-step mask (1 where the index is not 0) travels to the layers after it
  * (graph.h: mask_node). Masking(mask_value) masks the steps whose features all equal the value,
  * and zeroes them. */
+#include "../save/config.h"
 #include "layers.h"
 
 #include <stdio.h>
@@ -112,10 +113,12 @@ static void embedding_free(keel_layer *l) {
     keel_cfg_str_free(c->regularizer);
 }
 
+static keel_status embedding_get_config(const keel_layer *l, json_t *cfg);
 static const keel_layer_kind embedding_kind = {.type = "Embedding",
                                                .prefix = "embedding",
                                                .build = embedding_build,
-                                               .free_cfg = embedding_free};
+                                               .free_cfg = embedding_free,
+                                               .get_config = embedding_get_config};
 
 keel_layer *keel_embedding_(keel_embedding_opts o) {
     const char *what = o.name ? o.name : "embedding";
@@ -211,8 +214,11 @@ static keel_node *masking_build(keel_layer *l, keel_graph *g, keel_node *in) {
     return nd;
 }
 
-static const keel_layer_kind masking_kind = {
-    .type = "Masking", .prefix = "masking", .build = masking_build};
+static keel_status masking_get_config(const keel_layer *l, json_t *cfg);
+static const keel_layer_kind masking_kind = {.type = "Masking",
+                                             .prefix = "masking",
+                                             .build = masking_build,
+                                             .get_config = masking_get_config};
 
 keel_layer *keel_masking_(keel_masking_opts o) {
     if (!isfinite(o.mask_value)) {
@@ -221,4 +227,67 @@ keel_layer *keel_masking_(keel_masking_opts o) {
     }
     masking_cfg c = {o.mask_value};
     return keel_layer_new(&masking_kind, o.name, &c, sizeof c, o.input_shape);
+}
+
+/* ---------------------------------------------------------------- Keras configs (save/config.h) */
+
+static keel_status embedding_get_config(const keel_layer *l, json_t *cfg) {
+    const embedding_cfg *c = l->cfg;
+    keel_status st;
+    if ((st = keel_cfg_put_int(cfg, "input_dim", c->input_dim)) ||
+        (st = keel_cfg_put_int(cfg, "output_dim", c->output_dim)) ||
+        (st = keel_cfg_put_initializer(cfg, "embeddings_initializer",
+                                       c->initializer ? c->initializer : "uniform", l)) ||
+        (st = keel_cfg_put_regularizer(cfg, "embeddings_regularizer", c->regularizer, l)) ||
+        (st = keel_cfg_put_null(cfg, "activity_regularizer")) ||
+        (st = keel_cfg_put_null(cfg, "embeddings_constraint")) ||
+        (st = keel_cfg_put_bool(cfg, "mask_zero", c->mask_zero)) ||
+        (st = keel_cfg_put_null(cfg, "quantization_config")))
+        return st;
+    return KEEL_OK;
+}
+
+keel_layer *keel_embedding_from_config(const json_t *cfg, const char *where) {
+    /* input_length: tf.keras 2's (Keras 3 dropped it); it declares the input shape */
+    static const char *const keys[] = {"input_dim",
+                                       "output_dim",
+                                       "embeddings_initializer",
+                                       "embeddings_regularizer",
+                                       "embeddings_constraint",
+                                       "mask_zero",
+                                       "input_length",
+                                       NULL};
+    char name[64], ei[KEEL_CFG_SPEC_CAP], er[KEEL_CFG_SPEC_CAP];
+    bool trainable;
+    keel_embedding_opts o = {0};
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
+        keel_cfg_size(cfg, "input_dim", false, &o.input_dim, where) ||
+        keel_cfg_size(cfg, "output_dim", false, &o.output_dim, where) ||
+        keel_cfg_weight(cfg, "embeddings", ei, &o.embeddings_initializer, er,
+                        &o.embeddings_regularizer, where) ||
+        keel_cfg_bool(cfg, "mask_zero", true, &o.mask_zero, where) ||
+        keel_cfg_size(cfg, "input_length", true, &o.input_length, where))
+        return NULL;
+    o.name = name[0] ? name : NULL;
+    keel_layer *l = keel_embedding_(o);
+    if (l) keel_cfg_apply_base(l, trainable);
+    return l;
+}
+
+static keel_status masking_get_config(const keel_layer *l, json_t *cfg) {
+    return keel_cfg_put_float(cfg, "mask_value", ((const masking_cfg *)l->cfg)->value);
+}
+
+keel_layer *keel_masking_from_config(const json_t *cfg, const char *where) {
+    static const char *const keys[] = {"mask_value", NULL};
+    char name[64];
+    bool trainable;
+    keel_masking_opts o = {0};
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
+        keel_cfg_float(cfg, "mask_value", true, &o.mask_value, where))
+        return NULL;
+    o.name = name[0] ? name : NULL;
+    keel_layer *l = keel_masking_(o);
+    if (l) keel_cfg_apply_base(l, trainable);
+    return l;
 }

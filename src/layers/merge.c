@@ -4,6 +4,7 @@
  * holding the extreme value, as tf.keras's pairwise fold of tf.maximum does (ties go to the
  * earlier input). Shapes must match exactly: tf.keras 2 would broadcast some, keel says which
  * two differ. */
+#include "../save/config.h"
 #include "layers.h"
 
 #include <stdio.h>
@@ -192,9 +193,12 @@ static keel_node *merge_build_n(keel_layer *l, keel_graph *g, keel_node **in, in
     return keel_graph_add(g, &merge_op, l, in, n);
 }
 
+static keel_status merge_get_config(const keel_layer *l, json_t *cfg);
 #define MERGE_KIND(var, type_name, prefix_name)                                                    \
-    static const keel_layer_kind var = {                                                           \
-        .type = type_name, .prefix = prefix_name, .build_n = merge_build_n}
+    static const keel_layer_kind var = {.type = type_name,                                         \
+                                        .prefix = prefix_name,                                     \
+                                        .build_n = merge_build_n,                                  \
+                                        .get_config = merge_get_config}
 MERGE_KIND(add_kind, "Add", "add");
 MERGE_KIND(sub_kind, "Subtract", "subtract");
 MERGE_KIND(mul_kind, "Multiply", "multiply");
@@ -232,4 +236,63 @@ keel_layer *keel_merge_minimum_(keel_merge_opts o) {
  * it means the default, -1 */
 keel_layer *keel_concatenate_(keel_concatenate_opts o) {
     return merge_new(&cat_kind, M_CONCAT, o.axis ? o.axis : -1, o.name);
+}
+
+/* ---------------------------------------------------------------- Keras configs (save/config.h)
+ * The elementwise merges have only the shared fields; Concatenate adds its axis. */
+
+static keel_status merge_get_config(const keel_layer *l, json_t *cfg) {
+    const merge_cfg *c = l->cfg;
+    return c->kind == M_CONCAT ? keel_cfg_put_int(cfg, "axis", c->axis) : KEEL_OK;
+}
+
+static keel_layer *merge_from_config(const json_t *cfg, const char *where,
+                                     keel_layer *(*make)(keel_merge_opts)) {
+    static const char *const keys[] = {NULL};
+    char name[64];
+    bool trainable;
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable))
+        return NULL;
+    keel_layer *l = make((keel_merge_opts){.name = name[0] ? name : NULL});
+    if (l) keel_cfg_apply_base(l, trainable);
+    return l;
+}
+
+keel_layer *keel_add_from_config(const json_t *cfg, const char *where) {
+    return merge_from_config(cfg, where, keel_merge_add_);
+}
+keel_layer *keel_subtract_from_config(const json_t *cfg, const char *where) {
+    return merge_from_config(cfg, where, keel_merge_subtract_);
+}
+keel_layer *keel_multiply_from_config(const json_t *cfg, const char *where) {
+    return merge_from_config(cfg, where, keel_merge_multiply_);
+}
+keel_layer *keel_average_from_config(const json_t *cfg, const char *where) {
+    return merge_from_config(cfg, where, keel_merge_average_);
+}
+keel_layer *keel_maximum_from_config(const json_t *cfg, const char *where) {
+    return merge_from_config(cfg, where, keel_merge_maximum_);
+}
+keel_layer *keel_minimum_from_config(const json_t *cfg, const char *where) {
+    return merge_from_config(cfg, where, keel_merge_minimum_);
+}
+
+keel_layer *keel_concatenate_from_config(const json_t *cfg, const char *where) {
+    static const char *const keys[] = {"axis", NULL};
+    char name[64];
+    bool trainable;
+    int64_t axis = -1;
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
+        keel_cfg_int(cfg, "axis", true, &axis, where))
+        return NULL;
+    /* axis 0 joins along the batch axis, which keel's option reads as "the default" */
+    if (axis == 0 || axis < -KEEL_MAX_RANK || axis > KEEL_MAX_RANK) {
+        keel_error(axis == 0 ? KEEL_ERR_UNSUPPORTED : KEEL_ERR_FORMAT,
+                   "%s: config.axis = %lld is not supported by keel (1 to %d, or negative)", where,
+                   (long long)axis, KEEL_MAX_RANK);
+        return NULL;
+    }
+    keel_layer *l = keel_concatenate(.axis = (int)axis, .name = name[0] ? name : NULL);
+    if (l) keel_cfg_apply_base(l, trainable);
+    return l;
 }

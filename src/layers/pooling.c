@@ -2,6 +2,7 @@
  * ZeroPadding2D, channels-last. Windows are walked with the channel axis innermost, so every
  * inner loop runs over contiguous channels and vectorizes. Max pooling records the winning
  * input index per output for the backward pass. */
+#include "../save/config.h"
 #include "layers.h"
 
 /* 8 lanes of float / int32: one AVX register each where there is AVX */
@@ -306,14 +307,24 @@ static keel_node *pool_build(keel_layer *l, keel_graph *g, keel_node *in) {
     return keel_graph_add(g, ((pool_cfg *)l->cfg)->global ? &gpool_op : &pool_op, l, &in, 1);
 }
 
-static const keel_layer_kind max_kind = {
-    .type = "MaxPooling2D", .prefix = "max_pooling2d", .build = pool_build};
-static const keel_layer_kind avg_kind = {
-    .type = "AveragePooling2D", .prefix = "average_pooling2d", .build = pool_build};
-static const keel_layer_kind gmax_kind = {
-    .type = "GlobalMaxPooling2D", .prefix = "global_max_pooling2d", .build = pool_build};
-static const keel_layer_kind gavg_kind = {
-    .type = "GlobalAveragePooling2D", .prefix = "global_average_pooling2d", .build = pool_build};
+static keel_status pool_get_config(const keel_layer *l, json_t *cfg);
+static keel_status gpool_get_config(const keel_layer *l, json_t *cfg);
+static const keel_layer_kind max_kind = {.type = "MaxPooling2D",
+                                         .prefix = "max_pooling2d",
+                                         .build = pool_build,
+                                         .get_config = pool_get_config};
+static const keel_layer_kind avg_kind = {.type = "AveragePooling2D",
+                                         .prefix = "average_pooling2d",
+                                         .build = pool_build,
+                                         .get_config = pool_get_config};
+static const keel_layer_kind gmax_kind = {.type = "GlobalMaxPooling2D",
+                                          .prefix = "global_max_pooling2d",
+                                          .build = pool_build,
+                                          .get_config = gpool_get_config};
+static const keel_layer_kind gavg_kind = {.type = "GlobalAveragePooling2D",
+                                          .prefix = "global_average_pooling2d",
+                                          .build = pool_build,
+                                          .get_config = gpool_get_config};
 
 static keel_layer *pool_new(keel_pool2d_opts o, bool max) {
     const char *what = o.name ? o.name : (max ? "max_pooling2d" : "average_pooling2d");
@@ -410,8 +421,11 @@ static keel_node *zpad_build(keel_layer *l, keel_graph *g, keel_node *in) {
     return keel_graph_add(g, &zpad_op, l, &in, 1);
 }
 
-static const keel_layer_kind zpad_kind = {
-    .type = "ZeroPadding2D", .prefix = "zero_padding2d", .build = zpad_build};
+static keel_status zpad_get_config(const keel_layer *l, json_t *cfg);
+static const keel_layer_kind zpad_kind = {.type = "ZeroPadding2D",
+                                          .prefix = "zero_padding2d",
+                                          .build = zpad_build,
+                                          .get_config = zpad_get_config};
 
 keel_layer *keel_zero_padding2d_(keel_zero_padding2d_opts o) {
     pool_cfg c = {0};
@@ -427,4 +441,126 @@ keel_layer *keel_zero_padding2d_(keel_zero_padding2d_opts o) {
             return NULL;
         }
     return keel_layer_new(&zpad_kind, o.name, &c, sizeof c, o.input_shape);
+}
+
+/* ---------------------------------------------------------------- Keras configs (save/config.h) */
+
+static keel_status pool_get_config(const keel_layer *l, json_t *cfg) {
+    const pool_cfg *c = l->cfg;
+    keel_status st;
+    /* strides=None is written as the pool size, as Keras 3 resolves it at construction */
+    if ((st = keel_cfg_put_ints(cfg, "pool_size", 2, c->pool)) ||
+        (st = keel_cfg_put_str(cfg, "padding", c->same ? "same" : "valid")) ||
+        (st = keel_cfg_put_ints(cfg, "strides", 2, c->strides)) ||
+        (st = keel_cfg_put_str(cfg, "data_format", "channels_last")))
+        return st;
+    return KEEL_OK;
+}
+
+static keel_layer *pool_from_config(const json_t *cfg, const char *where, bool max) {
+    static const char *const keys[] = {"pool_size", "strides", "padding", "data_format", NULL};
+    char name[64];
+    bool trainable;
+    keel_pool2d_opts o = {.pool_size = {2, 2}};
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
+        keel_cfg_sizes(cfg, "pool_size", true, 2, o.pool_size, where) ||
+        keel_cfg_sizes(cfg, "strides", true, 2, o.strides, where) ||
+        keel_cfg_padding(cfg, false, &o.padding, where) || keel_cfg_data_format(cfg, where))
+        return NULL;
+    o.name = name[0] ? name : NULL;
+    keel_layer *l = max ? keel_max_pooling2d_(o) : keel_average_pooling2d_(o);
+    if (l) keel_cfg_apply_base(l, trainable);
+    return l;
+}
+
+keel_layer *keel_max_pooling2d_from_config(const json_t *cfg, const char *where) {
+    return pool_from_config(cfg, where, true);
+}
+keel_layer *keel_average_pooling2d_from_config(const json_t *cfg, const char *where) {
+    return pool_from_config(cfg, where, false);
+}
+
+static keel_status gpool_get_config(const keel_layer *l, json_t *cfg) {
+    (void)l;
+    keel_status st;
+    if ((st = keel_cfg_put_str(cfg, "data_format", "channels_last")) ||
+        (st = keel_cfg_put_bool(cfg, "keepdims", false)))
+        return st;
+    return KEEL_OK;
+}
+
+static keel_layer *gpool_from_config(const json_t *cfg, const char *where, bool max) {
+    static const char *const keys[] = {"data_format", "keepdims", NULL};
+    char name[64];
+    bool trainable;
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
+        keel_cfg_data_format(cfg, where) || keel_cfg_require_default(cfg, "keepdims", NULL, where))
+        return NULL;
+    keel_global_pool2d_opts o = {.name = name[0] ? name : NULL};
+    keel_layer *l = max ? keel_global_max_pooling2d_(o) : keel_global_average_pooling2d_(o);
+    if (l) keel_cfg_apply_base(l, trainable);
+    return l;
+}
+
+keel_layer *keel_global_max_pooling2d_from_config(const json_t *cfg, const char *where) {
+    return gpool_from_config(cfg, where, true);
+}
+keel_layer *keel_global_average_pooling2d_from_config(const json_t *cfg, const char *where) {
+    return gpool_from_config(cfg, where, false);
+}
+
+static keel_status zpad_get_config(const keel_layer *l, json_t *cfg) {
+    const pool_cfg *c = l->cfg;
+    json_t *p = json_pack("[[I, I], [I, I]]", (json_int_t)c->pads[0], (json_int_t)c->pads[1],
+                          (json_int_t)c->pads[2], (json_int_t)c->pads[3]);
+    if (!keel_cfg_set(cfg, "padding", p)) return keel_last_status();
+    return keel_cfg_put_str(cfg, "data_format", "channels_last");
+}
+
+/* padding: 2, [rows, cols] or [[top, bottom], [left, right]] */
+static keel_status zpad_read(const json_t *cfg, int64_t pads[4], const char *where) {
+    const json_t *v = json_object_get(cfg, "padding");
+    if (!v || json_is_null(v)) {
+        pads[0] = pads[1] = pads[2] = pads[3] = 1;
+        return KEEL_OK;
+    }
+    if (json_is_array(v) && json_array_size(v) == 2 && json_is_array(json_array_get(v, 0)) &&
+        json_is_array(json_array_get(v, 1))) {
+        for (int a = 0; a < 2; a++) {
+            const json_t *p = json_array_get(v, (size_t)a);
+            if (json_array_size(p) != 2) goto bad;
+            for (int s = 0; s < 2; s++) {
+                const json_t *e = json_array_get(p, (size_t)s);
+                if (!json_is_integer(e)) goto bad;
+                pads[2 * a + s] = json_integer_value(e);
+            }
+        }
+    } else {
+        int64_t rc[2];
+        keel_status st = keel_cfg_ints(cfg, "padding", false, 2, rc, where);
+        if (st) return st;
+        pads[0] = pads[1] = rc[0], pads[2] = pads[3] = rc[1];
+    }
+    for (int i = 0; i < 4; i++)
+        if (pads[i] < 0 || pads[i] > KEEL_CFG_SIZE_MAX)
+            KEEL_FAIL(KEEL_ERR_FORMAT, "%s: config.padding holds %lld, expected sizes >= 0", where,
+                      (long long)pads[i]);
+    return KEEL_OK;
+bad:
+    KEEL_FAIL(KEEL_ERR_FORMAT,
+              "%s: config.padding is not an integer, a pair or a pair of pairs of integers", where);
+}
+
+keel_layer *keel_zero_padding2d_from_config(const json_t *cfg, const char *where) {
+    static const char *const keys[] = {"padding", "data_format", NULL};
+    char name[64];
+    bool trainable;
+    keel_zero_padding2d_opts o = {0};
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
+        zpad_read(cfg, o.pads, where) || keel_cfg_data_format(cfg, where))
+        return NULL;
+    o.name = name[0] ? name : NULL;
+    keel_layer *l = keel_zero_padding2d_(o);
+    if (l) keel_cfg_apply_base(l, trainable);
+    return l;
 }

@@ -3,6 +3,7 @@
  * contiguous channels: for text models these run on a few thousand values per sample, next to
  * GEMMs a thousand times larger. GlobalAveragePooling1D honours a time-step mask (the mean over
  * the unmasked steps, as Keras computes it); the others drop it, as Keras does. */
+#include "../save/config.h"
 #include "layers.h"
 
 #include <stdio.h>
@@ -150,14 +151,23 @@ static keel_node *pool1d_build(keel_layer *l, keel_graph *g, keel_node *in) {
     return keel_graph_add(g, &pool1d_op, l, &in, 1);
 }
 
-static const keel_layer_kind max1_kind = {
-    .type = "MaxPooling1D", .prefix = "max_pooling1d", .build = pool1d_build};
-static const keel_layer_kind avg1_kind = {
-    .type = "AveragePooling1D", .prefix = "average_pooling1d", .build = pool1d_build};
-static const keel_layer_kind gmax1_kind = {
-    .type = "GlobalMaxPooling1D", .prefix = "global_max_pooling1d", .build = pool1d_build};
-static const keel_layer_kind gavg1_kind = {
-    .type = "GlobalAveragePooling1D", .prefix = "global_average_pooling1d", .build = pool1d_build};
+static keel_status pool1d_get_config(const keel_layer *l, json_t *cfg);
+static const keel_layer_kind max1_kind = {.type = "MaxPooling1D",
+                                          .prefix = "max_pooling1d",
+                                          .build = pool1d_build,
+                                          .get_config = pool1d_get_config};
+static const keel_layer_kind avg1_kind = {.type = "AveragePooling1D",
+                                          .prefix = "average_pooling1d",
+                                          .build = pool1d_build,
+                                          .get_config = pool1d_get_config};
+static const keel_layer_kind gmax1_kind = {.type = "GlobalMaxPooling1D",
+                                           .prefix = "global_max_pooling1d",
+                                           .build = pool1d_build,
+                                           .get_config = pool1d_get_config};
+static const keel_layer_kind gavg1_kind = {.type = "GlobalAveragePooling1D",
+                                           .prefix = "global_average_pooling1d",
+                                           .build = pool1d_build,
+                                           .get_config = pool1d_get_config};
 
 static keel_layer *pool1d_new(keel_pool1d_opts o, bool max) {
     const char *what = o.name ? o.name : max ? "max_pooling1d" : "average_pooling1d";
@@ -186,4 +196,67 @@ keel_layer *keel_global_max_pooling1d_(keel_global_pool1d_opts o) {
 keel_layer *keel_global_average_pooling1d_(keel_global_pool1d_opts o) {
     pool1d_cfg c = {.global = true};
     return keel_layer_new(&gavg1_kind, o.name, &c, sizeof c, o.input_shape);
+}
+
+/* ---------------------------------------------------------------- Keras configs (save/config.h) */
+
+static keel_status pool1d_get_config(const keel_layer *l, json_t *cfg) {
+    const pool1d_cfg *c = l->cfg;
+    keel_status st;
+    if (c->global) {
+        if ((st = keel_cfg_put_str(cfg, "data_format", "channels_last")) ||
+            (st = keel_cfg_put_bool(cfg, "keepdims", false)))
+            return st;
+        return KEEL_OK;
+    }
+    /* strides=None is written as the pool size, as Keras 3 resolves it */
+    if ((st = keel_cfg_put_ints(cfg, "pool_size", 1, &c->pool)) ||
+        (st = keel_cfg_put_str(cfg, "padding", c->same ? "same" : "valid")) ||
+        (st = keel_cfg_put_ints(cfg, "strides", 1, &c->stride)) ||
+        (st = keel_cfg_put_str(cfg, "data_format", "channels_last")))
+        return st;
+    return KEEL_OK;
+}
+
+static keel_layer *pool1d_from_config(const json_t *cfg, const char *where, bool max) {
+    static const char *const keys[] = {"pool_size", "strides", "padding", "data_format", NULL};
+    char name[64];
+    bool trainable;
+    keel_pool1d_opts o = {.pool_size = 2};
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
+        keel_cfg_sizes(cfg, "pool_size", true, 1, &o.pool_size, where) ||
+        keel_cfg_sizes(cfg, "strides", true, 1, &o.strides, where) ||
+        keel_cfg_padding(cfg, false, &o.padding, where) || keel_cfg_data_format(cfg, where))
+        return NULL;
+    o.name = name[0] ? name : NULL;
+    keel_layer *l = max ? keel_max_pooling1d_(o) : keel_average_pooling1d_(o);
+    if (l) keel_cfg_apply_base(l, trainable);
+    return l;
+}
+
+keel_layer *keel_max_pooling1d_from_config(const json_t *cfg, const char *where) {
+    return pool1d_from_config(cfg, where, true);
+}
+keel_layer *keel_average_pooling1d_from_config(const json_t *cfg, const char *where) {
+    return pool1d_from_config(cfg, where, false);
+}
+
+static keel_layer *gpool1d_from_config(const json_t *cfg, const char *where, bool max) {
+    static const char *const keys[] = {"data_format", "keepdims", NULL};
+    char name[64];
+    bool trainable;
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
+        keel_cfg_data_format(cfg, where) || keel_cfg_require_default(cfg, "keepdims", NULL, where))
+        return NULL;
+    keel_global_pool1d_opts o = {.name = name[0] ? name : NULL};
+    keel_layer *l = max ? keel_global_max_pooling1d_(o) : keel_global_average_pooling1d_(o);
+    if (l) keel_cfg_apply_base(l, trainable);
+    return l;
+}
+
+keel_layer *keel_global_max_pooling1d_from_config(const json_t *cfg, const char *where) {
+    return gpool1d_from_config(cfg, where, true);
+}
+keel_layer *keel_global_average_pooling1d_from_config(const json_t *cfg, const char *where) {
+    return gpool1d_from_config(cfg, where, false);
 }

@@ -12,6 +12,7 @@
  * same way, in Keras's order: output(s), then the forward states, then the backward ones. */
 #include "../kernels/rnn.h"
 #include "../model/model.h"
+#include "../save/config.h"
 #include "layers.h"
 
 #include <stdio.h>
@@ -250,21 +251,25 @@ static void rnn_free(keel_layer *l) {
     keel_cfg_str_free(c->o.bias_regularizer);
 }
 
+static keel_status rnn_get_config(const keel_layer *l, json_t *cfg);
 static const keel_layer_kind lstm_kind = {.type = "LSTM",
                                           .prefix = "lstm",
                                           .build_n = rnn_build,
                                           .free_cfg = rnn_free,
-                                          .n_outputs = rnn_outputs};
+                                          .n_outputs = rnn_outputs,
+ .get_config = rnn_get_config};
 static const keel_layer_kind gru_kind = {.type = "GRU",
                                          .prefix = "gru",
                                          .build_n = rnn_build,
                                          .free_cfg = rnn_free,
-                                         .n_outputs = rnn_outputs};
+                                         .n_outputs = rnn_outputs,
+ .get_config = rnn_get_config};
 static const keel_layer_kind simple_kind = {.type = "SimpleRNN",
                                             .prefix = "simple_rnn",
                                             .build_n = rnn_build,
                                             .free_cfg = rnn_free,
-                                            .n_outputs = rnn_outputs};
+                                            .n_outputs = rnn_outputs,
+ .get_config = rnn_get_config};
 
 static keel_layer *rnn_new(keel_rnn_cell cell, keel_rnn_opts o) {
     const keel_layer_kind *kind = cell == KEEL_RNN_LSTM  ? &lstm_kind
@@ -428,11 +433,13 @@ static void bidi_free(keel_layer *l) {
     keel_layer_release(((keel_layer **)l->cfg)[0]);
 }
 
+static keel_status bidi_get_config(const keel_layer *l, json_t *cfg);
 static const keel_layer_kind bidi_kind = {.type = "Bidirectional",
                                           .prefix = "bidirectional",
                                           .expand = bidi_expand,
                                           .free_cfg = bidi_free,
-                                          .n_outputs = bidi_outputs};
+                                          .n_outputs = bidi_outputs,
+                                          .get_config = bidi_get_config};
 
 keel_layer *keel_bidirectional_(keel_bidirectional_opts o) {
     const char *what = o.name ? o.name : "bidirectional";
@@ -487,5 +494,268 @@ keel_layer *keel_bidirectional_(keel_bidirectional_opts o) {
     if (!fw->name[0]) snprintf(fw->name, sizeof fw->name, "forward_%s", fw->kind->prefix);
     snprintf(bw->name, sizeof bw->name, "backward_%.50s",
              fw->name[0] == 'f' && !strncmp(fw->name, "forward_", 8) ? fw->name + 8 : fw->name);
+    return l;
+}
+
+/* ---------------------------------------------------------------- Keras configs (save/config.h)
+ * LSTM, GRU and SimpleRNN share one get_config and one reader (Keras 3's keys, in its order;
+ * SimpleRNN has no recurrent_activation, only LSTM unit_forget_bias, only GRU reset_after). */
+
+static keel_status rnn_get_config(const keel_layer *l, json_t *cfg) {
+    const rnn_cfg *c = l->cfg;
+    const keel_rnn_opts *o = &c->o;
+    const bool lstm = c->cell == KEEL_RNN_LSTM, gru = c->cell == KEEL_RNN_GRU;
+    /* keel applies unit_forget_bias only with the default bias initializer (recurrent.c's
+     * rnn_build): an explicit one means no forget-gate ones, which is what is written */
+    const bool ufb = lstm && o->unit_forget_bias && !o->bias_initializer;
+    keel_status st;
+    if ((st = keel_cfg_put_bool(cfg, "return_sequences", o->return_sequences)) ||
+        (st = keel_cfg_put_bool(cfg, "return_state", o->return_state)) ||
+        (st = keel_cfg_put_bool(cfg, "go_backwards", o->go_backwards)) ||
+        (st = keel_cfg_put_bool(cfg, "stateful", false)) ||
+        (st = keel_cfg_put_bool(cfg, "unroll", false)) ||
+        (st = keel_cfg_put_bool(cfg, "zero_output_for_mask", false)) ||
+        (st = keel_cfg_put_int(cfg, "units", o->units)) ||
+        (st = keel_cfg_put_activation(cfg, "activation", c->act, l)) ||
+        (c->cell != KEEL_RNN_SIMPLE &&
+         (st = keel_cfg_put_activation(cfg, "recurrent_activation", c->rec_act, l))) ||
+        (st = keel_cfg_put_bool(cfg, "use_bias", o->use_bias)) ||
+        (st = keel_cfg_put_initializer(
+             cfg, "kernel_initializer",
+             o->kernel_initializer ? o->kernel_initializer : "glorot_uniform", l)) ||
+        (st = keel_cfg_put_initializer(
+             cfg, "recurrent_initializer",
+             o->recurrent_initializer ? o->recurrent_initializer : "orthogonal", l)) ||
+        (st = keel_cfg_put_initializer(cfg, "bias_initializer",
+                                       o->bias_initializer ? o->bias_initializer : "zeros", l)) ||
+        (lstm && (st = keel_cfg_put_bool(cfg, "unit_forget_bias", ufb))) ||
+        (st = keel_cfg_put_regularizer(cfg, "kernel_regularizer", o->kernel_regularizer, l)) ||
+        (st =
+             keel_cfg_put_regularizer(cfg, "recurrent_regularizer", o->recurrent_regularizer, l)) ||
+        (st = keel_cfg_put_regularizer(cfg, "bias_regularizer", o->bias_regularizer, l)) ||
+        (st = keel_cfg_put_null(cfg, "activity_regularizer")) ||
+        (st = keel_cfg_put_null(cfg, "kernel_constraint")) ||
+        (st = keel_cfg_put_null(cfg, "recurrent_constraint")) ||
+        (st = keel_cfg_put_null(cfg, "bias_constraint")) ||
+        (st = keel_cfg_put_float(cfg, "dropout", o->dropout)) ||
+        (st = keel_cfg_put_float(cfg, "recurrent_dropout", o->recurrent_dropout)) ||
+        (gru && (st = keel_cfg_put_bool(cfg, "reset_after", o->reset_after))) ||
+        (c->cell != KEEL_RNN_SIMPLE && (st = keel_cfg_put_null(cfg, "seed"))))
+        return st;
+    return KEEL_OK;
+}
+
+/* implementation (tf.keras 2) and use_cudnn (Keras 3) choose a kernel, not a result: read and
+ * ignored; the rest is read or must be at its default */
+#define RNN_KEYS                                                                                   \
+    "return_sequences", "return_state", "go_backwards", "stateful", "unroll",                      \
+        "zero_output_for_mask", "time_major", "units", "activation", "use_bias",                   \
+        "kernel_initializer", "recurrent_initializer", "bias_initializer", "kernel_regularizer",   \
+        "recurrent_regularizer", "bias_regularizer", "kernel_constraint", "recurrent_constraint",  \
+        "bias_constraint", "dropout", "recurrent_dropout", "implementation", "use_cudnn"
+
+static keel_layer *rnn_from_config(const json_t *cfg, const char *where, keel_rnn_cell cell) {
+    static const char *const simple_keys[] = {RNN_KEYS, NULL},
+                             *const lstm_keys[] = {RNN_KEYS, "recurrent_activation",
+                                                   "unit_forget_bias", "seed", NULL},
+                             *const gru_keys[] = {RNN_KEYS, "recurrent_activation", "reset_after",
+                                                  "seed", NULL};
+    char name[64], ki[KEEL_CFG_SPEC_CAP], kr[KEEL_CFG_SPEC_CAP], ri[KEEL_CFG_SPEC_CAP],
+        rr[KEEL_CFG_SPEC_CAP], bi[KEEL_CFG_SPEC_CAP], br[KEEL_CFG_SPEC_CAP];
+    bool trainable;
+    int64_t seed = 0;
+    keel_rnn_opts o = {.activation = "tanh",
+                       .recurrent_activation = "sigmoid",
+                       .use_bias = 1,
+                       .unit_forget_bias = 1,
+                       .reset_after = 1};
+    const char *const *keys = cell == KEEL_RNN_LSTM  ? lstm_keys
+                              : cell == KEEL_RNN_GRU ? gru_keys
+                                                     : simple_keys;
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
+        keel_cfg_bool(cfg, "return_sequences", true, &o.return_sequences, where) ||
+        keel_cfg_bool(cfg, "return_state", true, &o.return_state, where) ||
+        keel_cfg_bool(cfg, "go_backwards", true, &o.go_backwards, where) ||
+        keel_cfg_require_default(cfg, "stateful", NULL, where) ||
+        keel_cfg_require_default(cfg, "unroll", NULL, where) ||
+        keel_cfg_require_default(cfg, "zero_output_for_mask", NULL, where) ||
+        keel_cfg_require_default(cfg, "time_major", NULL, where) ||
+        keel_cfg_size(cfg, "units", false, &o.units, where) ||
+        keel_cfg_activation(cfg, "activation", &o.activation, where) ||
+        keel_cfg_activation(cfg, "recurrent_activation", &o.recurrent_activation, where) ||
+        keel_cfg_bool(cfg, "use_bias", true, &o.use_bias, where) ||
+        keel_cfg_weight(cfg, "kernel", ki, &o.kernel_initializer, kr, &o.kernel_regularizer,
+                        where) ||
+        keel_cfg_weight(cfg, "recurrent", ri, &o.recurrent_initializer, rr,
+                        &o.recurrent_regularizer, where) ||
+        keel_cfg_weight(cfg, "bias", bi, &o.bias_initializer, br, &o.bias_regularizer, where) ||
+        keel_cfg_bool(cfg, "unit_forget_bias", true, &o.unit_forget_bias, where) ||
+        keel_cfg_float(cfg, "dropout", true, &o.dropout, where) ||
+        keel_cfg_float(cfg, "recurrent_dropout", true, &o.recurrent_dropout, where) ||
+        keel_cfg_bool(cfg, "reset_after", true, &o.reset_after, where) ||
+        keel_cfg_int(cfg, "seed", true, &seed, where))
+        return NULL;
+    /* keel's option struct reads NULL as the default (tanh / sigmoid); Keras's None is linear */
+    if (!o.activation) o.activation = "linear";
+    if (!o.recurrent_activation) o.recurrent_activation = "linear";
+    /* the seed draws Keras's dropout masks; keel draws them from the model's seed */
+    const json_t *sv = json_object_get(cfg, "seed");
+    if (sv && !json_is_null(sv) && (o.dropout > 0 || o.recurrent_dropout > 0)) {
+        keel_error(KEEL_ERR_UNSUPPORTED,
+                   "%s: config.seed = %lld with dropout is not supported by keel (dropout masks "
+                   "come from the model's seed)",
+                   where, (long long)seed);
+        return NULL;
+    }
+    /* unit_forget_bias: keel puts the forget-gate ones into its default (zeros) bias only */
+    if (cell == KEEL_RNN_LSTM && o.bias_initializer && !strcmp(o.bias_initializer, "zeros"))
+        o.bias_initializer = NULL;
+    if (cell == KEEL_RNN_LSTM && o.unit_forget_bias && o.bias_initializer) {
+        keel_error(KEEL_ERR_UNSUPPORTED,
+                   "%s: config.unit_forget_bias with bias_initializer %s is not supported by "
+                   "keel (only with zeros)",
+                   where, o.bias_initializer);
+        return NULL;
+    }
+    o.name = name[0] ? name : NULL;
+    keel_layer *l = rnn_new(cell, o);
+    if (l) keel_cfg_apply_base(l, trainable);
+    return l;
+}
+
+keel_layer *keel_lstm_from_config(const json_t *cfg, const char *where) {
+    return rnn_from_config(cfg, where, KEEL_RNN_LSTM);
+}
+keel_layer *keel_gru_from_config(const json_t *cfg, const char *where) {
+    return rnn_from_config(cfg, where, KEEL_RNN_GRU);
+}
+keel_layer *keel_simple_rnn_from_config(const json_t *cfg, const char *where) {
+    return rnn_from_config(cfg, where, KEEL_RNN_SIMPLE);
+}
+
+/* An inner layer of Bidirectional as Keras 3 writes it: zero_output_for_mask is what the
+ * wrapper forces on it (its return_sequences) */
+static json_t *bidi_inner_json(const keel_layer *l) {
+    json_t *j = keel_layer_to_json(l, -1, NULL);
+    if (!j) return NULL;
+    const rnn_cfg *c = l->cfg;
+    if (!keel_cfg_set(json_object_get(j, "config"), "zero_output_for_mask",
+                      json_boolean(c->o.return_sequences))) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+static keel_status bidi_get_config(const keel_layer *l, json_t *cfg) {
+    const keel_layer *merge = ((keel_layer *const *)l->cfg)[0];
+    const char *type = merge ? merge->kind->type : NULL; /* NULL: merge_mode None */
+    const char *mode = !type                      ? NULL
+                       : !strcmp(type, "Add")      ? "sum"
+                       : !strcmp(type, "Multiply") ? "mul"
+                       : !strcmp(type, "Average")  ? "ave"
+                                                   : "concat";
+    keel_status st =
+        mode ? keel_cfg_put_str(cfg, "merge_mode", mode)
+             : (keel_cfg_set(cfg, "merge_mode", json_null()) ? KEEL_OK : keel_last_status());
+    if (st) return st;
+    json_t *fw = bidi_inner_json(l->wrapped[0]);
+    if (!fw || !keel_cfg_set(cfg, "layer", fw)) return keel_last_status();
+    json_t *bw = bidi_inner_json(l->wrapped[1]);
+    if (!bw || !keel_cfg_set(cfg, "backward_layer", bw)) return keel_last_status();
+    return KEEL_OK;
+}
+
+/* Reads config.<key> as a layer, without zero_output_for_mask (the wrapper sets it: Keras
+ * forces it to return_sequences, whatever the file says) */
+static keel_layer *bidi_inner(const json_t *cfg, const char *key, const char *where) {
+    char at[400];
+    snprintf(at, sizeof at, "%s: config.%s", where, key);
+    const json_t *obj = json_object_get(cfg, key), *inner = json_object_get(obj, "config");
+    if (!json_is_object(obj) || !json_is_object(inner)) {
+        keel_error(KEEL_ERR_FORMAT, "%s is %s, expected a layer object", at,
+                   obj ? keel_json_type(obj) : "missing");
+        return NULL;
+    }
+    json_t *o2 = json_copy((json_t *)obj), *c2 = json_copy((json_t *)inner);
+    keel_layer *l = NULL;
+    if (c2) json_object_del(c2, "zero_output_for_mask"); /* -1 when absent: fine */
+    if (o2 && c2 && !json_object_set(o2, "config", c2))
+        l = keel_layer_from_json(o2, at);
+    else
+        keel_error(KEEL_ERR_NOMEM, "%s: out of memory", at);
+    json_decref(c2);
+    json_decref(o2);
+    return l;
+}
+
+keel_layer *keel_bidirectional_from_config(const json_t *cfg, const char *where) {
+    static const char *const keys[] = {"merge_mode", "layer", "backward_layer", NULL};
+    char name[64];
+    bool trainable;
+    const char *mode = "concat";
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
+        keel_cfg_string(cfg, "merge_mode", true, &mode, where))
+        return NULL;
+    const json_t *mm = json_object_get(cfg, "merge_mode");
+    if (mm && json_is_null(mm)) mode = "none"; /* Keras's None: the two outputs */
+    if (strcmp(mode, "concat") && strcmp(mode, "sum") && strcmp(mode, "mul") &&
+        strcmp(mode, "ave") && strcmp(mode, "none")) {
+        keel_error(KEEL_ERR_FORMAT,
+                   "%s: config.merge_mode = '%.40s', expected 'concat', 'sum', 'mul' or 'ave'",
+                   where, mode);
+        return NULL;
+    }
+    keel_layer *fw = bidi_inner(cfg, "layer", where);
+    if (!fw) return NULL;
+    keel_layer *given = NULL;
+    const json_t *bv = json_object_get(cfg, "backward_layer");
+    if (bv && !json_is_null(bv) && !(given = bidi_inner(cfg, "backward_layer", where))) {
+        keel_layer_free(fw);
+        return NULL;
+    }
+    /* the constructor takes fw (and frees it when it fails) */
+    keel_layer *l =
+        keel_bidirectional(.layer = fw, .merge_mode = mode, .name = name[0] ? name : NULL);
+    if (!l) {
+        keel_layer_free(given);
+        return NULL;
+    }
+    keel_cfg_apply_base(l, trainable);
+    /* both Kerases name the forward copy forward_<name> when they make the wrapper (tf.keras 2
+     * writes the layer's own name in the file, Keras 3 the new one) */
+    keel_layer *f = l->wrapped[0];
+    if (strncmp(f->name, "forward_", 8)) {
+        char n[64];
+        snprintf(n, sizeof n, "forward_%.55s", f->name);
+        memcpy(f->name, n, sizeof n);
+    }
+    if (!given) return l;
+    /* keel makes its backward layer as a copy of the forward one reading the other way: a
+     * given one must be that copy, up to its name, which it keeps */
+    keel_layer *bw = l->wrapped[1];
+    json_t *a = keel_layer_to_json(bw, -1, NULL),
+           *b = a ? keel_layer_to_json(given, -1, NULL) : NULL;
+    if (!b) { /* no config to compare (out of memory): the error is set */
+        json_decref(a);
+        keel_layer_free(given);
+        keel_layer_free(l);
+        return NULL;
+    }
+    json_object_del(json_object_get(a, "config"), "name");
+    json_object_del(json_object_get(b, "config"), "name");
+    bool same = json_equal(a, b);
+    json_decref(a);
+    json_decref(b);
+    if (same) snprintf(bw->name, sizeof bw->name, "%s", given->name);
+    keel_layer_free(given);
+    if (!same) {
+        keel_layer_free(l);
+        keel_error(KEEL_ERR_UNSUPPORTED,
+                   "%s: config.backward_layer differs from config.layer in more than its "
+                   "direction; keel's backward layer is a copy of the forward one",
+                   where);
+        return NULL;
+    }
     return l;
 }

@@ -3,6 +3,7 @@
  * kernel_size, strides, padding, output_padding, activation, use_bias, ...). Per-call geometry
  * lives in node->state. */
 #include "../kernels/resample.h"
+#include "../save/config.h"
 #include "layers.h"
 
 #include <stdio.h>
@@ -73,8 +74,11 @@ static keel_node *up_build(keel_layer *l, keel_graph *g, keel_node *in) {
     return keel_graph_add(g, &up_op, l, &in, 1);
 }
 
-static const keel_layer_kind up_kind = {
-    .type = "UpSampling2D", .prefix = "up_sampling2d", .build = up_build};
+static keel_status up_get_config(const keel_layer *l, json_t *cfg);
+static const keel_layer_kind up_kind = {.type = "UpSampling2D",
+                                        .prefix = "up_sampling2d",
+                                        .build = up_build,
+                                        .get_config = up_get_config};
 
 keel_layer *keel_upsampling2d_(keel_upsampling2d_opts o) {
     const char *what = o.name ? o.name : "up_sampling2d";
@@ -199,10 +203,12 @@ static void deconv_free(keel_layer *l) {
     keel_cfg_str_free(c->o.bias_regularizer);
 }
 
+static keel_status deconv_get_config(const keel_layer *l, json_t *cfg);
 static const keel_layer_kind deconv_kind = {.type = "Conv2DTranspose",
                                             .prefix = "conv2d_transpose",
                                             .build = deconv_build,
-                                            .free_cfg = deconv_free};
+                                            .free_cfg = deconv_free,
+                                            .get_config = deconv_get_config};
 
 keel_layer *keel_conv2d_transpose_(keel_conv2d_transpose_opts o) {
     const char *what = o.name ? o.name : "conv2d_transpose";
@@ -236,5 +242,140 @@ keel_layer *keel_conv2d_transpose_(keel_conv2d_transpose_opts o) {
         keel_layer_free(l);
         return NULL;
     }
+    return l;
+}
+
+/* ---------------------------------------------------------------- Keras configs (save/config.h) */
+
+static keel_status up_get_config(const keel_layer *l, json_t *cfg) {
+    const up_cfg *c = l->cfg;
+    keel_status st;
+    if ((st = keel_cfg_put_ints(cfg, "size", 2, c->size)) ||
+        (st = keel_cfg_put_str(cfg, "data_format", "channels_last")) ||
+        (st = keel_cfg_put_str(cfg, "interpolation", keel_interp_name(c->interp))))
+        return st;
+    return KEEL_OK;
+}
+
+keel_layer *keel_upsampling2d_from_config(const json_t *cfg, const char *where) {
+    static const char *const keys[] = {"size", "data_format", "interpolation", NULL};
+    char name[64];
+    bool trainable;
+    keel_upsampling2d_opts o = {.size = {2, 2}};
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
+        keel_cfg_sizes(cfg, "size", true, 2, o.size, where) || keel_cfg_data_format(cfg, where) ||
+        keel_cfg_string(cfg, "interpolation", true, &o.interpolation, where))
+        return NULL;
+    keel_interp k;
+    /* Keras's other methods (bicubic, area, lanczos3, ...) are valid files keel cannot run */
+    if (keel_interp_parse(o.interpolation, &k, "interpolation")) {
+        keel_error(KEEL_ERR_UNSUPPORTED,
+                   "%s: config.interpolation = '%.40s' is not supported by keel (nearest or "
+                   "bilinear)",
+                   where, o.interpolation);
+        return NULL;
+    }
+    o.name = name[0] ? name : NULL;
+    keel_layer *l = keel_upsampling2d_(o);
+    if (l) keel_cfg_apply_base(l, trainable);
+    return l;
+}
+
+static keel_status deconv_get_config(const keel_layer *l, json_t *cfg) {
+    const deconv_cfg *c = l->cfg;
+    const keel_conv2d_transpose_opts *o = &c->o;
+    static const int64_t one[2] = {1, 1};
+    bool no_pad = o->output_padding[0] < 0; /* {-1, -1}: None */
+    keel_status st;
+    if ((st = keel_cfg_put_int(cfg, "filters", o->filters)) ||
+        (st = keel_cfg_put_ints(cfg, "kernel_size", 2, o->kernel_size)) ||
+        (st = keel_cfg_put_ints(cfg, "strides", 2, o->strides)) ||
+        (st = keel_cfg_put_str(cfg, "padding", c->same ? "same" : "valid")) ||
+        (st = no_pad ? keel_cfg_put_null(cfg, "output_padding")
+                     : keel_cfg_put_ints(cfg, "output_padding", 2, o->output_padding)) ||
+        (st = keel_cfg_put_str(cfg, "data_format", "channels_last")) ||
+        (st = keel_cfg_put_ints(cfg, "dilation_rate", 2, one)) ||
+        (st = keel_cfg_put_activation(cfg, "activation", c->act, l)) ||
+        (st = keel_cfg_put_bool(cfg, "use_bias", o->use_bias)) ||
+        (st = keel_cfg_put_initializer(
+             cfg, "kernel_initializer",
+             o->kernel_initializer ? o->kernel_initializer : "glorot_uniform", l)) ||
+        (st = keel_cfg_put_initializer(cfg, "bias_initializer",
+                                       o->bias_initializer ? o->bias_initializer : "zeros", l)) ||
+        (st = keel_cfg_put_regularizer(cfg, "kernel_regularizer", o->kernel_regularizer, l)) ||
+        (st = keel_cfg_put_regularizer(cfg, "bias_regularizer", o->bias_regularizer, l)) ||
+        (st = keel_cfg_put_null(cfg, "activity_regularizer")) ||
+        (st = keel_cfg_put_null(cfg, "kernel_constraint")) ||
+        (st = keel_cfg_put_null(cfg, "bias_constraint")))
+        return st;
+    return KEEL_OK;
+}
+
+/* output_padding: null (None), an integer or a pair, each >= 0 */
+static keel_status deconv_output_padding(const json_t *cfg, int64_t op[2], const char *where) {
+    op[0] = op[1] = -1;
+    if (!json_object_get(cfg, "output_padding") ||
+        json_is_null(json_object_get(cfg, "output_padding")))
+        return KEEL_OK;
+    keel_status st = keel_cfg_ints(cfg, "output_padding", false, 2, op, where);
+    if (st) return st;
+    if (op[0] < 0 || op[1] < 0 || op[0] > KEEL_CFG_SIZE_MAX || op[1] > KEEL_CFG_SIZE_MAX)
+        KEEL_FAIL(KEEL_ERR_FORMAT, "%s: config.output_padding = (%lld, %lld), expected sizes >= 0",
+                  where, (long long)op[0], (long long)op[1]);
+    /* keel's option reads {p, 0} as {p, p} */
+    if (op[0] > 0 && op[1] == 0)
+        KEEL_FAIL(KEEL_ERR_UNSUPPORTED,
+                  "%s: config.output_padding = (%lld, 0) is not supported by keel", where,
+                  (long long)op[0]);
+    return KEEL_OK;
+}
+
+keel_layer *keel_conv2d_transpose_from_config(const json_t *cfg, const char *where) {
+    static const char *const keys[] = {"filters",
+                                       "kernel_size",
+                                       "strides",
+                                       "padding",
+                                       "output_padding",
+                                       "data_format",
+                                       "dilation_rate",
+                                       "groups",
+                                       "activation",
+                                       "use_bias",
+                                       "kernel_initializer",
+                                       "bias_initializer",
+                                       "kernel_regularizer",
+                                       "bias_regularizer",
+                                       "kernel_constraint",
+                                       "bias_constraint",
+                                       NULL};
+    char name[64], ki[KEEL_CFG_SPEC_CAP], kr[KEEL_CFG_SPEC_CAP], bi[KEEL_CFG_SPEC_CAP],
+        br[KEEL_CFG_SPEC_CAP];
+    bool trainable;
+    int64_t dilation[2] = {1, 1};
+    keel_conv2d_transpose_opts o = {.strides = {1, 1}, .use_bias = 1};
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
+        keel_cfg_size(cfg, "filters", false, &o.filters, where) ||
+        keel_cfg_sizes(cfg, "kernel_size", false, 2, o.kernel_size, where) ||
+        keel_cfg_sizes(cfg, "strides", true, 2, o.strides, where) ||
+        keel_cfg_padding(cfg, false, &o.padding, where) ||
+        deconv_output_padding(cfg, o.output_padding, where) || keel_cfg_data_format(cfg, where) ||
+        keel_cfg_sizes(cfg, "dilation_rate", true, 2, dilation, where) ||
+        keel_cfg_require_number(cfg, "groups", 1, where) ||
+        keel_cfg_activation(cfg, "activation", &o.activation, where) ||
+        keel_cfg_bool(cfg, "use_bias", true, &o.use_bias, where) ||
+        keel_cfg_weight(cfg, "kernel", ki, &o.kernel_initializer, kr, &o.kernel_regularizer,
+                        where) ||
+        keel_cfg_weight(cfg, "bias", bi, &o.bias_initializer, br, &o.bias_regularizer, where))
+        return NULL;
+    if (dilation[0] != 1 || dilation[1] != 1) {
+        keel_error(KEEL_ERR_UNSUPPORTED,
+                   "%s: config.dilation_rate = (%lld, %lld) is not supported by keel's "
+                   "Conv2DTranspose",
+                   where, (long long)dilation[0], (long long)dilation[1]);
+        return NULL;
+    }
+    o.name = name[0] ? name : NULL;
+    keel_layer *l = keel_conv2d_transpose_(o);
+    if (l) keel_cfg_apply_base(l, trainable);
     return l;
 }

@@ -5,6 +5,7 @@
  * the batch (Conv2D on video frames) is refused, naming it. Bidirectional lives beside the
  * recurrent layers. */
 #include "../model/model.h"
+#include "../save/config.h"
 #include "layers.h"
 
 #include <stdio.h>
@@ -36,8 +37,11 @@ static keel_node *td_expand(void *bc, keel_layer *l, keel_graph *g, keel_node **
     return keel_build_call(bc, inner, g, in, 1);
 }
 
-static const keel_layer_kind td_kind = {
-    .type = "TimeDistributed", .prefix = "time_distributed", .expand = td_expand};
+static keel_status td_get_config(const keel_layer *l, json_t *cfg);
+static const keel_layer_kind td_kind = {.type = "TimeDistributed",
+                                        .prefix = "time_distributed",
+                                        .expand = td_expand,
+                                        .get_config = td_get_config};
 
 keel_layer *keel_time_distributed_(keel_time_distributed_opts o) {
     if (!o.layer) {
@@ -59,5 +63,33 @@ keel_layer *keel_time_distributed_(keel_time_distributed_opts o) {
     keel_layer_retain(o.layer);
     l->wrapped[0] = o.layer;
     l->n_wrapped = 1;
+    return l;
+}
+
+/* ---------------------------------------------------------------- Keras config (save/config.h) */
+
+static keel_status td_get_config(const keel_layer *l, json_t *cfg) {
+    json_t *inner = keel_layer_to_json(l->wrapped[0], -1, NULL);
+    if (!inner || !keel_cfg_set(cfg, "layer", inner)) return keel_last_status();
+    return KEEL_OK;
+}
+
+keel_layer *keel_time_distributed_from_config(const json_t *cfg, const char *where) {
+    static const char *const keys[] = {"layer", NULL};
+    char name[64], at[400];
+    bool trainable;
+    if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable))
+        return NULL;
+    const json_t *obj = json_object_get(cfg, "layer");
+    if (!obj || json_is_null(obj)) {
+        keel_error(KEEL_ERR_FORMAT, "%s: config.layer is missing", where);
+        return NULL;
+    }
+    snprintf(at, sizeof at, "%s: config.layer", where);
+    keel_layer *inner = keel_layer_from_json(obj, at);
+    if (!inner) return NULL;
+    /* the constructor takes inner (and frees it when it fails) */
+    keel_layer *l = keel_time_distributed(.layer = inner, .name = name[0] ? name : NULL);
+    if (l) keel_cfg_apply_base(l, trainable);
     return l;
 }

@@ -66,6 +66,7 @@ const char *keel_status_name(keel_status s) {
     case KEEL_ERR_FORMAT: return "bad file format";
     case KEEL_ERR_NOMEM: return "out of memory";
     case KEEL_ERR_NAN: return "loss is not finite";
+    case KEEL_ERR_UNSUPPORTED: return "not supported";
     default: return "unknown status";
     }
 }
