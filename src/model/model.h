@@ -159,4 +159,16 @@ void keel_history_reset(keel_history *h);
 keel_status keel_history_append(keel_history *h, const keel_logs *logs);
 void keel_history_free(keel_history *h);
 
+/* ModelCheckpoint's filepath for an epoch (0-based, as fit counts; the text shows epoch + 1,
+ * as Keras formats it): Python's fmt.format(epoch=epoch + 1, **logs) into out[cap]
+ * (checkpoint_fmt.c says what is supported). KEEL_ERR_ARG, out "", and a message naming the
+ * field on a key that is neither epoch nor logged (Keras's "Failed to format this callback
+ * filepath"), a malformed template, a spec keel does not support, or a result that does not
+ * fit in cap - 1 bytes. Never writes past out[cap - 1]. */
+keel_status keel_format_filepath(const char *fmt, int epoch, const keel_logs *logs, char *out,
+                                 size_t cap);
+/* Python's repr(v) (also str(v), and f"{v}"): the shortest decimal that reads back as v,
+ * "0.1", "1e+16", "-0.0", "inf", "nan". Returns the length; 0 and "" if it does not fit. */
+size_t keel_repr_double(double v, char *buf, size_t cap);
+
 #endif
