@@ -517,8 +517,11 @@ static json_t *bidi_inner_json(const keel_layer *l) {
 }
 
 static keel_status bidi_get_config(const keel_layer *l, json_t *cfg) {
-    const char *type = ((keel_layer *const *)l->cfg)[0]->kind->type;
-    const char *mode = !strcmp(type, "Add")        ? "sum"
+    /* the merge layer the wrapper made; none (NULL) is merge_mode None, two outputs */
+    const keel_layer *merge = ((keel_layer *const *)l->cfg)[0];
+    const char *type = merge ? merge->kind->type : "";
+    const char *mode = !merge                      ? NULL
+                       : !strcmp(type, "Add")      ? "sum"
                        : !strcmp(type, "Multiply") ? "mul"
                        : !strcmp(type, "Average")  ? "ave"
                                                    : "concat";
@@ -562,6 +565,8 @@ keel_layer *keel_bidirectional_from_config(const json_t *cfg, const char *where)
     if (keel_cfg_check_keys(cfg, keys, where) || keel_cfg_get_base(cfg, where, name, &trainable) ||
         keel_cfg_string(cfg, "merge_mode", true, &mode, where))
         return NULL;
+    /* merge_mode None (two outputs): keel's Bidirectional takes it as "none" once it returns
+     * two outputs; until then it is refused here */
     const json_t *mm = json_object_get(cfg, "merge_mode");
     if (mm && json_is_null(mm)) {
         keel_error(KEEL_ERR_UNSUPPORTED,
