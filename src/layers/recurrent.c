@@ -648,9 +648,10 @@ static json_t *bidi_inner_json(const keel_layer *l) {
 }
 
 static keel_status bidi_get_config(const keel_layer *l, json_t *cfg) {
+    /* the merge layer the wrapper made; none (NULL) is merge_mode None, two outputs */
     const keel_layer *merge = ((keel_layer *const *)l->cfg)[0];
-    const char *type = merge ? merge->kind->type : NULL; /* NULL: merge_mode None */
-    const char *mode = !type                      ? NULL
+    const char *type = merge ? merge->kind->type : "";
+    const char *mode = !merge                      ? NULL
                        : !strcmp(type, "Add")      ? "sum"
                        : !strcmp(type, "Multiply") ? "mul"
                        : !strcmp(type, "Average")  ? "ave"
