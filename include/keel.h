@@ -404,7 +404,7 @@ KEEL_API keel_layer *keel_conv2d_transpose_(keel_conv2d_transpose_opts o);
     keel_conv2d_transpose_((keel_conv2d_transpose_opts){                                           \
         .use_bias = 1, .padding = "valid", .output_padding = {-1, -1}, __VA_ARGS__})
 
-/* Merge layers of the functional API, over 2 to 4 inputs of the same shape: Add, Subtract (two
+/* Merge layers of the functional API, over 2 to 8 inputs of the same shape: Add, Subtract (two
  * inputs: x0 - x1), Multiply, Average, Maximum, Minimum (the gradient goes to the first input
  * holding the extreme value, as tf.keras's pairwise fold does). Named keel_merge_* because
  * keel_add is Sequential.add. Concatenate(axis=-1) joins inputs that differ only along axis
@@ -888,6 +888,16 @@ KEEL_API float *keel_model_weights(keel_model *m, int64_t *count);
 /* The model's layer `index` (0-based, in the order added); NULL if there is none. */
 KEEL_API keel_layer *keel_model_layer(keel_model *m, int index);
 KEEL_API int keel_model_layer_count(const keel_model *m);
+/* model.inputs[i].shape / model.outputs[i].shape without the batch axis: the rank (dims into
+ * dims[0 .. rank)), or a negative status (no such input or output, a model that cannot be
+ * built). Builds the model (as predict would) when it is not built yet. keel_model_is_compiled
+ * says whether fit / evaluate can run (a loaded model whose file held no compile config, or
+ * one keel could not honour, is not). */
+KEEL_API int keel_model_input_shape(keel_model *m, int index, int64_t *dims);
+KEEL_API int keel_model_output_shape(keel_model *m, int index, int64_t *dims);
+KEEL_API int keel_model_num_inputs(keel_model *m);
+KEEL_API int keel_model_num_outputs(keel_model *m);
+KEEL_API int keel_model_is_compiled(const keel_model *m);
 KEEL_API const char *keel_layer_name(const keel_layer *l);
 /* How many weights the layer has once built (Dense: 2, kernel and bias; 0 before). */
 KEEL_API int keel_layer_weight_count(const keel_layer *l);
@@ -903,6 +913,19 @@ KEEL_API keel_status keel_set_weights(keel_layer *l, const keel_tensor *const *w
 /* The storage of one weight (Dense: 0 kernel, 1 bias), count floats, to read or write in place;
  * valid while the model lives. NULL if there is no such weight. */
 KEEL_API float *keel_layer_weight(keel_layer *l, int index, int64_t *count);
+
+/* keras.utils.load_img(path, color_mode, target_size, interpolation) then img_to_array: a PNG,
+ * JPEG, BMP or PPM/PGM file as a new (H, W, C) float32 tensor of pixel values 0..255, decoded
+ * and resized exactly as flow_from_directory does (PIL's conversions and resampling).
+ * color_mode "rgb" (default), "grayscale" or "rgba"; target_size {0, 0} keeps the file's size;
+ * interpolation "nearest" (default) or "bilinear". NULL and keel_last_error naming the file. */
+typedef struct keel_load_img_opts {
+    const char *color_mode;
+    int64_t target_size[2];
+    const char *interpolation;
+} keel_load_img_opts;
+KEEL_API keel_tensor *keel_load_img_(const char *path, keel_load_img_opts o);
+#define keel_load_img(path, ...) keel_load_img_((path), (keel_load_img_opts){__VA_ARGS__})
 
 /* ---------------------------------------------------------------- saving and loading */
 

@@ -511,10 +511,10 @@ static const refusal refusals[] = {
     {"{\"class_name\": \"Concatenate\", \"config\": {\"name\": \"cat\", \"axis\": 0}}",
      KEEL_ERR_UNSUPPORTED,
      {"Concatenate 'cat'", "config.axis = 0"}},
-    {"{\"class_name\": \"Bidirectional\", \"config\": {\"name\": \"bi\", \"merge_mode\": null, "
+    {"{\"class_name\": \"Bidirectional\", \"config\": {\"name\": \"bi\", \"merge_mode\": \"max\", "
      "\"layer\": {\"class_name\": \"LSTM\", \"config\": {\"units\": 2}}}}",
-     KEEL_ERR_UNSUPPORTED,
-     {"Bidirectional 'bi'", "config.merge_mode = null"}},
+     KEEL_ERR_FORMAT,
+     {"Bidirectional 'bi'", "config.merge_mode = 'max'"}},
     {"{\"class_name\": \"Bidirectional\", \"config\": {\"name\": \"bi\", \"layer\": "
      "{\"class_name\": "
      "\"LSTM\", \"config\": {\"name\": \"f\", \"units\": 2}}, \"backward_layer\": {\"class_name\": "
@@ -533,9 +533,9 @@ static const refusal refusals[] = {
      "\"registered_name\": \"my_pkg>Dense\"}",
      KEEL_ERR_UNSUPPORTED,
      {"layer class 'Dense' (a custom layer", "not supported"}},
-    {"{\"class_name\": \"Sequential\", \"config\": {\"layers\": []}}",
-     KEEL_ERR_UNSUPPORTED,
-     {"t: a Sequential", "nested models"}},
+    {"{\"class_name\": \"Sequential\", \"config\": {\"layers\": 5}}",
+     KEEL_ERR_FORMAT,
+     {"t", "has no layers list"}},
     {"{\"class_name\": \"Dense\", \"config\": {\"name\": "
      "\"a_name_that_is_longer_than_sixty_three_characters_which_keel_cannot_keep\", \"units\": "
      "2}}",

@@ -24,7 +24,7 @@
 
 #include "../kernels/kernels.h"
 
-#define KEEL_MAX_IN 4
+#define KEEL_MAX_IN 8
 #define KEEL_MAX_PARAMS 4
 /* outputs of one call: Bidirectional(LSTM(return_sequences, return_state), merge_mode=None) has
  * six (two sequences, four states) */
@@ -168,6 +168,10 @@ struct keel_layer {
     struct keel_model *sub; /* a model used as a layer (kind "Model") */
     keel_layer *wrapped[2]; /* the layers a wrapper holds (TimeDistributed: 1, Bidirectional: 2) */
     int n_wrapped;
+    /* the input shapes of the latest call (a saved file's build_config) */
+    int call_n_in;
+    int call_rank[KEEL_MAX_IN];
+    int64_t call_dims[KEEL_MAX_IN][KEEL_MAX_RANK];
 };
 
 struct keel_graph {

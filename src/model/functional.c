@@ -19,8 +19,7 @@ static void model_layer_free(keel_layer *l) {
 static const keel_layer_kind model_kind = {
     .type = "Model", .prefix = "model", .free_cfg = model_layer_free};
 
-/* The layer that stands for m inside another model; one per model, made on first use. */
-static keel_layer *model_as_layer(keel_model *m) {
+keel_layer *keel_model_as_layer(keel_model *m) {
     if (m->as_layer) return m->as_layer; /* held already: the caller's hold adds a reference */
     keel_layer *l = keel_layer_new(&model_kind, m->name, NULL, 0, NULL);
     if (!l) return NULL;
@@ -47,7 +46,7 @@ keel_status keel_add_model(keel_model *m, keel_model *inner) {
             m, keel_error(KEEL_ERR_ARG,
                           "keel_add_model: %s cannot be added to %s: a model cannot contain itself",
                           inner->name, m->name));
-    keel_layer *l = model_as_layer(inner);
+    keel_layer *l = keel_model_as_layer(inner);
     if (!l) return keel_model_fail(m, KEEL_ERR_NOMEM);
     return keel_add(m, l);
 }
@@ -138,6 +137,7 @@ keel_sym *keel_model_input_(keel_model *m, keel_input_opts o) {
     if (!probe) return fail_sym(m, KEEL_ERR_ARG);
     keel_callrec c = {.rank = probe->input_rank};
     memcpy(c.dims, probe->input_dims, sizeof c.dims);
+    if (o.name) snprintf(c.name, sizeof c.name, "%s", o.name);
     keel_layer_free(probe);
     keel_sym *s = new_call(m, &c);
     if (!s) return fail_sym(m, KEEL_ERR_NOMEM);
@@ -250,7 +250,7 @@ keel_sym *keel_apply_model(keel_model *m, keel_model *inner, int n, keel_sym *co
         return fail_sym(m, keel_error(KEEL_ERR_ARG,
                                       "keel_apply_model: %s cannot be applied inside itself",
                                       m->name));
-    keel_layer *l = model_as_layer(inner);
+    keel_layer *l = keel_model_as_layer(inner);
     if (!l) return fail_sym(m, KEEL_ERR_NOMEM);
     return keel_apply_n(m, l, n, xs);
 }
@@ -335,6 +335,8 @@ keel_node *keel_functional_expand(keel_model *m, build_ctx *bc, keel_graph *g, k
                 keel_free(node_of);
                 return NULL;
             }
+            m->calls[c].out_rank = node_of[c]->rank;
+            memcpy(m->calls[c].out_dims, node_of[c]->dims, sizeof node_of[c]->dims);
             continue;
         }
         if (!rec->layer) {
@@ -351,6 +353,8 @@ keel_node *keel_functional_expand(keel_model *m, build_ctx *bc, keel_graph *g, k
                 return NULL;
             }
             node_of[c] = x;
+            m->calls[c].out_rank = x->rank;
+            memcpy(m->calls[c].out_dims, x->dims, sizeof x->dims);
             continue;
         }
         keel_node *ins[KEEL_MAX_IN];
@@ -361,6 +365,8 @@ keel_node *keel_functional_expand(keel_model *m, build_ctx *bc, keel_graph *g, k
             keel_free(node_of);
             return NULL;
         }
+        m->calls[c].out_rank = node_of[c]->rank;
+        memcpy(m->calls[c].out_dims, node_of[c]->dims, sizeof node_of[c]->dims);
         if (m == bc->top)
             for (int i = 0; i < m->n_layers; i++)
                 if (m->layers[i] == rec->layer) m->layer_nodes[i] = node_of[c];

@@ -203,6 +203,11 @@ static void name_layers_rec(keel_model *m, int *counts, const keel_layer_kind **
  * initialized from the compiling model's seed), a node every time. */
 keel_node *keel_build_call(build_ctx *bc, keel_layer *l, keel_graph *g, keel_node **in, int n) {
     int stream = bc->counter++;
+    l->call_n_in = n < KEEL_MAX_IN ? n : KEEL_MAX_IN;
+    for (int k = 0; k < l->call_n_in; k++) {
+        l->call_rank[k] = in[k]->rank;
+        memcpy(l->call_dims[k], in[k]->dims, sizeof l->call_dims[k]);
+    }
     if (l->sub) return keel_model_expand(l->sub, bc, g, in, n);
     if (l->kind->expand) {
         keel_node *nd = l->kind->expand(bc, l, g, in, n);
@@ -625,6 +630,40 @@ keel_layer *keel_model_layer(keel_model *m, int index) {
 
 int keel_model_layer_count(const keel_model *m) {
     return m ? m->n_layers : 0;
+}
+
+static int io_shape(keel_model *m, int index, int64_t *dims, bool input) {
+    const char *fn = input ? "keel_model_input_shape" : "keel_model_output_shape";
+    if (!m || !dims) KEEL_FAIL(KEEL_ERR_ARG, "%s: %s is NULL", fn, m ? "dims" : "model");
+    keel_status st = keel_model_build(m, fn);
+    if (st) return st;
+    int n = input ? m->n_in_nodes : m->n_out_nodes;
+    if (index < 0 || index >= n)
+        KEEL_FAIL(KEEL_ERR_ARG, "%s: %s has no %s %d (it has %d)", fn, m->name,
+                  input ? "input" : "output", index, n);
+    const keel_node *nd = input ? m->in_nodes[index] : m->out_nodes[index];
+    memcpy(dims, nd->dims, (size_t)nd->rank * sizeof *dims);
+    return nd->rank;
+}
+
+int keel_model_input_shape(keel_model *m, int index, int64_t *dims) {
+    return io_shape(m, index, dims, true);
+}
+
+int keel_model_output_shape(keel_model *m, int index, int64_t *dims) {
+    return io_shape(m, index, dims, false);
+}
+
+int keel_model_num_inputs(keel_model *m) {
+    return m && !keel_model_build(m, "keel_model_num_inputs") ? m->n_in_nodes : 0;
+}
+
+int keel_model_num_outputs(keel_model *m) {
+    return m && !keel_model_build(m, "keel_model_num_outputs") ? m->n_out_nodes : 0;
+}
+
+int keel_model_is_compiled(const keel_model *m) {
+    return m && m->compiled;
 }
 
 const keel_history *keel_model_history(const keel_model *m) {

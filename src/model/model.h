@@ -26,6 +26,9 @@ typedef struct keel_callrec {
     int in[KEEL_MAX_IN], n_in;
     int rank; /* an input's per-sample shape */
     int64_t dims[KEEL_MAX_RANK];
+    char name[64]; /* an input's name ("" until saved or named) */
+    int out_rank;  /* the call's output shape, once built */
+    int64_t out_dims[KEEL_MAX_RANK];
 } keel_callrec;
 
 /* A symbolic tensor of a functional model: the output of one call. */
@@ -97,6 +100,9 @@ typedef struct build_ctx {
 } build_ctx;
 
 keel_model *keel_model_alloc(const char *name, bool functional);
+/* The layer that stands for m inside another model (kind "Model"); one per model, made on first
+ * use; the caller's hold adds the reference. NULL when out of memory. */
+keel_layer *keel_model_as_layer(keel_model *m);
 /* Holds a layer (takes a reference) unless the model holds it already. */
 keel_status keel_model_hold(keel_model *m, keel_layer *l);
 /* Adds m's nodes after in[0..n) to g; its (first) output node, or NULL with the error set.
