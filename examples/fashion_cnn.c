@@ -7,13 +7,16 @@
  *                       Dense(10, activation="softmax")])
  *   model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
  *
- * usage: fashion_cnn [DIR] [--epochs N] [--sheet FILE.png]   (default sheet:
- * build/demo_predictions.png next to the program's folder) */
+ * usage: fashion_cnn [DIR] [--epochs N] [--sheet FILE.png] [--save FILE.keras]   (defaults:
+ * build/demo_predictions.png and build/fashion_cnn.keras, next to the program's folder). The
+ * saved model opens in Keras 3 (keras.models.load_model) and in `keel predict`. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <keel.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const CLASSES[10] = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
                                         "Coat",        "Sandal",    "Shirt",    "Sneaker",
@@ -95,12 +98,19 @@ int main(int argc, char **argv) {
     if (slash)
         snprintf(sheet_path, sizeof sheet_path, "%.*s/../demo_predictions.png",
                  (int)(slash - argv[0]), argv[0]);
+    char save_path[4096];
+    snprintf(save_path, sizeof save_path, "%s", "fashion_cnn.keras");
+    if (slash)
+        snprintf(save_path, sizeof save_path, "%.*s/../fashion_cnn.keras", (int)(slash - argv[0]),
+                 argv[0]);
     int epochs = 2;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--epochs") && i + 1 < argc)
             epochs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--sheet") && i + 1 < argc)
             snprintf(sheet_path, sizeof sheet_path, "%s", argv[++i]);
+        else if (!strcmp(argv[i], "--save") && i + 1 < argc)
+            snprintf(save_path, sizeof save_path, "%s", argv[++i]);
         else
             dir = argv[i];
     }
@@ -132,6 +142,16 @@ int main(int argc, char **argv) {
         contact_sheet(sheet_path, first, y_test, pred) != KEEL_OK) {
         fprintf(stderr, "fashion_cnn: %s\n", keel_last_error());
     } else {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (keel_save(m, save_path) != KEEL_OK) {
+            fprintf(stderr, "fashion_cnn: %s\n", keel_last_error());
+            goto done;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        printf("model saved to %s (%.1f ms); try: keel predict %s IMAGE.png\n", save_path,
+               (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+               save_path);
         printf("classes: ");
         for (int c = 0; c < 10; c++)
             printf("%d %s%s", c, CLASSES[c], c < 9 ? ", " : "\n");
@@ -139,6 +159,7 @@ int main(int argc, char **argv) {
         printf("test_accuracy: %.4f\n", res[1]);
         rc = 0;
     }
+done:
     keel_tensor_free(first), keel_tensor_free(pred);
     keel_model_free(m);
     keel_tensor_free(x_train), keel_tensor_free(y_train), keel_tensor_free(x_test),

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <ftw.h>
 #include <unistd.h>
 #include <zip.h>
 
@@ -75,7 +76,17 @@ static void expect_same_weights(keel_model *a, keel_model *b) {
     cr_expect_eq(memcmp(wa, wb, (size_t)na * sizeof(float)), 0, "weights differ");
 }
 
-TestSuite(save, .init = setup);
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+/* the test's files go with it */
+static void teardown(void) {
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(save, .init = setup, .fini = teardown);
 
 Test(save, snake_case_is_keras) {
     /* values from keras.src.utils.naming.to_snake_case */

@@ -87,10 +87,9 @@ static int cmp_str(const void *a, const void *b) {
 static keel_tensor *read_images(const char *path, bool folder, const int64_t *dims, int rank,
                                 const in_opts *o) {
     if (rank != 3 || (dims[2] != 1 && dims[2] != 3 && dims[2] != 4)) {
-        keel_tensor *probe = NULL;
         fprintf(stderr, "keel: %s: the model's input is not an image (H, W, C with C = 1, 3, 4)\n",
                 path);
-        return probe;
+        return NULL;
     }
     const char *mode = dims[2] == 1 ? "grayscale" : dims[2] == 3 ? "rgb" : "rgba";
     char **names = NULL;

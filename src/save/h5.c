@@ -17,11 +17,11 @@ void keel_h5_quiet_end(const keel_h5_quiet *q) {
     H5Eset_auto2(H5E_DEFAULT, q->fn, q->data);
 }
 
-hid_t keel_h5_create_mem(void) {
+hid_t keel_h5_create_mem(size_t increment) {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    /* backing_store 0: the file never touches the disk; its image is taken with H5Fget_file_image
-     */
-    hid_t f = fapl < 0 || H5Pset_fapl_core(fapl, 1 << 16, 0) < 0
+    /* backing_store 0: the file never touches the disk (H5Fget_file_image takes its bytes) */
+    if (increment < (1 << 16)) increment = 1 << 16;
+    hid_t f = fapl < 0 || H5Pset_fapl_core(fapl, increment, 0) < 0
                   ? H5I_INVALID_HID
                   : H5Fcreate("keel-weights.h5", H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     if (fapl >= 0) H5Pclose(fapl);

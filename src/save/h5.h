@@ -18,8 +18,10 @@ typedef struct keel_h5_quiet {
 void keel_h5_quiet_begin(keel_h5_quiet *q);
 void keel_h5_quiet_end(const keel_h5_quiet *q);
 
-/* A new, empty HDF5 file in memory; H5I_INVALID_HID and an error on failure. */
-hid_t keel_h5_create_mem(void);
+/* A new, empty HDF5 file in memory, grown in steps of `increment` bytes (give about the size
+ * it will reach: each step reallocates and copies the whole image); H5I_INVALID_HID and an
+ * error on failure. */
+hid_t keel_h5_create_mem(size_t increment);
 /* The bytes of a file made by keel_h5_create_mem (flushed first); *out malloc'd (keel_free). */
 keel_status keel_h5_image(hid_t f, void **out, size_t *len);
 /* Opens len bytes of an HDF5 file, read-only, in memory (the bytes are copied). `what` names

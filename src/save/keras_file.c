@@ -86,7 +86,9 @@ static keel_status build_zip(const char *const *names, const void *const *data, 
 static keel_status weights_image(keel_model *m, bool with_optimizer, void **out, size_t *len) {
     keel_h5_quiet q;
     keel_h5_quiet_begin(&q);
-    hid_t f = keel_h5_create_mem();
+    /* the weights, the optimizer's slots (up to three per weight) and room for the metadata */
+    size_t est = (size_t)m->n_weights * sizeof(float) * (with_optimizer && m->compiled ? 4 : 1);
+    hid_t f = keel_h5_create_mem(est + ((size_t)1 << 20));
     keel_status st = f < 0 ? keel_last_status() : keel_weights_write(m, f, with_optimizer);
     if (!st) st = keel_h5_image(f, out, len);
     if (f >= 0) H5Fclose(f);
