@@ -35,8 +35,8 @@ Models (Keras layer classes; every one compiled, see MANIFEST.json for the exact
             AveragePooling2D(strides=1), Flatten, Concatenate, Dense   sgd(momentum), sparse CE
     deconv  Dense, Reshape, Conv2DTranspose (same, strides 2; valid with output_padding),
             UpSampling2D nearest and bilinear (2, 3), Conv2D(strides 2)          rmsprop, mse
-    rnn     Embedding(mask_zero) on pre-padded ids, LSTM(return_sequences), GRU, Dense
-                                                               rmsprop, sparse CE
+    rnn     functional: Embedding(mask_zero) on pre-padded ids, LSTM(return_sequences), GRU,
+            GlobalAveragePooling1D (masked mean), Concatenate, Dense    rmsprop, sparse CE
     birnn   Bidirectional(LSTM) concat, Bidirectional(LSTM) sum, SimpleRNN    sgd(momentum), mse
     seq1d   Masking(-1), TimeDistributed(Dense), Conv1D (same + strides 2; causal),
             MaxPooling1D, AveragePooling1D(strides 1), GlobalMaxPooling1D, Dense
@@ -202,16 +202,12 @@ def padded_ids(r, n, T, vocab):
 
 
 def m_rnn():
-    m = keras.Sequential(
-        [
-            keras.Input((7,)),
-            L.Embedding(20, 4, mask_zero=True),
-            L.LSTM(4, return_sequences=True),
-            L.GRU(3),
-            L.Dense(3, activation="softmax"),
-        ],
-        name="rnn",
-    )
+    ids = keras.Input((7,), name="ids")
+    e = L.Embedding(20, 4, mask_zero=True)(ids)
+    h = L.GRU(3)(L.LSTM(4, return_sequences=True)(e))
+    a = L.GlobalAveragePooling1D()(e)  # the mean over the unmasked steps
+    y = L.Dense(3, activation="softmax")(L.Concatenate()([h, a]))
+    m = keras.Model(ids, y, name="rnn")
     m.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return m, lambda r, n: ([padded_ids(r, n, 7, 20)], [r.randint(0, 3, (n,)).astype("float32")])
 
