@@ -42,7 +42,7 @@ Models (Keras layer classes; every one compiled, see MANIFEST.json for the exact
             MaxPooling1D, AveragePooling1D(strides 1), GlobalMaxPooling1D, Dense
                                                                rmsprop(momentum), categorical CE
     merge   functional, two inputs: Add, Subtract, Multiply, Average, Maximum, Minimum,
-            Concatenate, two outputs (mse + categorical CE, loss_weights 1 and 0.5)   adam
+            Concatenate (3 of them: keel merges 2 to 4 inputs), two outputs (mse + categorical CE, loss_weights 1 and 0.5)   adam
     nested  functional: a Sequential holding a Sequential, called twice (shared weights), a
             Dense called twice, Concatenate                    adam(beta_1=0.5), binary CE
 
@@ -262,15 +262,10 @@ def m_merge():
     b = keras.Input((4,), name="in_b")
     da = L.Dense(3, activation="tanh", name="dense_a")(a)
     db = L.Dense(3, activation="tanh", name="dense_b")(b)
-    merged = [
-        L.Add()([da, db]),
-        L.Subtract()([da, db]),
-        L.Multiply()([da, db]),
-        L.Average()([da, db]),
-        L.Maximum()([da, db]),
-        L.Minimum()([da, db]),
-    ]
-    h = L.Concatenate()(merged)
+    # keel's merge layers take 2 to 4 inputs: two Concatenates of three, then one of two
+    c1 = L.Concatenate()([L.Add()([da, db]), L.Subtract()([da, db]), L.Multiply()([da, db])])
+    c2 = L.Concatenate()([L.Average()([da, db]), L.Maximum()([da, db]), L.Minimum()([da, db])])
+    h = L.Concatenate()([c1, c2])
     o1 = L.Dense(1, name="reg")(h)
     o2 = L.Dense(3, activation="softmax", name="cls")(h)
     m = keras.Model([a, b], [o1, o2], name="merge")
