@@ -59,8 +59,8 @@ the reload predicts exactly what the model predicted. Beside the files, per mode
     <model>.t.npy (or .t0.npy, .t1.npy)   targets for them; MANIFEST.json holds
                                           model.evaluate(x, t) of the loaded file
 
-For the models without Dropout (cnn, rnn, merge, nested; a step is then deterministic) each
-file is loaded once more and trained with one train_on_batch(x, t), which continues from the
+For cnn, rnn, merge and nested (one per optimizer kind; none has Dropout, so a training step
+is deterministic) each file is loaded once more and trained with one train_on_batch(x, t), which continues from the
 restored optimizer state (Keras restores it: "optimizer_iterations_before" is 8). The manifest
 records what train_on_batch returned, and the script writes
     <model>.<h5|keras|weights.h5>.after.y.npy (.y0, .y1)   predictions after that step
@@ -304,7 +304,7 @@ def m_nested():
     )
 
 
-# name, builder, seed, continue-training check (no Dropout: one step is deterministic)
+# name, builder, seed, continue-training check (only models without Dropout qualify)
 MODELS = [
     ("mlp", m_mlp, 101, False),
     ("cnn", m_cnn, 102, True),
