@@ -102,3 +102,26 @@ Test(callbacks, csv_logger_rows_as_keras) {
     keel_model_free(m);
     keel_tensor_free(x), keel_tensor_free(y);
 }
+
+/* Large values as Python's repr writes them: 1000000.0, not %g's 1e+06 */
+Test(callbacks, csv_logger_writes_pythons_repr) {
+    keel_tensor *x, *y;
+    keel_model *m = flat(&x, &y);
+    for (int i = 0; i < 4; i++)
+        keel_tensor_data(y)[i] = 1000; /* loss = mse = 1e6, mae 1000 */
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/keel_csvlog_repr_%d.csv", (int)getpid());
+    cr_assert_eq(keel_fit(m, x, y, .epochs = 1, .verbose = 0,
+                          .csv_logger = keel_csv_logger(.filename = path)),
+                 KEEL_OK);
+    FILE *f = fopen(path, "r");
+    char buf[256] = {0};
+    cr_assert_not_null(f);
+    size_t got = fread(buf, 1, sizeof buf - 1, f);
+    (void)got;
+    fclose(f);
+    remove(path);
+    cr_expect_str_eq(buf, "epoch,loss,mae\n0,1000000.0,1000.0\n");
+    keel_model_free(m);
+    keel_tensor_free(x), keel_tensor_free(y);
+}

@@ -564,14 +564,9 @@ static void plateau_epoch_end(keel_model *m, plateau_state *p, const keel_reduce
     }
 }
 
-/* Python's repr of a double: the shortest decimal that reads back the same */
+/* Python's repr of a double (1500.0, not %g's 1.5e+03), as Keras's CSVLogger writes it */
 static void repr_double(char *buf, size_t cap, double v) {
-    for (int digits = 1; digits <= 17; digits++) {
-        snprintf(buf, cap, "%.*g", digits, v);
-        if (strtod(buf, NULL) == v) break;
-    }
-    if (!strchr(buf, '.') && !strchr(buf, 'e') && !strchr(buf, 'n') && !strchr(buf, 'i'))
-        strcat(buf, ".0");
+    keel_repr_double(v, buf, cap);
 }
 
 static int cmp_name(const void *a, const void *b) {

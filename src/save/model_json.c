@@ -310,10 +310,13 @@ static json_t *functional_json(keel_model *m) {
              !json_object_set_new(e, "inbound_nodes", nodes) && !json_array_append_new(layers, e);
         if (!ok) json_decref(e), json_decref(nodes);
     }
-    json_t *ins = json_array(), *outs = json_array();
-    for (int i = 0; ok && ins && i < m->n_inputs; i++)
+    /* Keras 3 writes a single input or output as the bare [name, node, tensor]: a list of one
+     * makes it expect a list when it predicts (and warn about the structure) */
+    json_t *ins = m->n_inputs == 1 ? history(m, reach, m->inputs[0]) : json_array();
+    json_t *outs = m->n_outputs == 1 ? history(m, reach, m->outputs[0]) : json_array();
+    for (int i = 0; ok && ins && m->n_inputs > 1 && i < m->n_inputs; i++)
         json_array_append_new(ins, history(m, reach, m->inputs[i]));
-    for (int i = 0; ok && outs && i < m->n_outputs; i++)
+    for (int i = 0; ok && outs && m->n_outputs > 1 && i < m->n_outputs; i++)
         json_array_append_new(outs, history(m, reach, m->outputs[i]));
     keel_free(reach), keel_free(ops);
     if (!ok || !ins || !outs) {
