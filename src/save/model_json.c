@@ -697,6 +697,10 @@ static keel_model *functional_from(const json_t *cfg, const char *name, const ch
             goto fail;
         }
         if (!(f->outs = keel_alloc((json_array_size(f->nodes) + 1) * sizeof *f->outs))) goto fail;
+        /* Keras 3 records the mask an Embedding(mask_zero) makes, ops.not_equal(ids, 0), as an
+         * operation of its own whose output layers read as their "mask" argument; keel carries
+         * that mask along the graph by itself, so the operation is left out */
+        if (!strcmp(class_of(e), "NotEqual")) continue;
         if (strcmp(class_of(e), "InputLayer") && !(f->layer = any_layer_from(e, w, depth)))
             goto fail;
         /* tf.keras 2 (inbound nodes as lists) numbers a nested model's nodes from its own first
