@@ -2,7 +2,7 @@
 # Installs keel from a build directory into a temporary prefix and uses the installed copy the
 # ways a user would, from outside the source tree, with nothing of the build tree on any path:
 #   - the files: libkeel.so -> its soname -> the versioned file, RUNPATHs, libkeel.a, keel.h,
-#     keel.pc, the CMake package, and the tokenize tool run from the prefix;
+#     keel.pc, the CMake package, and the tokenize and keel tools run from the prefix;
 #   - pkg-config: hello.c on libkeel.so (pkg-config --cflags --libs keel), and on libkeel.a
 #     (pkg-config --static --libs keel: what the static library needs must all be listed);
 #   - CMake: tests/install/CMakeLists.txt, find_package(keel) with keel::keel and
@@ -36,7 +36,7 @@ fail() {
 }
 
 cmake --install "$build" --prefix "$prefix" >install.log || { cat install.log; fail "install"; }
-for f in include/keel.h lib/libkeel.a lib/pkgconfig/keel.pc bin/tokenize \
+for f in include/keel.h lib/libkeel.a lib/pkgconfig/keel.pc bin/tokenize bin/keel \
     lib/cmake/keel/keelConfig.cmake lib/cmake/keel/keelConfigVersion.cmake; do
     [ -f "$prefix/$f" ] || fail "$f is not installed"
 done
@@ -65,6 +65,14 @@ fi
 # Keras's Tokenizer: "the" is the most frequent word (1), then cat and dog in order of first sight.
 out=$(printf 'the cat\nthe dog\n' | "$prefix/bin/tokenize")
 [ "$out" = $'1 2\n1 3' ] || fail "tokenize printed '$out'"
+# The keel command, from the prefix, on a model tf.keras 2.15 saved: it loads and prints the
+# summary table
+src=$(cd "$(dirname "$0")/../.." && pwd)
+"$prefix/bin/keel" --help >/dev/null || fail "keel --help failed"
+grep -F "$build" <<<"$(readelf -d "$prefix/bin/keel")" && fail "bin/keel points into the build tree"
+out=$("$prefix/bin/keel" summary "$src/tests/fixtures/saved/tf2/mlp.h5") ||
+    fail "keel summary failed: $out"
+grep -q '^Total params:' <<<"$out" || fail "keel summary printed: $out"
 
 # A program trained the hello model: prediction about 12, BLIS the GEMM backend, the serial BLIS
 # loaded, the tokenizer's word indices right (ICU lowercased "ÉCOLE"), and libkeel.so loaded
