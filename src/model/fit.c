@@ -370,12 +370,8 @@ static keel_status evaluate_source(keel_model *m, const source *src, int64_t bs,
 
 /* ---------------------------------------------------------------- ModelCheckpoint */
 
-typedef struct ckpt_state {
-    bool max_mode;
-    double best;
-} ckpt_state;
-
-static keel_status ckpt_init(ckpt_state *c, const keel_model_checkpoint_opts *o, const char *fn) {
+keel_status keel_ckpt_init(keel_ckpt_state *c, const keel_model_checkpoint_opts *o,
+                           const char *fn) {
     memset(c, 0, sizeof *c);
     if (!o) return KEEL_OK;
     if (!o->filepath || !o->filepath[0])
@@ -395,8 +391,9 @@ static keel_status ckpt_init(ckpt_state *c, const keel_model_checkpoint_opts *o,
 }
 
 /* tf.keras 2.15's ModelCheckpoint._save_model at the end of an epoch (0-based here). */
-static keel_status ckpt_epoch_end(keel_model *m, ckpt_state *c, const keel_model_checkpoint_opts *o,
-                                  int epoch, const keel_logs *logs, FILE *out, const char *fn) {
+keel_status keel_ckpt_epoch_end(keel_model *m, keel_ckpt_state *c,
+                                const keel_model_checkpoint_opts *o, int epoch,
+                                const keel_logs *logs, FILE *out, const char *fn) {
     if (!o) return KEEL_OK;
     char path[4096];
     if (keel_format_filepath(o->filepath, epoch, logs, path, sizeof path))
@@ -411,16 +408,16 @@ static keel_status ckpt_epoch_end(keel_model *m, ckpt_state *c, const keel_model
         bool better = c->max_mode ? cur > c->best : cur < c->best;
         if (!better) {
             if (o->verbose > 0)
-                fprintf(out, "\nEpoch %05d: %s did not improve from %0.5f\n", epoch + 1, mon,
+                fprintf(out, "\nEpoch %d: %s did not improve from %0.5f\n", epoch + 1, mon,
                         c->best);
             return KEEL_OK;
         }
         if (o->verbose > 0)
-            fprintf(out, "\nEpoch %05d: %s improved from %0.5f to %0.5f, saving model to %s\n",
+            fprintf(out, "\nEpoch %d: %s improved from %0.5f to %0.5f, saving model to %s\n",
                     epoch + 1, mon, c->best, cur, path);
         c->best = cur;
     } else if (o->verbose > 0) {
-        fprintf(out, "\nEpoch %05d: saving model to %s\n", epoch + 1, path);
+        fprintf(out, "\nEpoch %d: saving model to %s\n", epoch + 1, path);
     }
     keel_status st = o->save_weights_only ? keel_save_weights(m, path) : keel_save(m, path);
     return st ? keel_error_prefix(fn) : KEEL_OK;
@@ -611,8 +608,8 @@ static keel_status fit_loop(keel_model *m, source *train, source *val, int64_t b
     keel_status st;
     if ((st = early_init(m, &es, o.early_stopping))) return st;
     if ((st = plateau_init(&plateau, o.reduce_lr_on_plateau, fn))) goto done;
-    ckpt_state ckpt;
-    if ((st = ckpt_init(&ckpt, o.model_checkpoint, fn))) goto done;
+    keel_ckpt_state ckpt;
+    if ((st = keel_ckpt_init(&ckpt, o.model_checkpoint, fn))) goto done;
     if (o.csv_logger) {
         if (!o.csv_logger->filename) {
             st = keel_error(KEEL_ERR_ARG, "%s: csv_logger.filename is NULL", fn);
@@ -709,7 +706,8 @@ static keel_status fit_loop(keel_model *m, source *train, source *val, int64_t b
         if ((st = keel_history_append(&m->hist, &logs))) goto done;
         if (csv && (st = csv_log(csv, o.csv_logger, epoch, &logs, csv_header))) goto done;
         csv_header = false;
-        if ((st = ckpt_epoch_end(m, &ckpt, o.model_checkpoint, epoch, &logs, out, fn))) goto done;
+        if ((st = keel_ckpt_epoch_end(m, &ckpt, o.model_checkpoint, epoch, &logs, out, fn)))
+            goto done;
         plateau_epoch_end(m, &plateau, o.reduce_lr_on_plateau, epoch, &logs, out);
         bool restored = false;
         if (early_epoch_end(m, &es, o.early_stopping, epoch, &logs, &restored)) {

@@ -147,6 +147,18 @@ keel_status keel_model_check_weights(keel_model *m, const char *fn, int epoch);
 /* Makes room for batch n (graph buffers and the target buffer). */
 keel_status keel_model_reserve(keel_model *m, int64_t n);
 
+/* ModelCheckpoint (fit.c), tf.keras 2.15's: the best value so far and its direction. */
+typedef struct keel_ckpt_state {
+    bool max_mode;
+    double best;
+} keel_ckpt_state;
+keel_status keel_ckpt_init(keel_ckpt_state *c, const keel_model_checkpoint_opts *o, const char *fn);
+/* After epoch `epoch` (0-based): formats the path, decides, prints Keras's verbose lines to out
+ * and saves; a save that fails is the error fit returns. */
+keel_status keel_ckpt_epoch_end(keel_model *m, keel_ckpt_state *c,
+                                const keel_model_checkpoint_opts *o, int epoch,
+                                const keel_logs *logs, FILE *out, const char *fn);
+
 /* Progress bar (tf.keras 2 layout). */
 typedef struct keel_progbar {
     FILE *out;
