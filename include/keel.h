@@ -936,7 +936,7 @@ KEEL_API keel_tensor *keel_load_img_(const char *path, keel_load_img_opts o);
  * flushed and renamed onto path, so a failed save leaves an earlier file whole. The model must
  * be built (compiled, or used by predict). */
 KEEL_API keel_status keel_save(keel_model *m, const char *path);
-/* keras.models.load_model(path): a ".keras" file (Keras 3's, tf.keras 2.13+'s, or keel's) or a
+/* keras.models.load_model(path): a ".keras" file (Keras 3's, tf.keras 2.15's, or keel's) or a
  * legacy ".h5" full-model file of tf.keras 2 (model.save("m.h5")). The model comes back with
  * its weights and, when the file holds a compile config keel knows, compiled with the
  * optimizer's state restored, so fit continues where it stopped. NULL and keel_last_error

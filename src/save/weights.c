@@ -247,7 +247,7 @@ static keel_status read_optimizer(keel_model *m, hid_t f, const wlist *w, const 
     for (int gi = 0; gi < sg.n; gi++)
         want += (int64_t)sg.width[gi] * n;
     keel_status st = KEEL_OK;
-    /* tf.keras 2.13-2.15's .keras files keep no learning-rate variable */
+    /* tf.keras 2.15's .keras files keep no learning-rate variable */
     bool has_lr = !m->opt.schedule.kind && have == want;
     if (!m->opt.schedule.kind && have == want - 1) want--;
     if (have != want) {
