@@ -232,6 +232,17 @@ keel_node *keel_build_call(build_ctx *bc, keel_layer *l, keel_graph *g, keel_nod
     if (l->built) return nd;
     for (int k = 0; k < l->n_params; k++) {
         keel_param *p = &l->params[k];
+        int64_t cap = bc->top->max_weights;
+        if (cap > 0 && p->size > cap - bc->made) {
+            char shape[160];
+            keel_error(KEEL_ERR_FORMAT,
+                       "%s: weight %s of shape %s takes the model past %lld weights, more than "
+                       "its file can hold",
+                       l->name, p->name,
+                       keel_dims_str(p->rank, p->dims, false, shape, sizeof shape), (long long)cap);
+            return NULL;
+        }
+        bc->made += p->size;
         char what[128];
         snprintf(what, sizeof what, "%s: %s", l->name, p->name);
         if (!(p->w = keel_alloc((size_t)p->size * sizeof(float)))) return NULL;
