@@ -75,8 +75,9 @@ struct keel_model {
     float *grads, *flat;
     int64_t n_weights;
     bool warned_trainable;
-    /* 0, or the most weights a build may make: a model read from a file declares no more than
-     * the file can hold (keel_load), so a config of a few bytes cannot ask for gigabytes */
+    /* 0, or the most weights a build may make (keel_graph's max_weights): a model read from a
+     * file declares no more than the file can hold (keel_load), so that a config of a few bytes
+     * cannot ask for gigabytes */
     int64_t max_weights;
     keel_optimizer opt;
     keel_loss loss;
@@ -100,7 +101,6 @@ typedef struct build_ctx {
     keel_model *top; /* the model being compiled: its seed initializes the weights built now */
     int counter;     /* layers visited, in order: each new weight's random stream */
     int depth;
-    int64_t made; /* weights made by this build, against top->max_weights */
 } build_ctx;
 
 keel_model *keel_model_alloc(const char *name, bool functional);

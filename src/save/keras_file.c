@@ -221,11 +221,16 @@ static keel_model *model_from(const json_t *config, const json_t *compile_json, 
     m->max_weights =
         (int64_t)(weights_bytes < ((uint64_t)1 << 61) ? weights_bytes : 1ull << 61) + 1;
     keel_status st = keel_model_compile_json(m, compile_json, legacy, where);
-    if (!st && !m->compiled) st = keel_model_build(m, "keel_load");
+    if (!st && !m->compiled) st = keel_model_build(m, where);
     if (st) {
         /* a model that cannot be built (shapes that do not fit, too many weights) is the file's
-         * fault: say which file */
+         * fault: say which file, and a bad argument is a bad field of it */
         if (strncmp(keel_last_error(), where, strlen(where))) keel_error_prefix(where);
+        if (st == KEEL_ERR_ARG) {
+            char msg[KEEL_ERR_CAP];
+            snprintf(msg, sizeof msg, "%s", keel_last_error());
+            keel_error(KEEL_ERR_FORMAT, "%s", msg);
+        }
         keel_model_free(m);
         return NULL;
     }
