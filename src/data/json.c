@@ -22,6 +22,7 @@ json_t *keel_json_parse(const char *text, size_t len, const char *what) {
 }
 
 const char *keel_json_type(const json_t *v) {
+    if (!v) return "missing"; /* json_typeof reads through its argument */
     switch (json_typeof(v)) {
     case JSON_OBJECT: return "an object";
     case JSON_ARRAY: return "an array";

@@ -21,7 +21,8 @@ json_t *keel_json_parse(const char *text, size_t len, const char *what);
  * which is not always Python's repr. A malloc'd string (free()); NULL and KEEL_ERR_NOMEM. */
 char *keel_json_dumps(const json_t *v);
 /* "an object", "an array", "a string", "an integer", "a real number", "a boolean" or "null":
- * what a value is, for messages ("config.lower is an integer, expected true or false"). */
+ * what a value is, for messages ("config.lower is an integer, expected true or false");
+ * "missing" for NULL (an absent key). */
 const char *keel_json_type(const json_t *v);
 
 #endif

@@ -4,9 +4,28 @@
 #include <stdio.h>
 #include <time.h>
 
+keel_status keel_graph_weight_budget(const keel_graph *g, const keel_layer *l) {
+    if (g->max_weights <= 0 || l->built) return KEEL_OK;
+    int64_t left = g->max_weights - g->weights_made;
+    for (int k = 0; k < l->n_params; k++) {
+        const keel_param *p = &l->params[k];
+        if (p->size > left) {
+            char shape[160];
+            KEEL_FAIL(KEEL_ERR_FORMAT,
+                      "%s: weight %s of shape %s takes the model past %lld weights, more than "
+                      "its file can hold",
+                      l->name, p->name, keel_dims_str(p->rank, p->dims, false, shape, sizeof shape),
+                      (long long)g->max_weights);
+        }
+        left -= p->size;
+    }
+    return KEEL_OK;
+}
+
 keel_node *keel_graph_add(keel_graph *g, const keel_op *op, keel_layer *layer, keel_node **in,
                           int n_in) {
     KEEL_ASSERT(n_in <= KEEL_MAX_IN);
+    if (layer && keel_graph_weight_budget(g, layer)) return NULL;
     if (g->n == g->cap) {
         int cap = g->cap ? 2 * g->cap : 16;
         keel_node **nn = realloc(g->nodes, (size_t)cap * sizeof *nn);

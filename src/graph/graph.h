@@ -179,7 +179,16 @@ struct keel_graph {
     int n, cap;
     int64_t batch_cap; /* buffers hold this many samples */
     float *arena;
+    /* 0, or the most weights the layers built into this graph may make (a model read from a
+     * file: keel_model's max_weights); weights_made counts those made so far */
+    int64_t max_weights, weights_made;
 };
+
+/* KEEL_OK when layer l, not built yet, fits its weights declared so far into what is left of
+ * g->max_weights; KEEL_ERR_FORMAT naming the weight that does not otherwise. Checked when the
+ * layer's node is added (before a layer allocates anything the size of its weights, as
+ * Conv2D's partial sums) and again before the weights are. */
+keel_status keel_graph_weight_budget(const keel_graph *g, const keel_layer *l);
 
 /* Sets the gradient-accumulation flags of every node (see the top of this file); outputs[0..n)
  * have their gradient written first, by the loss. */

@@ -75,23 +75,52 @@ typedef struct prelu_cfg {
     int shared; /* bit d: per-sample axis d is shared */
 } prelu_cfg;
 
-/* node->state: for each per-sample position, the index of its alpha */
 static keel_status prelu_infer(keel_node *nd) {
     nd->rank = nd->in[0]->rank;
     memcpy(nd->dims, nd->in[0]->dims, sizeof nd->dims);
     return KEEL_OK;
 }
 
+/* The positions of a sample in order, with the index k of each one's alpha: an odometer over
+ * the per-sample axes, where an axis alpha has size 1 along (shared) does not move k. Walked,
+ * not looked up: a table of an index per position, made at build, cost as much memory as the
+ * layer's input (gigabytes for a shape a model file merely declares). */
+typedef struct prelu_pos {
+    int rank;
+    int64_t dims[4], step[4], coord[4], k;
+} prelu_pos;
+
+static prelu_pos prelu_start(const keel_node *nd) {
+    prelu_pos p = {.rank = nd->rank};
+    const int64_t *adims = nd->layer->params[0].dims;
+    for (int64_t d = nd->rank - 1, s = 1; d >= 0; d--) {
+        p.dims[d] = nd->dims[d];
+        p.step[d] = adims[d] == 1 ? 0 : s;
+        s *= adims[d];
+    }
+    return p;
+}
+
+static inline void prelu_next(prelu_pos *p) {
+    for (int d = p->rank - 1; d >= 0; d--) {
+        p->k += p->step[d];
+        if (++p->coord[d] < p->dims[d]) return;
+        p->k -= p->step[d] * p->dims[d];
+        p->coord[d] = 0;
+    }
+}
+
 static void prelu_forward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     (void)ctx;
     const float *x = nd->in[0]->val, *alpha = nd->layer->params[0].w;
-    const int32_t *map = nd->state;
     float *y = nd->val;
-    for (int64_t b = 0; b < n; b++)
-        for (int64_t i = 0; i < nd->size; i++) {
+    for (int64_t b = 0; b < n; b++) {
+        prelu_pos p = prelu_start(nd);
+        for (int64_t i = 0; i < nd->size; i++, prelu_next(&p)) {
             float v = x[b * nd->size + i];
-            y[b * nd->size + i] = v > 0 ? v : alpha[map[i]] * v;
+            y[b * nd->size + i] = v > 0 ? v : alpha[p.k] * v;
         }
+    }
 }
 
 static void prelu_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
@@ -99,22 +128,25 @@ static void prelu_backward(keel_node *nd, int64_t n, const keel_ctx *ctx) {
     keel_node *in = nd->in[0];
     keel_param *A = &nd->layer->params[0];
     const float *x = in->val, *dy = nd->grad;
-    const int32_t *map = nd->state;
     if (A->trainable) { /* dalpha[k] (+)= sum of dy * x where x < 0, over the positions sharing k */
         if (!nd->acc_w[0]) memset(A->g, 0, (size_t)A->size * sizeof(float));
-        for (int64_t b = 0; b < n; b++)
-            for (int64_t i = 0; i < nd->size; i++) {
+        for (int64_t b = 0; b < n; b++) {
+            prelu_pos p = prelu_start(nd);
+            for (int64_t i = 0; i < nd->size; i++, prelu_next(&p)) {
                 float v = x[b * nd->size + i];
-                if (v < 0) A->g[map[i]] += dy[b * nd->size + i] * v;
+                if (v < 0) A->g[p.k] += dy[b * nd->size + i] * v;
             }
+        }
     }
     if (!in->needs_grad) return;
-    for (int64_t b = 0; b < n; b++)
-        for (int64_t i = 0; i < nd->size; i++) {
+    for (int64_t b = 0; b < n; b++) {
+        prelu_pos p = prelu_start(nd);
+        for (int64_t i = 0; i < nd->size; i++, prelu_next(&p)) {
             int64_t j = b * nd->size + i;
-            float v = x[j], g = v > 0 ? dy[j] : v < 0 ? A->w[map[i]] * dy[j] : 0.0f;
+            float v = x[j], g = v > 0 ? dy[j] : v < 0 ? A->w[p.k] * dy[j] : 0.0f;
             in->grad[j] = nd->acc_in[0] ? in->grad[j] + g : g;
         }
+    }
 }
 
 static const keel_op prelu_op = {
@@ -122,7 +154,7 @@ static const keel_op prelu_op = {
 
 static keel_node *prelu_build(keel_layer *l, keel_graph *g, keel_node *in) {
     const prelu_cfg *c = l->cfg;
-    int64_t dims[KEEL_MAX_RANK], adims[4];
+    int64_t adims[4];
     int rank = in->rank;
     if (rank > 4) {
         keel_error(KEEL_ERR_SHAPE,
@@ -131,28 +163,11 @@ static keel_node *prelu_build(keel_layer *l, keel_graph *g, keel_node *in) {
         return NULL;
     }
     for (int d = 0; d < rank; d++)
-        adims[d] = dims[d] = (c->shared >> d & 1) ? 1 : in->dims[d];
+        adims[d] = (c->shared >> d & 1) ? 1 : in->dims[d];
     if (!keel_layer_param(l, "alpha", rank, adims,
                           c->o.alpha_initializer ? c->o.alpha_initializer : "zeros", NULL))
         return NULL;
-    keel_node *nd = keel_graph_add(g, &prelu_op, l, &in, 1);
-    if (!nd) return NULL;
-    int32_t *map = keel_alloc((size_t)nd->size * sizeof *map);
-    if (!map) return NULL;
-    nd->state = map;
-    for (int64_t i = 0; i < nd->size;
-         i++) { /* unravel i, drop the shared coordinates, ravel into alpha */
-        int64_t rest = i, idx = 0, stride = nd->size, astride = keel_dims_prod(rank, dims);
-        for (int d = 0; d < rank; d++) {
-            stride /= in->dims[d];
-            astride /= dims[d];
-            int64_t coord = rest / stride;
-            rest %= stride;
-            idx += (dims[d] == 1 ? 0 : coord) * astride;
-        }
-        map[i] = (int32_t)idx;
-    }
-    return nd;
+    return keel_graph_add(g, &prelu_op, l, &in, 1);
 }
 
 static void prelu_free(keel_layer *l) {

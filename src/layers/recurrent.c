@@ -257,19 +257,19 @@ static const keel_layer_kind lstm_kind = {.type = "LSTM",
                                           .build_n = rnn_build,
                                           .free_cfg = rnn_free,
                                           .n_outputs = rnn_outputs,
- .get_config = rnn_get_config};
+                                          .get_config = rnn_get_config};
 static const keel_layer_kind gru_kind = {.type = "GRU",
                                          .prefix = "gru",
                                          .build_n = rnn_build,
                                          .free_cfg = rnn_free,
                                          .n_outputs = rnn_outputs,
- .get_config = rnn_get_config};
+                                         .get_config = rnn_get_config};
 static const keel_layer_kind simple_kind = {.type = "SimpleRNN",
                                             .prefix = "simple_rnn",
                                             .build_n = rnn_build,
                                             .free_cfg = rnn_free,
                                             .n_outputs = rnn_outputs,
- .get_config = rnn_get_config};
+                                            .get_config = rnn_get_config};
 
 static keel_layer *rnn_new(keel_rnn_cell cell, keel_rnn_opts o) {
     const keel_layer_kind *kind = cell == KEEL_RNN_LSTM  ? &lstm_kind
@@ -489,6 +489,8 @@ keel_layer *keel_bidirectional_(keel_bidirectional_opts o) {
     if (merge) keel_layer_retain(merge);
     keel_layer_retain(fw);
     keel_layer_retain(bw);
+    /* Keras makes the backward layer from the forward one's config, trainable flag included */
+    bw->trainable = fw->trainable;
     l->wrapped[0] = fw, l->wrapped[1] = bw, l->n_wrapped = 2;
     /* Keras's names: forward_lstm, backward_lstm */
     if (!fw->name[0]) snprintf(fw->name, sizeof fw->name, "forward_%s", fw->kind->prefix);

@@ -230,8 +230,10 @@ keel_node *keel_build_call(build_ctx *bc, keel_layer *l, keel_graph *g, keel_nod
     nd->frozen = !l->trainable;
     l->node = nd;
     if (l->built) return nd;
+    if (keel_graph_weight_budget(g, l)) return NULL;
     for (int k = 0; k < l->n_params; k++) {
         keel_param *p = &l->params[k];
+        g->weights_made += p->size;
         char what[128];
         snprintf(what, sizeof what, "%s: %s", l->name, p->name);
         if (!(p->w = keel_alloc((size_t)p->size * sizeof(float)))) return NULL;
@@ -344,6 +346,7 @@ static keel_status make_inputs(keel_model *m) {
 
 static keel_status build_graph(keel_model *m) {
     keel_status st;
+    m->g.max_weights = m->max_weights, m->g.weights_made = 0;
     if ((st = make_inputs(m))) return st;
     if (!(m->layer_nodes = keel_alloc((size_t)(m->n_layers + 1) * sizeof *m->layer_nodes)))
         return KEEL_ERR_NOMEM;

@@ -75,6 +75,10 @@ struct keel_model {
     float *grads, *flat;
     int64_t n_weights;
     bool warned_trainable;
+    /* 0, or the most weights a build may make (keel_graph's max_weights): a model read from a
+     * file declares no more than the file can hold (keel_load), so that a config of a few bytes
+     * cannot ask for gigabytes */
+    int64_t max_weights;
     keel_optimizer opt;
     keel_loss loss;
     keel_loss losses[KEEL_MAX_IO]; /* per output; loss is losses[0] */

@@ -285,7 +285,10 @@ keel_status keel_h5_attr_strings(hid_t loc, const char *path, const char *attr, 
         free(raw);
     } else if (!st) {
         size_t w = H5Tget_size(t);
-        char *raw = w == 0 || w > H5_MAX_STRLEN ? NULL : calloc((size_t)count + 1, w);
+        /* the strings together, not only each, are bounded: a file declares both the count and
+         * the width, and the buffer is allocated before HDF5 reads a byte */
+        bool fits = w > 0 && w <= H5_MAX_STRLEN && (size_t)count * w <= H5_MAX_STRLEN;
+        char *raw = fits ? calloc((size_t)count + 1, w) : NULL;
         if (!raw || H5Aread(a, t, raw) < 0)
             st = keel_error(KEEL_ERR_FORMAT, "%s: %s's attribute %s cannot be read", what, path,
                             attr);

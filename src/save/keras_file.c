@@ -212,17 +212,31 @@ static keel_status check_version(const char *v, const char *path) {
     return KEEL_OK;
 }
 
-/* Builds a model from its config and compiles it from compile_json when it can. */
+/* Builds a model from its config and compiles it from compile_json when it can. The weights
+ * file holds every weight as a float32 (4 bytes; Keras neither compresses nor narrows them), so
+ * a config declaring more than one weight per byte of it (room for h5py's gzip) is refused
+ * before its weights are allocated. */
 static keel_model *model_from(const json_t *config, const json_t *compile_json, bool legacy,
-                              const char *where) {
+                              uint64_t weights_bytes, const char *where) {
     keel_model *m = keel_model_from_json(config, where);
     if (!m) return NULL;
+    m->max_weights =
+        (int64_t)(weights_bytes < ((uint64_t)1 << 61) ? weights_bytes : 1ull << 61) + 1;
     keel_status st = keel_model_compile_json(m, compile_json, legacy, where);
-    if (!st && !m->compiled) st = keel_model_build(m, "keel_load");
+    if (!st && !m->compiled) st = keel_model_build(m, where);
     if (st) {
+        /* a model that cannot be built (shapes that do not fit, too many weights) is the file's
+         * fault: say which file, and a bad argument is a bad field of it */
+        if (strncmp(keel_last_error(), where, strlen(where))) keel_error_prefix(where);
+        if (st == KEEL_ERR_ARG) {
+            char msg[KEEL_ERR_CAP];
+            snprintf(msg, sizeof msg, "%s", keel_last_error());
+            keel_error(KEEL_ERR_FORMAT, "%s", msg);
+        }
         keel_model_free(m);
         return NULL;
     }
+    m->max_weights = 0;
     return m;
 }
 
@@ -262,12 +276,13 @@ static keel_model *load_keras(const char *path) {
     snprintf(what, sizeof what, "%s: config.json", path);
     if (!(cj = keel_json_parse(cfg, cfg_len, what))) goto out;
     snprintf(where, sizeof where, "keel_load: %s: config.json", path);
-    if (!(m = model_from(cj, json_object_get(cj, "compile_config"), false, where))) goto out;
+    /* the weights file opens before the model is made: a damaged one is named as such */
     keel_h5_quiet q;
     keel_h5_quiet_begin(&q);
     snprintf(what, sizeof what, "keel_load: %s: model.weights.h5", path);
     hid_t f = keel_h5_open_mem(w, w_len, what);
-    keel_status st = f < 0 ? keel_last_status() : keel_weights_read(m, f, true, what);
+    if (f >= 0) m = model_from(cj, json_object_get(cj, "compile_config"), false, w_len, where);
+    keel_status st = !m ? keel_last_status() : keel_weights_read(m, f, true, what);
     if (f >= 0) H5Fclose(f);
     keel_h5_quiet_end(&q);
     if (st) keel_model_free(m), m = NULL;
@@ -329,7 +344,9 @@ static keel_model *load_legacy(const char *path) {
         H5Aexists_by_name(f, "/", "training_config", H5P_DEFAULT) > 0)
         goto out;
     snprintf(what, sizeof what, "keel_load: %s: model_config", path);
-    if (!(m = model_from(mc, tc, true, what))) goto out;
+    hsize_t bytes = 0;
+    H5Fget_filesize(f, &bytes);
+    if (!(m = model_from(mc, tc, true, bytes, what))) goto out;
     snprintf(what, sizeof what, "keel_load: %s", path);
     hid_t g = H5Gopen2(f, "model_weights", H5P_DEFAULT);
     keel_status st = g < 0 ? keel_error(KEEL_ERR_FORMAT, "%s: model_weights is not a group", what)

@@ -10,137 +10,6 @@
 
 #include <stdio.h>
 
-/* ---------------------------------------------------------------- Keras's layer order */
-
-void keel_snake_case(const char *cls, char *out, size_t cap) {
-    char a[128], b[160];
-    size_t n = 0, len = 0;
-    for (const char *p = cls; *p && len + 1 < sizeof a; p++) /* re.sub(r"\W+", "", name) */
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-            *p == '_')
-            a[len++] = *p;
-    a[len] = 0;
-    /* re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name): left to right, matches do not overlap */
-    for (size_t i = 0; i < len && n + 3 < sizeof b;) {
-        size_t j = i + 2;
-        if (i + 2 < len + 1 && a[i + 1] >= 'A' && a[i + 1] <= 'Z' && a[i + 2] >= 'a' &&
-            a[i + 2] <= 'z') {
-            while (j < len && a[j] >= 'a' && a[j] <= 'z')
-                j++;
-            b[n++] = a[i], b[n++] = '_';
-            for (size_t k = i + 1; k < j && n + 1 < sizeof b; k++)
-                b[n++] = a[k];
-            i = j;
-        } else {
-            b[n++] = a[i++];
-        }
-    }
-    b[n] = 0;
-    /* re.sub("([a-z])([A-Z])", r"\1_\2", name), then lower() */
-    size_t o = 0;
-    for (size_t i = 0; b[i] && o + 2 < cap; i++) {
-        char c = b[i];
-        out[o++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-        if (c >= 'a' && c <= 'z' && b[i + 1] >= 'A' && b[i + 1] <= 'Z') out[o++] = '_';
-    }
-    if (cap) out[o < cap ? o : cap - 1] = 0;
-}
-
-typedef struct order_ctx {
-    const keel_model *m;
-    bool *finished;
-    int *node_list, n_nodes; /* calls in the order they finish (decreasing depth) */
-    int *op_index;           /* per call: the index of its operation's first visit */
-    int n_ops;
-} order_ctx;
-
-/* the operation of a call: its layer, or the call itself for an input */
-static bool same_op(const keel_model *m, int a, int b) {
-    const keel_layer *la = m->calls[a].layer, *lb = m->calls[b].layer;
-    return la ? la == lb : a == b;
-}
-
-/* A pick stands for the call whose output it is (Keras's keras_history names that call). */
-static int source_of(const keel_model *m, int c) {
-    return m->calls[c].pick ? m->calls[c].in[0] : c;
-}
-
-static void visit(order_ctx *o, int c, int depth) {
-    const keel_model *m = o->m;
-    c = source_of(m, c);
-    if (o->finished[c] || depth > 100000) return;
-    bool known = false;
-    for (int k = 0; k < m->n_calls && !known; k++)
-        known = o->op_index[k] >= 0 && same_op(m, k, c);
-    if (!known)
-        o->op_index[c] = o->n_ops++;
-    else
-        for (int k = 0; k < m->n_calls; k++)
-            if (o->op_index[k] >= 0 && same_op(m, k, c)) o->op_index[c] = o->op_index[k];
-    const keel_callrec *r = &m->calls[c];
-    for (int i = 0; r->layer && i < r->n_in; i++)
-        visit(o, r->in[i], depth + 1);
-    o->finished[c] = true;
-    o->node_list[o->n_nodes++] = c;
-}
-
-int keel_keras_ops(const keel_model *m, keel_kop *out) {
-    int n = 0;
-    if (!m->functional) {
-        for (int i = 0; i < m->n_layers; i++)
-            if (strcmp(m->layers[i]->kind->type, "InputLayer"))
-                out[n++] = (keel_kop){.layer = m->layers[i], .call = -1};
-        return n;
-    }
-    int C = m->n_calls;
-    order_ctx o = {.m = m};
-    o.finished = keel_alloc((size_t)(C + 1) * sizeof *o.finished);
-    o.node_list = keel_alloc((size_t)(C + 1) * sizeof *o.node_list);
-    o.op_index = keel_alloc((size_t)(C + 1) * sizeof *o.op_index);
-    int *node_depth = keel_alloc((size_t)(C + 1) * sizeof *node_depth);
-    int *op_depth = keel_alloc((size_t)(C + 1) * sizeof *op_depth);
-    if (!o.finished || !o.node_list || !o.op_index || !node_depth || !op_depth) {
-        n = -1;
-        goto done;
-    }
-    for (int c = 0; c < C; c++)
-        o.op_index[c] = -1, node_depth[c] = -1, op_depth[c] = -1;
-    for (int i = 0; i < m->n_outputs; i++)
-        visit(&o, m->outputs[i], 0);
-    /* depths: walking back from the outputs, a node is one deeper than its deepest consumer,
-     * and every node of an operation takes the operation's greatest depth so far */
-    for (int i = o.n_nodes - 1; i >= 0; i--) {
-        int c = o.node_list[i];
-        int d = node_depth[c] < 0 ? 0 : node_depth[c];
-        int prev = -1;
-        for (int k = 0; k < C; k++)
-            if (op_depth[k] >= 0 && same_op(m, k, c) && op_depth[k] > prev) prev = op_depth[k];
-        if (prev > d) d = prev;
-        for (int k = 0; k < C; k++)
-            if (o.finished[k] && same_op(m, k, c)) op_depth[k] = d;
-        node_depth[c] = d;
-        const keel_callrec *r = &m->calls[c];
-        for (int j = 0; r->layer && j < r->n_in; j++) {
-            int p = source_of(m, r->in[j]);
-            if (node_depth[p] < d + 1) node_depth[p] = d + 1;
-        }
-    }
-    int max_d = 0;
-    for (int c = 0; c < C; c++)
-        if (op_depth[c] > max_d) max_d = op_depth[c];
-    for (int d = max_d; d >= 0; d--)
-        for (int idx = 0; idx < o.n_ops; idx++)
-            for (int c = 0; c < C; c++)
-                if (o.finished[c] && o.op_index[c] == idx && op_depth[c] == d) {
-                    out[n++] = (keel_kop){.layer = m->calls[c].layer, .call = c};
-                    break;
-                }
-done:
-    keel_free(o.finished), keel_free(o.node_list), keel_free(o.op_index);
-    keel_free(node_depth), keel_free(op_depth);
-    return n;
-}
-
 /* ---------------------------------------------------------------- writing */
 
 static json_t *shape_json(int rank, const int64_t *dims) {
@@ -222,21 +91,15 @@ static json_t *sequential_json(keel_model *m) {
                      "build_config", "input_shape", shape_json(rank, dims));
 }
 
-/* The node index of call c among its layer's calls that reach the outputs (reach[]). */
-static int node_index(const keel_model *m, const bool *reach, int c) {
-    int k = 0;
-    for (int i = 0; i < c; i++)
-        if (reach[i] && m->calls[i].layer && m->calls[i].layer == m->calls[c].layer) k++;
-    return m->calls[c].layer ? k : 0;
-}
-
 static const char *call_name(const keel_model *m, int c) {
     return m->calls[c].layer ? m->calls[c].layer->name : m->calls[c].name;
 }
 
-static json_t *history(const keel_model *m, const bool *reach, int c) {
-    int src = source_of(m, c), part = m->calls[c].pick ? m->calls[c].part : 0;
-    return json_pack("[s, i, i]", call_name(m, src), node_index(m, reach, src), part);
+/* node[c]: the index of call c among its layer's calls that reach the outputs (Keras numbers
+ * only those) */
+static json_t *history(const keel_model *m, const int *node, int c) {
+    int src = keel_keras_source(m, c), part = m->calls[c].pick ? m->calls[c].part : 0;
+    return json_pack("[s, i, i]", call_name(m, src), node[src], part);
 }
 
 static bool takes_states(const keel_layer *l) {
@@ -244,19 +107,46 @@ static bool takes_states(const keel_layer *l) {
     return !strcmp(t, "LSTM") || !strcmp(t, "GRU") || !strcmp(t, "SimpleRNN");
 }
 
-static json_t *keras_tensor(const keel_model *m, const bool *reach, int c) {
+static json_t *keras_tensor(const keel_model *m, const int *node, int c) {
     const keel_callrec *r = &m->calls[c];
     return json_pack("{s:s, s:{s:o, s:s, s:o}}", "class_name", "__keras_tensor__", "config",
                      "shape", shape_json(r->out_rank, r->out_dims), "dtype", "float32",
-                     "keras_history", history(m, reach, c));
+                     "keras_history", history(m, node, c));
 }
 
-static void mark_reach(const keel_model *m, int c, bool *reach, int depth) {
-    c = source_of(m, c);
-    if (reach[c] || depth > 100000) return;
-    reach[c] = true;
-    for (int i = 0; m->calls[c].layer && i < m->calls[c].n_in; i++)
-        mark_reach(m, m->calls[c].in[i], reach, depth + 1);
+/* reach[c]: call c is one the outputs read, at any distance (a stack, not recursion: a chain of
+ * thousands of calls) */
+static void mark_reach(const keel_model *m, bool *reach, int *stack) {
+    int top = 0;
+    for (int i = 0; i < m->n_outputs; i++) {
+        int c = keel_keras_source(m, m->outputs[i]);
+        if (!reach[c]) reach[c] = true, stack[top++] = c;
+    }
+    while (top) {
+        const keel_callrec *r = &m->calls[stack[--top]];
+        for (int i = 0; r->layer && i < r->n_in; i++) {
+            int p = keel_keras_source(m, r->in[i]);
+            if (!reach[p]) reach[p] = true, stack[top++] = p;
+        }
+    }
+}
+
+/* The inbound node of call r, as Keras 3 writes it. */
+static json_t *node_json(const keel_model *m, const int *node, const keel_callrec *r) {
+    json_t *args, *kwargs = json_object();
+    if (r->n_in == 1 || takes_states(r->layer)) {
+        args = json_pack("[o]", keras_tensor(m, node, r->in[0]));
+        json_t *states = r->n_in > 1 ? json_array() : NULL;
+        for (int k = 1; states && k < r->n_in; k++)
+            json_array_append_new(states, keras_tensor(m, node, r->in[k]));
+        if (states) json_object_set_new(kwargs, "initial_state", states);
+    } else {
+        json_t *list = json_array();
+        for (int k = 0; list && k < r->n_in; k++)
+            json_array_append_new(list, keras_tensor(m, node, r->in[k]));
+        args = json_pack("[o]", list);
+    }
+    return json_pack("{s:o, s:o}", "args", args, "kwargs", kwargs);
 }
 
 static json_t *functional_json(keel_model *m) {
@@ -269,13 +159,27 @@ static json_t *functional_json(keel_model *m) {
         else
             snprintf(r->name, sizeof r->name, "input_layer_%d", i);
     }
-    bool *reach = keel_alloc((size_t)(m->n_calls + 1) * sizeof *reach);
+    int C = m->n_calls, n_ops = 0;
+    size_t sz = (size_t)(C + 1) * sizeof(int);
+    bool *reach = keel_alloc((size_t)(C + 1) * sizeof *reach);
+    int *node = keel_alloc(sz), *stack = keel_alloc(sz), *next = keel_alloc(sz),
+        *head = keel_alloc(sz), *count = keel_alloc(sz);
+    int *op = keel_keras_op_ids(m, &n_ops);
     keel_kop *ops = keel_alloc((size_t)(m->n_layers + m->n_inputs + 1) * sizeof *ops);
-    int n = reach && ops ? keel_keras_ops(m, ops) : -1;
+    bool ok = reach && node && stack && next && head && count && op && ops;
+    int n = ok ? keel_keras_ops(m, ops) : -1;
     json_t *layers = n < 0 ? NULL : json_array();
-    for (int i = 0; layers && i < m->n_outputs; i++)
-        mark_reach(m, m->outputs[i], reach, 0);
-    bool ok = layers != NULL;
+    ok = layers != NULL;
+    if (ok) {
+        mark_reach(m, reach, stack);
+        /* each layer's calls in order (head, next), and their node indices */
+        for (int c = C - 1; c >= 0; c--)
+            next[c] = head[op[c]] - 1, head[op[c]] = c + 1; /* head: first call + 1 */
+        for (int c = 0; c < C; c++) {
+            node[c] = m->calls[c].layer ? count[op[c]] : 0;
+            if (reach[c]) count[op[c]]++;
+        }
+    }
     for (int i = 0; ok && i < n; i++) {
         keel_layer *l = ops[i].layer;
         json_t *e, *nodes = json_array();
@@ -284,25 +188,8 @@ static json_t *functional_json(keel_model *m) {
             e = input_layer_json(r->name, r->rank, r->dims);
         } else {
             e = layer_entry(l);
-            for (int c = 0; e && nodes && c < m->n_calls; c++) {
-                const keel_callrec *r = &m->calls[c];
-                if (r->layer != l || !reach[c]) continue;
-                json_t *args, *kwargs = json_object();
-                if (r->n_in == 1 || takes_states(l)) {
-                    args = json_pack("[o]", keras_tensor(m, reach, r->in[0]));
-                    json_t *states = r->n_in > 1 ? json_array() : NULL;
-                    for (int k = 1; states && k < r->n_in; k++)
-                        json_array_append_new(states, keras_tensor(m, reach, r->in[k]));
-                    if (states) json_object_set_new(kwargs, "initial_state", states);
-                } else {
-                    json_t *list = json_array();
-                    for (int k = 0; list && k < r->n_in; k++)
-                        json_array_append_new(list, keras_tensor(m, reach, r->in[k]));
-                    args = json_pack("[o]", list);
-                }
-                json_array_append_new(nodes,
-                                      json_pack("{s:o, s:o}", "args", args, "kwargs", kwargs));
-            }
+            for (int c = head[op[ops[i].call]] - 1; e && nodes && c >= 0; c = next[c])
+                if (reach[c]) json_array_append_new(nodes, node_json(m, node, &m->calls[c]));
         }
         ok = e && nodes &&
              !json_object_set_new(e, "name",
@@ -312,13 +199,14 @@ static json_t *functional_json(keel_model *m) {
     }
     /* Keras 3 writes a single input or output as the bare [name, node, tensor]: a list of one
      * makes it expect a list when it predicts (and warn about the structure) */
-    json_t *ins = m->n_inputs == 1 ? history(m, reach, m->inputs[0]) : json_array();
-    json_t *outs = m->n_outputs == 1 ? history(m, reach, m->outputs[0]) : json_array();
+    json_t *ins = m->n_inputs == 1 ? history(m, node, m->inputs[0]) : json_array();
+    json_t *outs = m->n_outputs == 1 ? history(m, node, m->outputs[0]) : json_array();
     for (int i = 0; ok && ins && m->n_inputs > 1 && i < m->n_inputs; i++)
-        json_array_append_new(ins, history(m, reach, m->inputs[i]));
+        json_array_append_new(ins, history(m, node, m->inputs[i]));
     for (int i = 0; ok && outs && m->n_outputs > 1 && i < m->n_outputs; i++)
-        json_array_append_new(outs, history(m, reach, m->outputs[i]));
-    keel_free(reach), keel_free(ops);
+        json_array_append_new(outs, history(m, node, m->outputs[i]));
+    keel_free(reach), keel_free(node), keel_free(stack), keel_free(next), keel_free(head);
+    keel_free(count), keel_free(op), keel_free(ops);
     if (!ok || !ins || !outs) {
         json_decref(layers), json_decref(ins), json_decref(outs);
         return NULL;
@@ -550,6 +438,11 @@ static keel_model *sequential_from(const json_t *cfg, const char *name, const ch
         keel_error(KEEL_ERR_FORMAT, "%s: the Sequential %s has no layers list", where, name);
         return NULL;
     }
+    if (json_array_size(layers) > KEEL_MAX_FILE_LAYERS) {
+        keel_error(KEEL_ERR_FORMAT, "%s: %s lists %zu layers; keel reads at most %d", where, name,
+                   json_array_size(layers), KEEL_MAX_FILE_LAYERS);
+        return NULL;
+    }
     keel_model *m = keel_sequential(name);
     if (!m) return NULL;
     size_t i;
@@ -643,17 +536,210 @@ typedef struct fentry {
     int skip; /* tf.keras 2 counts a nested model's own first node: node k is call k-1 */
 } fentry;
 
-static fentry *find_entry(fentry *es, int n, const char *name) {
-    for (int i = 0; i < n; i++)
-        if (!strcmp(es[i].name, name)) return &es[i];
-    return NULL;
+/* The entries by name, for lookups in log n (a file may list thousands of layers). */
+typedef struct named {
+    const char *name;
+    int i;
+} named;
+
+typedef struct entries {
+    fentry *es;
+    int n;
+    named *by_name; /* sorted by name, then index */
+} entries;
+
+static int by_name(const void *pa, const void *pb) {
+    const named *a = pa, *b = pb;
+    int c = strcmp(a->name, b->name);
+    return c ? c : (a->i > b->i) - (a->i < b->i);
 }
 
-static keel_sym *resolve(fentry *es, int n, const tref *t) {
-    fentry *e = find_entry(es, n, t->layer);
-    int64_t node = e ? t->node - e->skip : -1;
-    if (!e || t->tensor >= KEEL_MAX_OUT || node < 0 || (size_t)node >= e->done) return NULL;
-    return e->outs[node][t->tensor];
+static fentry *find_entry(const entries *t, const char *name) {
+    int lo = 0, hi = t->n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (strcmp(t->by_name[mid].name, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < t->n && !strcmp(t->by_name[lo].name, name) ? &t->es[t->by_name[lo].i] : NULL;
+}
+
+/* The tensor t names, when its node has been applied; NULL otherwise (*wait: the entry it
+ * waits for, if any). */
+static keel_sym *resolve(const entries *t, const tref *r, fentry **wait) {
+    fentry *e = find_entry(t, r->layer);
+    int64_t node = e ? r->node - e->skip : -1;
+    *wait = e;
+    if (!e || r->tensor >= KEEL_MAX_OUT || node < 0 || (size_t)node >= e->done) return NULL;
+    return e->outs[node][r->tensor];
+}
+
+/* The entries of a functional model's layers list: names checked and indexed, layers made. */
+static keel_status read_entries(const json_t *layers, entries *t, const char *name,
+                                const char *where, int depth) {
+    size_t n = json_array_size(layers);
+    if (n > KEEL_MAX_FILE_LAYERS)
+        KEEL_FAIL(KEEL_ERR_FORMAT, "%s: %s lists %zu layers; keel reads at most %d", where, name, n,
+                  KEEL_MAX_FILE_LAYERS);
+    t->n = (int)n;
+    t->es = keel_alloc((n + 1) * sizeof *t->es);
+    t->by_name = keel_alloc((n + 1) * sizeof *t->by_name);
+    if (!t->es || !t->by_name) return KEEL_ERR_NOMEM;
+    char w[320];
+    for (size_t i = 0; i < n; i++) {
+        const json_t *e = json_array_get(layers, i);
+        fentry *f = &t->es[i];
+        f->json = e;
+        f->name = json_string_value(json_object_get(e, "name"));
+        if (!f->name)
+            f->name = json_string_value(json_object_get(json_object_get(e, "config"), "name"));
+        f->nodes = json_object_get(e, "inbound_nodes");
+        snprintf(w, sizeof w, "%s: %s.layers[%zu] (%s)", where, name, i, f->name ? f->name : "?");
+        if (!f->name || (f->nodes && !json_is_array(f->nodes)) || json_array_size(f->nodes) > 4096)
+            KEEL_FAIL(KEEL_ERR_FORMAT, "%s: a layer entry without a name or with bad inbound_nodes",
+                      w);
+        t->by_name[i] = (named){f->name, (int)i};
+    }
+    qsort(t->by_name, n, sizeof *t->by_name, by_name);
+    for (size_t k = 1; k < n; k++)
+        if (!strcmp(t->by_name[k].name, t->by_name[k - 1].name)) {
+            int i = t->by_name[k].i;
+            KEEL_FAIL(KEEL_ERR_FORMAT, "%s: %s.layers[%d] (%s): the name %s is used twice", where,
+                      name, i, t->es[i].name, t->es[i].name);
+        }
+    for (size_t i = 0; i < n; i++) {
+        fentry *f = &t->es[i];
+        const json_t *e = f->json;
+        snprintf(w, sizeof w, "%s: %s.layers[%zu] (%s)", where, name, i, f->name);
+        if (!(f->outs = keel_alloc((json_array_size(f->nodes) + 1) * sizeof *f->outs)))
+            return KEEL_ERR_NOMEM;
+        /* Keras 3 records the mask an Embedding(mask_zero) makes, ops.not_equal(ids, 0), as an
+         * operation of its own whose output layers read as their "mask" argument; keel carries
+         * that mask along the graph by itself, so the operation is left out */
+        if (!strcmp(class_of(e), "NotEqual")) continue;
+        if (strcmp(class_of(e), "InputLayer") && !(f->layer = any_layer_from(e, w, depth)))
+            return keel_last_status();
+        /* tf.keras 2 (inbound nodes as lists) numbers a nested model's nodes from its own first
+         * one, made when it was built on its Input: the functional model's calls start at 1
+         * (keras/engine/functional.py, _should_skip_first_node) */
+        const json_t *node0 = json_array_get(f->nodes, 0);
+        const json_t *sub_layers = json_object_get(json_object_get(e, "config"), "layers");
+        const char *cls = class_of(e);
+        if (json_is_array(node0) &&
+            (!strcmp(cls, "Functional") || !strcmp(cls, "Model") ||
+             (!strcmp(cls, "Sequential") &&
+              !strcmp(class_of(json_array_get(sub_layers, 0)), "InputLayer"))))
+            f->skip = 1;
+    }
+    return KEEL_OK;
+}
+
+static void free_entries(entries *t) {
+    for (int i = 0; t->es && i < t->n; i++) {
+        if (t->es[i].layer && !t->es[i].held) keel_layer_free(t->es[i].layer);
+        keel_free(t->es[i].outs);
+    }
+    keel_free(t->es), keel_free(t->by_name);
+}
+
+/* Entries waiting their turn: a min-heap of pass * (n + 1) + entry. */
+typedef struct turns {
+    int64_t *key;
+    int size;
+    bool *queued;
+    int *waiters, *next_waiter; /* per entry: who waits for it (first / next, + 1; 0 none) */
+} turns;
+
+static void push_turn(turns *q, int64_t pass, int i, int n) {
+    if (q->queued[i]) return;
+    q->queued[i] = true;
+    int64_t k = pass * (n + 1) + i;
+    int at = q->size++;
+    for (; at > 0 && q->key[(at - 1) / 2] > k; at = (at - 1) / 2)
+        q->key[at] = q->key[(at - 1) / 2];
+    q->key[at] = k;
+}
+
+static int64_t pop_turn(turns *q) {
+    int64_t top = q->key[0], last = q->key[--q->size];
+    int at = 0;
+    for (int c; (c = 2 * at + 1) < q->size; at = c) {
+        if (c + 1 < q->size && q->key[c + 1] < q->key[c]) c++;
+        if (q->key[c] >= last) break;
+        q->key[at] = q->key[c];
+    }
+    q->key[at] = last;
+    return top;
+}
+
+/* Applies entry f's inbound nodes while what they read exists; when one cannot be, f waits for
+ * the entry it reads (*wait, NULL when that is no entry at all). Returns KEEL_OK, or the error
+ * of a malformed node or a failed call. */
+static keel_status apply_ready(keel_model *m, const entries *t, fentry *f, fentry **wait,
+                               const char *name, const char *where) {
+    *wait = NULL;
+    while (f->done < json_array_size(f->nodes)) {
+        tref refs[KEEL_MAX_IN];
+        int cnt = parse_node(json_array_get(f->nodes, f->done), refs, KEEL_MAX_IN);
+        if (cnt < 1)
+            KEEL_FAIL(KEEL_ERR_FORMAT,
+                      "%s: %s: inbound node %zu of %s is malformed (or reads more than %d "
+                      "tensors)",
+                      where, name, f->done, f->name, KEEL_MAX_IN);
+        keel_sym *xs[KEEL_MAX_IN];
+        for (int j = 0; j < cnt; j++)
+            if (!(xs[j] = resolve(t, &refs[j], wait))) return KEEL_OK;
+        int got = keel_apply_outputs(m, f->layer, cnt, xs, KEEL_MAX_OUT, f->outs[f->done]);
+        f->held = true; /* the call took (or freed) the floating reference */
+        if (got < 1) return keel_last_status() ? keel_last_status() : KEEL_ERR_FORMAT;
+        f->done++;
+    }
+    return KEEL_OK;
+}
+
+/* The layer calls. The order is the one of passes over the list, each applying every node
+ * whose inputs exist, until a pass applies none (so a model's calls, and its layers, come in
+ * the file's order when the file lists them in an order that can be applied, as Keras writes
+ * them); but an entry is looked at again only when the one it waits for has moved, at the pass
+ * where a scan would have looked: the same pass when that one comes earlier in the list, the
+ * next otherwise. A list in reverse order then costs n turns, not n passes of n. */
+static keel_status apply_calls(keel_model *m, const entries *t, const char *name,
+                               const char *where) {
+    int n = t->n;
+    turns q = {.key = keel_alloc((size_t)(n + 1) * sizeof *q.key),
+               .queued = keel_alloc((size_t)(n + 1) * sizeof *q.queued),
+               .waiters = keel_alloc((size_t)(n + 1) * sizeof *q.waiters),
+               .next_waiter = keel_alloc((size_t)(n + 1) * sizeof *q.next_waiter)};
+    keel_status st = q.key && q.queued && q.waiters && q.next_waiter ? KEEL_OK : KEEL_ERR_NOMEM;
+    for (int i = 0; !st && i < n; i++)
+        if (t->es[i].layer) push_turn(&q, 0, i, n);
+    while (!st && q.size) {
+        int64_t k = pop_turn(&q), pass = k / (n + 1);
+        int i = (int)(k % (n + 1));
+        fentry *f = &t->es[i], *wait;
+        q.queued[i] = false;
+        size_t before = f->done;
+        st = apply_ready(m, t, f, &wait, name, where);
+        if (st) break;
+        if (f->done > before) /* wake those waiting for f, at their turn */
+            for (int w = q.waiters[i]; w; w = q.next_waiter[w - 1])
+                push_turn(&q, w - 1 > i ? pass : pass + 1, w - 1, n);
+        if (f->done > before) q.waiters[i] = 0;
+        if (wait) { /* f waits for wait; a name no entry has never comes */
+            int j = (int)(wait - t->es);
+            q.next_waiter[i] = q.waiters[j], q.waiters[j] = i + 1;
+        }
+    }
+    keel_free(q.key), keel_free(q.queued), keel_free(q.waiters), keel_free(q.next_waiter);
+    for (int i = 0; !st && i < n; i++)
+        if (t->es[i].layer && t->es[i].done < json_array_size(t->es[i].nodes))
+            st = keel_error(KEEL_ERR_FORMAT,
+                            "%s: %s: layer %s reads a tensor no layer makes (a missing or "
+                            "circular reference)",
+                            where, name, t->es[i].name);
+    return st;
 }
 
 static keel_model *functional_from(const json_t *cfg, const char *name, const char *where,
@@ -668,61 +754,17 @@ static keel_model *functional_from(const json_t *cfg, const char *name, const ch
                    where, name);
         return NULL;
     }
-    size_t n = json_array_size(layers);
-    if (n > 100000) {
-        keel_error(KEEL_ERR_FORMAT, "%s: %s lists %zu layers", where, name, n);
-        return NULL;
-    }
+    entries t = {0};
     keel_model *m = keel_model_new(name);
-    fentry *es = keel_alloc((n + 1) * sizeof *es);
-    if (!m || !es) goto fail;
-    for (size_t i = 0; i < n; i++) {
-        const json_t *e = json_array_get(layers, i);
-        fentry *f = &es[i];
-        f->json = e;
-        f->name = json_string_value(json_object_get(e, "name"));
-        if (!f->name)
-            f->name = json_string_value(json_object_get(json_object_get(e, "config"), "name"));
-        f->nodes = json_object_get(e, "inbound_nodes");
-        char w[320];
-        snprintf(w, sizeof w, "%s: %s.layers[%zu] (%s)", where, name, i, f->name ? f->name : "?");
-        if (!f->name || (f->nodes && !json_is_array(f->nodes)) ||
-            json_array_size(f->nodes) > 4096) {
-            keel_error(KEEL_ERR_FORMAT,
-                       "%s: a layer entry without a name or with bad inbound_nodes", w);
-            goto fail;
-        }
-        if (find_entry(es, (int)i, f->name)) {
-            keel_error(KEEL_ERR_FORMAT, "%s: the name %s is used twice", w, f->name);
-            goto fail;
-        }
-        if (!(f->outs = keel_alloc((json_array_size(f->nodes) + 1) * sizeof *f->outs))) goto fail;
-        /* Keras 3 records the mask an Embedding(mask_zero) makes, ops.not_equal(ids, 0), as an
-         * operation of its own whose output layers read as their "mask" argument; keel carries
-         * that mask along the graph by itself, so the operation is left out */
-        if (!strcmp(class_of(e), "NotEqual")) continue;
-        if (strcmp(class_of(e), "InputLayer") && !(f->layer = any_layer_from(e, w, depth)))
-            goto fail;
-        /* tf.keras 2 (inbound nodes as lists) numbers a nested model's nodes from its own first
-         * one, made when it was built on its Input: the functional model's calls start at 1
-         * (keras/engine/functional.py, _should_skip_first_node) */
-        const json_t *node0 = json_array_get(f->nodes, 0);
-        const json_t *sub_layers = json_object_get(json_object_get(e, "config"), "layers");
-        const char *cls = class_of(e);
-        if (json_is_array(node0) &&
-            (!strcmp(cls, "Functional") || !strcmp(cls, "Model") ||
-             (!strcmp(cls, "Sequential") &&
-              !strcmp(class_of(json_array_get(sub_layers, 0)), "InputLayer"))))
-            f->skip = 1;
-    }
+    if (!m || read_entries(layers, &t, name, where, depth)) goto fail;
     /* inputs first, in the order input_layers gives (the order data is fed); Keras 3 writes a
      * single input as [name, node, tensor], not in a list */
     bool one_in = json_is_string(json_array_get(ins, 0));
     size_t k;
     for (k = 0; k < (one_in ? 1 : json_array_size(ins)); k++) {
         const json_t *h = one_in ? ins : json_array_get(ins, k);
-        tref t;
-        fentry *f = parse_history(h, &t) ? find_entry(es, (int)n, t.layer) : NULL;
+        tref r;
+        fentry *f = parse_history(h, &r) ? find_entry(&t, r.layer) : NULL;
         int rank;
         int64_t dims[KEEL_MAX_RANK] = {0};
         const char *iname;
@@ -737,53 +779,18 @@ static keel_model *functional_from(const json_t *cfg, const char *name, const ch
         if (!(f->outs[0][0] = keel_model_input_(m, o))) goto fail;
         f->done = 1;
     }
-    /* layer calls, in passes until none is left: a node waits for the nodes it reads */
-    for (bool progress = true; progress;) {
-        progress = false;
-        for (size_t i = 0; i < n; i++) {
-            fentry *f = &es[i];
-            if (!f->layer) continue;
-            while (f->done < json_array_size(f->nodes)) {
-                tref refs[KEEL_MAX_IN];
-                int cnt = parse_node(json_array_get(f->nodes, f->done), refs, KEEL_MAX_IN);
-                if (cnt < 1) {
-                    keel_error(KEEL_ERR_FORMAT,
-                               "%s: %s: inbound node %zu of %s is malformed (or "
-                               "reads more than %d tensors)",
-                               where, name, f->done, f->name, KEEL_MAX_IN);
-                    goto fail;
-                }
-                keel_sym *xs[KEEL_MAX_IN];
-                bool ready = true;
-                for (int j = 0; j < cnt && ready; j++)
-                    ready = (xs[j] = resolve(es, (int)n, &refs[j])) != NULL;
-                if (!ready) break;
-                int got = keel_apply_outputs(m, f->layer, cnt, xs, KEEL_MAX_OUT, f->outs[f->done]);
-                f->held = true; /* the call took (or freed) the floating reference */
-                if (got < 1) goto fail;
-                f->done++;
-                progress = true;
-            }
-        }
-    }
-    for (size_t i = 0; i < n; i++)
-        if (es[i].layer && es[i].done < json_array_size(es[i].nodes)) {
-            keel_error(KEEL_ERR_FORMAT,
-                       "%s: %s: layer %s reads a tensor no layer makes (a missing "
-                       "or circular reference)",
-                       where, name, es[i].name);
-            goto fail;
-        }
+    if (apply_calls(m, &t, name, where)) goto fail;
     keel_sym *os[KEEL_MAX_IO];
     int n_out = 0;
     /* Keras 3 writes a single output as [name, node, tensor], not in a list */
     bool single = json_is_string(json_array_get(outs, 0));
     size_t n_outs = single ? 1 : json_array_size(outs);
     for (k = 0; k < n_outs; k++) {
-        tref t;
+        tref r;
         const json_t *o = single ? outs : json_array_get(outs, k);
-        if (n_out == KEEL_MAX_IO || !parse_history(o, &t) ||
-            !(os[n_out++] = resolve(es, (int)n, &t))) {
+        fentry *unused;
+        if (n_out == KEEL_MAX_IO || !parse_history(o, &r) ||
+            !(os[n_out++] = resolve(&t, &r, &unused))) {
             keel_error(KEEL_ERR_FORMAT,
                        "%s: %s.output_layers[%zu] names no tensor of the model "
                        "(or there are more than %d outputs)",
@@ -792,18 +799,10 @@ static keel_model *functional_from(const json_t *cfg, const char *name, const ch
         }
     }
     if (keel_model_outputs(m, n_out, os)) goto fail;
-    for (size_t i = 0; i < n; i++) {
-        if (es[i].layer && !es[i].held) keel_layer_free(es[i].layer);
-        keel_free(es[i].outs);
-    }
-    keel_free(es);
+    free_entries(&t);
     return m;
 fail:
-    for (size_t i = 0; es && i < n; i++) {
-        if (es[i].layer && !es[i].held) keel_layer_free(es[i].layer);
-        keel_free(es[i].outs);
-    }
-    keel_free(es);
+    free_entries(&t);
     if (m && m->status && keel_last_status() == KEEL_OK) keel_error(m->status, "%s", m->error);
     keel_model_free(m);
     return NULL;

@@ -1,7 +1,8 @@
 /* save.h: the pieces of keel's model files (Keras 3 ".keras", tf.keras 2 ".h5", ".weights.h5").
  *
  *   model_json.c  a model as Keras's JSON config and back (Sequential, Functional, nested), and
- *                 its compile config; the order Keras gives a model's layers
+ *                 its compile config
+ *   keras_order.c the order Keras gives a model's layers, and its snake_case names
  *   weights.c     weights and optimizer state in HDF5: Keras 3's layout (layers/<snake_case
  *                 class>/vars/<i>) both ways, tf.keras 2's (model_weights/<layer>/...) read
  *   keras_file.c  the files themselves: keel_save, keel_load, keel_save_weights,
@@ -19,6 +20,11 @@
 /* The newest .keras / legacy .h5 major version keel reads. */
 #define KEEL_KERAS_MAJOR_MAX 3
 
+/* The most layers keel reads in one model of a file (a Sequential's list, a functional model's
+ * layers, each nested model's on its own): far more than real models have (a ResNet152 has
+ * about 500), few enough that a hostile list of 100,000 is refused before anything is made. */
+#define KEEL_MAX_FILE_LAYERS 10000
+
 /* One of a model's "layers" as Keras lists them (model.layers): a layer, or one of a
  * functional model's inputs (its InputLayer). */
 typedef struct keel_kop {
@@ -30,6 +36,12 @@ typedef struct keel_kop {
  * the outputs (keras.src.ops.function.map_graph), inputs included. Returns how many (at most
  * n_layers + n_inputs), -1 when out of memory. */
 int keel_keras_ops(const keel_model *m, keel_kop *out);
+/* The call whose output call c is: c, or for a pick the call it picks from (Keras's
+ * keras_history names that call). */
+int keel_keras_source(const keel_model *m, int c);
+/* Per call of m, its operation: the calls of one layer share an id, an input or a pick has its
+ * own; ids are dense in [0, *n_ops). A keel_alloc'd array (keel_free), NULL when out of memory. */
+int *keel_keras_op_ids(const keel_model *m, int *n_ops);
 /* Keras's naming.to_snake_case: "BatchNormalization" -> "batch_normalization", "LSTM" ->
  * "lstm", "Conv2DTranspose" -> "conv2d_transpose", "PReLU" -> "p_re_lu". */
 void keel_snake_case(const char *cls, char *out, size_t cap);
