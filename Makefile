@@ -43,10 +43,13 @@ werror: deps
 	@cmake -S . -B build-werror -DKEEL_WERROR=ON >/dev/null
 	@cmake --build build-werror -j $(JOBS)
 
-# libFuzzer harnesses of the CSV, IDX, image and NumPy loaders (tests/fuzz/; needs clang, so not part
-# of `make test`): each runs FUZZ_SECONDS seconds (default 60) in build-fuzz/.
+# libFuzzer harnesses (tests/fuzz/; needs clang, so not part of `make test`) of the CSV, IDX, image
+# and NumPy loaders and of the model readers: keras_config (a config JSON through
+# keel_model_from_json, build, compile and back) and keras_file (keel_load on whole .keras / .h5
+# files and on fixtures with a part replaced). Each runs FUZZ_SECONDS seconds (default 60) in
+# build-fuzz/, one after the other; FUZZ_TARGETS="keras_config keras_file" picks some.
 fuzz:
-	@bash tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60)
+	@bash tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60) $(FUZZ_TARGETS)
 
 # keel beside PyTorch (Debian's python3-torch, installed here by deps.sh --bench): training
 # throughput of the MLP, then one-sample predict latency of the MLP and the CNN.

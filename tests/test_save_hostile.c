@@ -675,3 +675,33 @@ Test(hostile, fuzz_frozen_bidirectional_round_trip) {
     cr_expect_eq(keel_layer_trainable(b2->wrapped[1]), 0);
     keel_layer_free(b2);
 }
+
+/* fuzz (an abort): a layer whose build failed after it declared its weights (an LSTM with the
+ * softmax activation, which keel cannot run step by step) kept them, and the next build
+ * declared them again behind: past four, an internal assertion. keel_model_compile_json had
+ * taken the failed build for an optimizer keel lacks (loaded uncompiled) and built again. Now
+ * a build starts a layer's weights anew, and a model that does not build is an error. */
+Test(hostile, fuzz_failed_build_then_build_again) {
+    const char *cfg = "{\"class_name\": \"Sequential\", \"config\": {\"layers\": ["
+                      "{\"class_name\": \"InputLayer\", \"config\": {\"batch_shape\": [null, 5, "
+                      "3]}}, {\"class_name\": \"LSTM\", \"config\": {\"name\": \"l\", \"units\": "
+                      "2, \"activation\": \"softmax\"}}]}, \"compile_config\": {\"optimizer\": "
+                      "\"adam\", \"loss\": \"mse\"}}";
+    expect_config_error(cfg, KEEL_ERR_FORMAT, "l: LSTM activation softmax is not elementwise",
+                        "softmax_lstm.keras");
+    /* the same layer in two models, each build failing: the second as the first */
+    keel_layer *lstm = keel_lstm(.units = 2, .activation = "softmax");
+    cr_assert_not_null(lstm, "%s", keel_last_error());
+    keel_model *a = keel_sequential("a"), *b = keel_sequential("b");
+    keel_add(a, keel_input(.shape = {5, 3}));
+    keel_add(b, keel_input(.shape = {5, 3}));
+    keel_add(a, lstm);
+    keel_add(b, lstm); /* shared: a layer a model holds already */
+    for (int k = 0; k < 2; k++) {
+        keel_status st = keel_compile(k ? b : a, .optimizer = "sgd", .loss = "mse");
+        cr_expect_eq(st, KEEL_ERR_ARG, "%s", keel_last_error());
+        cr_expect(strstr(keel_last_error(), "not elementwise"), "%s", keel_last_error());
+        cr_expect_leq(lstm->n_params, 3);
+    }
+    keel_model_free(a), keel_model_free(b);
+}

@@ -214,6 +214,11 @@ keel_node *keel_build_call(build_ctx *bc, keel_layer *l, keel_graph *g, keel_nod
         if (nd) l->node = nd, l->built = true;
         return nd;
     }
+    if (!l->built) { /* a build that failed may have declared (and allocated) weights: anew */
+        for (int k = 0; k < l->n_params; k++)
+            keel_free(l->params[k].w), l->params[k].w = NULL;
+        l->n_params = 0;
+    }
     l->cursor = 0;
     for (int k = 0; k < l->n_params; k++)
         l->params[k].trainable = l->trainable && l->params[k].own_trainable;

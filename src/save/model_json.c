@@ -696,6 +696,7 @@ static keel_status apply_ready(keel_model *m, const entries *t, fentry *f, fentr
         if (got < 1) return keel_last_status() ? keel_last_status() : KEEL_ERR_FORMAT;
         f->done++;
     }
+    *wait = NULL; /* all applied: waits for nothing */
     return KEEL_OK;
 }
 
@@ -1057,8 +1058,9 @@ keel_status keel_model_compile_json(keel_model *m, const json_t *cfg, bool legac
         }
     }
     keel_status st = keel_compile_(m, o);
-    if (st == KEEL_ERR_ARG) {
-        /* an optimizer keel lacks (Nadam, ...): Keras warns and loads the model uncompiled */
+    if (st == KEEL_ERR_ARG && m->built) {
+        /* an optimizer keel lacks (Nadam, ...): Keras warns and loads the model uncompiled. (A
+         * model that did not build is the config's fault, not the compile's: an error.) */
         keel_warn("%s: cannot compile the loaded model as saved (%s); it is loaded uncompiled",
                   where, keel_last_error());
         m->status = KEEL_OK, m->error[0] = 0;

@@ -12,11 +12,14 @@
  *   2  the same with the fixture's weights and the bytes as config.json
  *   3  the tf.keras 2 fixture with the bytes as its model_config attribute (legacy weight
  *      names, nested models' node numbering, training_config)
- * Bit 5 deflates the member in modes 1 and 2. The file is a real one, not fuzz_util.h's memfd
+ * Mutations keep byte 0 to its mode bits most of the time, and mutate modes 2 and 3's JSON
+ * with json_mutator.h (modes 0 and 1 are binary: libFuzzer's own). Bit 5 deflates the member
+ * in modes 1 and 2. The file is a real one, not fuzz_util.h's memfd
  * (below says why). A load that fails must say why; one that
  * succeeds is freed. HDF5 itself is trusted: a crash inside libhdf5 on a mutated file is its
  * own (run.sh says how those are told apart). */
 #include "../../src/save/save.h"
+#include "json_mutator.h"
 
 #include <keel.h>
 #include <stdio.h>
@@ -208,4 +211,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         free(text);
     }
     return 0;
+}
+
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed) {
+    if (size < 1 || max_size < 2 || seed % 16 == 0) /* now and then the mode byte too */
+        return LLVMFuzzerMutate(data, size, max_size);
+    int mode = data[0] & 3;
+    size_t n = mode >= 2 ? fuzz_json_mutate(data + 1, size - 1, max_size - 1, seed)
+                         : LLVMFuzzerMutate(data + 1, size - 1, max_size - 1);
+    return n + 1;
 }
