@@ -242,7 +242,9 @@ keel_node *keel_build_call(build_ctx *bc, keel_layer *l, keel_graph *g, keel_nod
         char what[128];
         snprintf(what, sizeof what, "%s: %s", l->name, p->name);
         if (!(p->w = keel_alloc((size_t)p->size * sizeof(float)))) return NULL;
-        if (keel_init_param(p, bc->top->seed, (uint64_t)(stream * KEEL_MAX_PARAMS + k + 1), what) ||
+        uint64_t at = (uint64_t)(stream * KEEL_MAX_PARAMS + k + 1);
+        if ((bc->top->skip_init ? keel_init_check(p->init, what)
+                                : keel_init_param(p, bc->top->seed, at, what)) ||
             keel_reg_parse(p->regularizer, &p->l1, &p->l2, what))
             return NULL;
     }

@@ -79,6 +79,10 @@ struct keel_model {
      * file declares no more than the file can hold (keel_load), so that a config of a few bytes
      * cannot ask for gigabytes */
     int64_t max_weights;
+    /* keel_load: new weights are left at zero (their initializers checked, not run), since the
+     * file's values replace them next: Orthogonal's O(n^3) took two minutes for a SimpleRNN of
+     * 2048 units, to be thrown away */
+    bool skip_init;
     keel_optimizer opt;
     keel_loss loss;
     keel_loss losses[KEEL_MAX_IO]; /* per output; loss is losses[0] */

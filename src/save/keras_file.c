@@ -222,6 +222,7 @@ static keel_model *model_from(const json_t *config, const json_t *compile_json, 
     if (!m) return NULL;
     m->max_weights =
         (int64_t)(weights_bytes < ((uint64_t)1 << 61) ? weights_bytes : 1ull << 61) + 1;
+    m->skip_init = true; /* the weights file fills every weight the model uses, or it fails */
     keel_status st = keel_model_compile_json(m, compile_json, legacy, where);
     if (!st && !m->compiled) st = keel_model_build(m, where);
     if (st) {
@@ -236,7 +237,7 @@ static keel_model *model_from(const json_t *config, const json_t *compile_json, 
         keel_model_free(m);
         return NULL;
     }
-    m->max_weights = 0;
+    m->max_weights = 0, m->skip_init = false;
     return m;
 }
 

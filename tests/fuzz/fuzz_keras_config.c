@@ -10,7 +10,7 @@
  * and write the same JSON a second time. A failure anywhere must leave a message.
  *
  * Mutations: a quarter are libFuzzer's own on the bytes (with keras.dict); the rest are made
- * on the parsed JSON (LLVMFuzzerCustomMutator below): one value replaced by an edge number, a
+ * on the parsed JSON (json_mutator.h): one value replaced by an edge number, a
  * Keras name or key, another part of the document, or an empty container, or an array's or
  * object's members deleted, duplicated, swapped or added, so that mutants stay JSON and reach
  * the readers' checks rather than the parser's.
@@ -18,13 +18,13 @@
  * The weights a model may declare are bounded as keel_load bounds them by its file's size
  * (keel_model's max_weights), here by 2^24: a 20-byte config asking for a Dense of 2^31 units
  * is a clear error, not 8 GiB of memory. */
-#include "fuzz_util.h"
-
 #include "../../src/save/save.h"
 #include "json_mutator.h"
 
 #include <keel.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define FUZZ_MAX_WEIGHTS ((int64_t)1 << 24)
@@ -43,7 +43,7 @@ static void need_error(void) {
 static keel_model *load(const json_t *j, const char *where) {
     keel_model *m = keel_model_from_json(j, where);
     if (!m) return NULL;
-    m->max_weights = FUZZ_MAX_WEIGHTS;
+    m->max_weights = FUZZ_MAX_WEIGHTS, m->skip_init = true; /* as keel_load sets them */
     const json_t *cc = json_object_get(j, "compile_config");
     bool legacy = false;
     if (!cc) cc = json_object_get(j, "training_config"), legacy = true;

@@ -4,10 +4,12 @@
 # SECONDS seconds, one after the other (`make fuzz FUZZ_SECONDS=N [FUZZ_TARGETS="keras_file"]`):
 #   csv, idx, image, npy  the data loaders (fuzz_<name>.c says how each reads its input)
 #   keras_config          a model's config JSON through keel_model_from_json, build, compile and
-#                         back through keel_model_to_json (a round trip); with keras.dict, the
-#                         Keras keys and class names, so that mutations stay Keras-like
-#   keras_file            keel_load on whole files, and on real .keras / .h5 fixtures with the
-#                         weights, config.json or model_config replaced by the fuzzer's bytes
+#                         back through keel_model_to_json (a round trip); mutated mostly as
+#                         JSON (json_mutator.h), with keras.dict's Keras keys and class names
+#   keras_file            keel_load on whole files, and on real .keras / .h5 fixtures (read from
+#                         tests/fixtures/saved) with the weights, config.json or model_config
+#                         replaced by the fuzzer's bytes
+# tools/make_fuzz_seeds.py makes the keras_* seeds and keras.dict from the fixtures.
 # The committed seeds in tests/fuzz/seeds/<name> are copied into build-fuzz/corpus/<name>, which
 # grows across runs and is never committed; crashes land in build-fuzz/artifacts/. The whole
 # library is compiled once with the sanitizers (objects are rebuilt when a source or header is
