@@ -794,3 +794,34 @@ Test(hostile, fuzz_build_config_is_the_first_calls) {
     expect_round_trip(cfg);
     free(cfg);
 }
+
+/* fuzz (round trip): a functional entry named "conv2d" whose config named it
+ * "average_pooling2d", beside the real average_pooling2d, loaded as a model with two layers of
+ * one name, and wrote a file keel refused. The two names must agree; an entry whose config has
+ * no name takes the entry's. */
+Test(hostile, fuzz_entry_name_is_the_config_name) {
+    char *cfg = functional_config(
+        "{\"class_name\": \"Activation\", \"name\": \"x\", \"config\": {\"name\": \"y\", "
+        "\"activation\": \"relu\"}, \"inbound_nodes\": [{\"args\": [" T("in",
+                                                                        0) "], "
+                                                                           "\"kwargs\": {}}]}",
+        "[[\"in\", 0, 0]]", "[[\"x\", 0, 0]]");
+    expect_config_error(cfg, KEEL_ERR_FORMAT, "(x): the entry's name is not its config.name (y)",
+                        "names.keras");
+    free(cfg);
+    cfg = functional_config(
+        "{\"class_name\": \"Dense\", \"name\": \"dense\", \"config\": {\"units\": 2}, "
+        "\"inbound_nodes\": [{\"args\": [" T(
+            "in", 0) "], \"kwargs\": {}}]}, "
+                     "{\"class_name\": \"Dense\", \"name\": \"head\", \"config\": {\"units\": 2}, "
+                     "\"inbound_nodes\": [{\"args\": [" T("dense", 0) "], \"kwargs\": {}}]}",
+        "[[\"in\", 0, 0]]", "[[\"head\", 0, 0]]");
+    json_t *j = keel_json_parse(cfg, strlen(cfg), "t");
+    keel_model *m = j ? keel_model_from_json(j, "t") : NULL;
+    cr_assert_not_null(m, "%s", keel_last_error());
+    cr_expect_str_eq(keel_model_layer(m, 0)->name, "dense");
+    cr_expect_str_eq(keel_model_layer(m, 1)->name, "head");
+    keel_model_free(m), json_decref(j);
+    expect_round_trip(cfg);
+    free(cfg);
+}
