@@ -168,7 +168,8 @@ struct keel_layer {
     struct keel_model *sub; /* a model used as a layer (kind "Model") */
     keel_layer *wrapped[2]; /* the layers a wrapper holds (TimeDistributed: 1, Bidirectional: 2) */
     int n_wrapped;
-    /* the input shapes of the latest call (a saved file's build_config) */
+    /* the input shapes of the call that built the layer (a saved file's build_config, which
+     * Keras takes from the first call too) */
     int call_n_in;
     int call_rank[KEEL_MAX_IN];
     int64_t call_dims[KEEL_MAX_IN][KEEL_MAX_RANK];

@@ -203,10 +203,14 @@ static void name_layers_rec(keel_model *m, int *counts, const keel_layer_kind **
  * initialized from the compiling model's seed), a node every time. */
 keel_node *keel_build_call(build_ctx *bc, keel_layer *l, keel_graph *g, keel_node **in, int n) {
     int stream = bc->counter++;
-    l->call_n_in = n < KEEL_MAX_IN ? n : KEEL_MAX_IN;
-    for (int k = 0; k < l->call_n_in; k++) {
-        l->call_rank[k] = in[k]->rank;
-        memcpy(l->call_dims[k], in[k]->dims, sizeof l->call_dims[k]);
+    /* the shapes of the call that builds the layer, as Keras keeps them for build_config (a
+     * layer called again on other shapes does not change them) */
+    if (!l->built) {
+        l->call_n_in = n < KEEL_MAX_IN ? n : KEEL_MAX_IN;
+        for (int k = 0; k < l->call_n_in; k++) {
+            l->call_rank[k] = in[k]->rank;
+            memcpy(l->call_dims[k], in[k]->dims, sizeof l->call_dims[k]);
+        }
     }
     if (l->sub) return keel_model_expand(l->sub, bc, g, in, n);
     if (l->kind->expand) {

@@ -619,8 +619,22 @@ static keel_status read_entries(const json_t *layers, entries *t, const char *na
          * operation of its own whose output layers read as their "mask" argument; keel carries
          * that mask along the graph by itself, so the operation is left out */
         if (!strcmp(class_of(e), "NotEqual")) continue;
+        /* Keras refers to a layer by its entry's name and names it by its config's: one name,
+         * or the model would hold two layers of one name and write a file it cannot read */
+        const char *cname =
+            json_string_value(json_object_get(json_object_get(e, "config"), "name"));
+        if (cname && strcmp(cname, f->name))
+            KEEL_FAIL(KEEL_ERR_FORMAT, "%s: the entry's name is not its config.name (%.63s)", w,
+                      cname);
+        if (strlen(f->name) >= sizeof t->es[0].layer->name)
+            KEEL_FAIL(KEEL_ERR_UNSUPPORTED, "%s: keel keeps names of at most 63 characters", w);
         if (strcmp(class_of(e), "InputLayer") && !(f->layer = any_layer_from(e, w, depth)))
             return keel_last_status();
+        if (f->layer && !cname) { /* unnamed in its config: the entry's name, not a default */
+            snprintf(f->layer->name, sizeof f->layer->name, "%s", f->name);
+            if (f->layer->sub)
+                snprintf(f->layer->sub->name, sizeof f->layer->sub->name, "%s", f->name);
+        }
         /* tf.keras 2 (inbound nodes as lists) numbers a nested model's nodes from its own first
          * one, made when it was built on its Input: the functional model's calls start at 1
          * (keras/engine/functional.py, _should_skip_first_node) */

@@ -34,7 +34,7 @@ fi
 mkdir -p "$out/obj" "$out/artifacts"
 arch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 pc="hdf5 jansson libzip icu-uc"
-flags="-g -O1 -D_GNU_SOURCE -DKEEL_SIMD_BASE_ONLY -I$root/include -I$root/src
+flags="-g -O1 -D_GNU_SOURCE -DKEEL_SIMD_BASE_ONLY -I$root/include -I$root/src -I$root/src/data
        -I/usr/include/$arch/blis-serial $(pkg-config --cflags $pc) -fno-omit-frame-pointer"
 libs="-L/usr/lib/$arch/blis-serial -Wl,-rpath,/usr/lib/$arch/blis-serial -lblis
       $(pkg-config --libs $pc) -lpng -ljpeg -lzip -lz -lm -lpthread"
