@@ -98,9 +98,7 @@ static keel_status weights_image(keel_model *m, bool with_optimizer, void **out,
 
 static keel_status ready_model(keel_model *m, const char *fn, const char *path) {
     if (!m || !path) KEEL_FAIL(KEEL_ERR_ARG, "%s: %s is NULL", fn, m ? "path" : "model");
-    keel_status st = keel_model_build(m, fn);
-    if (st) return st;
-    return KEEL_OK;
+    return keel_model_build(m, fn);
 }
 
 keel_status keel_save(keel_model *m, const char *path) {

@@ -235,6 +235,60 @@ keel_status keel_weights_write(keel_model *m, hid_t f, bool with_optimizer) {
 
 /* ---------------------------------------------------------------- reading */
 
+/* The slot datasets' names: Keras 3's optimizer/vars/<first + i>, or tf.keras 2's
+ * optimizer_weights/<weight_names[first + i]>. */
+typedef struct slot_names {
+    int first;
+    char **legacy; /* NULL: Keras 3's numbering */
+} slot_names;
+
+static void slot_name(const slot_names *sn, int i, char *buf, size_t cap) {
+    if (sn->legacy)
+        snprintf(buf, cap, "optimizer_weights/%s", sn->legacy[sn->first + i]);
+    else
+        snprintf(buf, cap, "optimizer/vars/%d", sn->first + i);
+}
+
+/* Reads every slot of the n trainable variables in order[] (Keras's order: the groups one
+ * after another, a group's slots interleaved by variable) into a staging copy, and only when
+ * all of them read, copies them into the optimizer: a failure halfway changes nothing. */
+static keel_status read_slots(keel_model *m, hid_t f, const int *order, int n, const slot_names *sn,
+                              const char *what) {
+    slot_groups sg = optimizer_groups(&m->opt);
+    int64_t n_slots = 0;
+    for (int gi = 0; gi < sg.n; gi++)
+        n_slots += sg.width[gi];
+    float *stage = keel_alloc((size_t)(n_slots * m->n_weights + 1) * sizeof(float));
+    if (!stage) return KEEL_ERR_NOMEM;
+    keel_status st = KEEL_OK;
+    char name[512];
+    int idx = 0;
+    int64_t base = 0;
+    for (int gi = 0; !st && gi < sg.n; gi++) {
+        for (int v = 0; !st && v < n; v++)
+            for (int s = 0; !st && s < sg.width[gi]; s++) {
+                const keel_param *p = m->params[order[v]];
+                slot_name(sn, idx++, name, sizeof name);
+                st = keel_h5_read_f32(f, name, p->rank, p->dims,
+                                      stage + (base + s) * m->n_weights + m->offsets[order[v]],
+                                      what);
+            }
+        base += sg.width[gi];
+    }
+    base = 0;
+    for (int gi = 0; !st && gi < sg.n; gi++) {
+        for (int s = 0; s < sg.width[gi]; s++)
+            for (int v = 0; v < n; v++) {
+                int64_t off = m->offsets[order[v]];
+                memcpy(sg.slots[gi][s] + off, stage + (base + s) * m->n_weights + off,
+                       (size_t)m->params[order[v]]->size * sizeof(float));
+            }
+        base += sg.width[gi];
+    }
+    keel_free(stage);
+    return st;
+}
+
 static keel_status read_optimizer(keel_model *m, hid_t f, const wlist *w, const char *what) {
     if (!keel_h5_exists(f, "optimizer/vars")) return KEEL_OK; /* saved before any compile */
     int64_t have = keel_h5_count(f, "optimizer/vars", what);
@@ -258,51 +312,21 @@ static keel_status read_optimizer(keel_model *m, hid_t f, const wlist *w, const 
         keel_free(order);
         return KEEL_OK;
     }
-    /* staged, then committed: a failure halfway leaves the optimizer as it was */
-    int64_t n_slots = 0;
-    for (int gi = 0; gi < sg.n; gi++)
-        n_slots += sg.width[gi];
-    float *stage = keel_alloc((size_t)(n_slots * m->n_weights + 1) * sizeof(float));
     int64_t iters = 0;
     double lr = m->opt.o.learning_rate;
-    char name[64];
-    if (!stage) st = KEEL_ERR_NOMEM;
-    if (!st) st = keel_h5_read_i64_scalar(f, "optimizer/vars/0", &iters, what);
-    int idx = 1;
-    if (!st && has_lr) st = keel_h5_read_f64_scalar(f, "optimizer/vars/1", &lr, what), idx++;
+    st = keel_h5_read_i64_scalar(f, "optimizer/vars/0", &iters, what);
+    if (!st && has_lr) st = keel_h5_read_f64_scalar(f, "optimizer/vars/1", &lr, what);
     if (!st && (iters < 0 || !(lr >= 0) || !isfinite(lr)))
         st = keel_error(KEEL_ERR_FORMAT,
                         "%s: the optimizer's iterations (%lld) or learning rate "
                         "(%g) is out of range",
                         what, (long long)iters, lr);
-    int64_t base = 0;
-    for (int gi = 0; !st && gi < sg.n; gi++) {
-        for (int v = 0; !st && v < n; v++)
-            for (int s = 0; !st && s < sg.width[gi]; s++) {
-                const keel_param *p = m->params[order[v]];
-                snprintf(name, sizeof name, "optimizer/vars/%d", idx++);
-                st = keel_h5_read_f32(f, name, p->rank, p->dims,
-                                      stage + (base + s) * m->n_weights + m->offsets[order[v]],
-                                      what);
-            }
-        base += sg.width[gi];
-    }
+    if (!st) st = read_slots(m, f, order, n, &(slot_names){.first = has_lr ? 2 : 1}, what);
     if (!st) {
-        base = 0;
-        for (int gi = 0; gi < sg.n; gi++) {
-            for (int s = 0; s < sg.width[gi]; s++)
-                for (int v = 0; v < n; v++) {
-                    const keel_param *p = m->params[order[v]];
-                    int64_t off = m->offsets[order[v]];
-                    memcpy(sg.slots[gi][s] + off, stage + (base + s) * m->n_weights + off,
-                           (size_t)p->size * sizeof(float));
-                }
-            base += sg.width[gi];
-        }
         m->opt.iterations = iters;
         m->opt.o.learning_rate = (float)lr;
     }
-    keel_free(stage), keel_free(order);
+    keel_free(order);
     return st;
 }
 
@@ -432,49 +456,20 @@ keel_status keel_optimizer_read_legacy(keel_model *m, hid_t f, const char *what)
     int want = 1;
     for (int gi = 0; gi < sg.n; gi++)
         want += sg.width[gi] * n;
-    float *stage = NULL;
     int64_t iters = 0;
     bool ok = n_names == want;
     if (ok) {
-        int64_t n_slots = 0;
-        for (int gi = 0; gi < sg.n; gi++)
-            n_slots += sg.width[gi];
-        stage = keel_alloc((size_t)(n_slots * m->n_weights + 1) * sizeof(float));
         char path[512];
         snprintf(path, sizeof path, "optimizer_weights/%s", names[0]);
-        ok = stage && !keel_h5_read_i64_scalar(f, path, &iters, what) && iters >= 0;
-        int idx = 1;
-        int64_t base = 0;
-        for (int gi = 0; ok && gi < sg.n; gi++) {
-            for (int v = 0; ok && v < n; v++)
-                for (int s = 0; ok && s < sg.width[gi]; s++) {
-                    const keel_param *p = m->params[order[v]];
-                    snprintf(path, sizeof path, "optimizer_weights/%s", names[idx++]);
-                    ok = !keel_h5_read_f32(f, path, p->rank, p->dims,
-                                           stage + (base + s) * m->n_weights + m->offsets[order[v]],
-                                           what);
-                }
-            base += sg.width[gi];
-        }
-        if (ok) {
-            base = 0;
-            for (int gi = 0; gi < sg.n; gi++) {
-                for (int s = 0; s < sg.width[gi]; s++)
-                    for (int v = 0; v < n; v++) {
-                        int64_t off = m->offsets[order[v]];
-                        memcpy(sg.slots[gi][s] + off, stage + (base + s) * m->n_weights + off,
-                               (size_t)m->params[order[v]]->size * sizeof(float));
-                    }
-                base += sg.width[gi];
-            }
-            m->opt.iterations = iters;
-        }
+        ok = !keel_h5_read_i64_scalar(f, path, &iters, what) && iters >= 0 &&
+             !read_slots(m, f, order, n, &(slot_names){.first = 1, .legacy = names}, what);
+        if (ok) m->opt.iterations = iters;
     }
     if (!ok)
         keel_warn("%s: the file's optimizer state (%d variables) does not fit this model's %s "
                   "(%d expected); the optimizer starts fresh",
                   what, n_names, keel_optimizer_name(m->opt.kind), want);
-    keel_free(stage), keel_free(order), keel_free(w.e);
+    keel_free(order), keel_free(w.e);
     keel_h5_strings_free(names, n_names);
     return KEEL_OK;
 }
